@@ -1,0 +1,59 @@
+"""Pure, stateless tensor operations shared by the methods (shapes in each docstring)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["gram_matrix", "calc_mean_std", "total_variation"]
+
+
+def gram_matrix(features: torch.Tensor, *, normalize: bool = True) -> torch.Tensor:
+    """Gram matrix of feature maps, computed in float32.
+
+    Args:
+        features: ``[B, C, H, W]``.
+        normalize: divide by ``H*W`` (the number of positions) so images of different
+            sizes give comparable matrices. Default True.
+
+    Returns:
+        ``[B, C, C]``: ``G[b, i, j] = sum_p F[b, i, p] F[b, j, p]`` (divided by ``H*W``).
+    """
+    assert features.ndim == 4, f"expected [B, C, H, W], got {tuple(features.shape)}"
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    g = torch.bmm(f, f.transpose(1, 2))
+    return g / (h * w) if normalize else g
+
+
+def calc_mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel mean and standard deviation over positions.
+
+    Args:
+        features: ``[B, C, H, W]``.
+        eps: added to the variance before the square root, so flat channels give a
+            finite, non-zero std (as in Huang & Belongie's reference code). Default 1e-5.
+
+    Returns:
+        ``(mean, std)``, each ``[B, C, 1, 1]``.
+    """
+    assert features.ndim == 4, f"expected [B, C, H, W], got {tuple(features.shape)}"
+    b, c = features.shape[:2]
+    flat = features.reshape(b, c, -1)
+    mean = flat.mean(dim=2).view(b, c, 1, 1)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt().view(b, c, 1, 1)
+    return mean, std
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation: mean absolute difference of neighbouring pixels.
+
+    Args:
+        images: ``[B, C, H, W]``.
+
+    Returns:
+        A scalar tensor; 0 for a constant image.
+    """
+    assert images.ndim == 4, f"expected [B, C, H, W], got {tuple(images.shape)}"
+    dh = (images[:, :, 1:, :] - images[:, :, :-1, :]).abs().mean()
+    dw = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().mean()
+    return dh + dw

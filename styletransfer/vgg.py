@@ -1,0 +1,231 @@
+"""VGG-16 feature extractor with named layers, shared by every method.
+
+Layers are addressed by name (``relu1_1`` ... ``relu5_3``, ``conv*_*``, ``pool1`` ... ``pool4``),
+the ImageNet input normalisation lives inside the module, and a forward pass stops at the
+deepest layer asked for. The module layout matches torchvision's ``vgg16().features``, so
+its weights load from safetensors files keyed ``features.N.weight`` / ``features.N.bias``
+(torchvision's and timm's ``vgg16.tv_in1k`` layout).
+
+Speed: on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX-BF16) the convolutions
+run under bf16 autocast with channels-last tensors; features are returned in float32.
+Set ``STYLETRANSFER_FORCE_FP32=1`` (or ``precision="fp32"``) to force float32 everywhere.
+
+Reference: Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
+Recognition", ICLR 2015.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from .serialization import SafetensorsMixin
+
+__all__ = ["VGGConfig", "VGGEncoder", "VGG16_BLOCK_DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "bf16_is_fast"]
+
+VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class VGGConfig:
+    """Architecture of the encoder.
+
+    Args:
+        widths: channels of each of the five blocks; VGG-16 is (64, 128, 256, 512, 512).
+            Tests use tiny widths such as (4, 8, 8, 8, 8); the layer names stay the same.
+        pooling: ``"max"`` (as trained) or ``"avg"`` (Gatys et al. found it gives smoother results).
+        mean: input normalisation mean (RGB, images in [0, 1]).
+        std: input normalisation std.
+    """
+
+    widths: tuple[int, ...] = (64, 128, 256, 512, 512)
+    pooling: str = "max"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if len(self.widths) != len(VGG16_BLOCK_DEPTHS) or any(int(w) < 1 for w in self.widths):
+            raise ValueError(f"widths must be 5 positive ints, got {self.widths!r}")
+        if self.pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {self.pooling!r}")
+        # Accept lists from JSON configs; keep the dataclass hashable.
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _layer_names() -> list[str]:
+    names: list[str] = []
+    for block, depth in enumerate(VGG16_BLOCK_DEPTHS, start=1):
+        for i in range(1, depth + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        if block < len(VGG16_BLOCK_DEPTHS):
+            names.append(f"pool{block}")
+    return names
+
+
+LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
+
+
+@functools.cache
+def _cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def bf16_is_fast(device: torch.device | str) -> bool:
+    """Whether bf16 autocast pays on ``device`` (CUDA with bf16, or a CPU with AVX512-BF16/AMX).
+
+    ``STYLETRANSFER_FORCE_FP32=1`` in the environment makes this ``False`` everywhere.
+    """
+    if os.environ.get("STYLETRANSFER_FORCE_FP32", "") not in ("", "0"):
+        return False
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_native_bf16()
+
+
+class VGGEncoder(nn.Module, SafetensorsMixin):
+    """Frozen VGG-16 ``features`` with named layers and the input normalisation inside.
+
+    Args:
+        config: architecture (:class:`VGGConfig`); defaults to VGG-16.
+        precision: ``"auto"`` (bf16 autocast where :func:`bf16_is_fast`), ``"bf16"`` or ``"fp32"``.
+
+    Call it as ``encoder(images, ["relu1_1", "relu4_2"])`` with RGB images in [0, 1],
+    shape ``[B, 3, H, W]``; it returns ``{name: float32 feature map}``.
+    """
+
+    config_class = VGGConfig
+    layer_names = LAYER_NAMES
+
+    def __init__(self, config: VGGConfig | None = None, *, precision: str = "auto") -> None:
+        super().__init__()
+        self.config = config or VGGConfig()
+        if precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+        self.precision = precision
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for name in LAYER_NAMES:
+            kind = name[:4]
+            if kind == "conv":
+                out_ch = self.config.widths[int(name[4]) - 1]
+                layers.append(nn.Conv2d(in_ch, out_ch, 3, padding=1))
+                in_ch = out_ch
+            elif kind == "relu":
+                layers.append(nn.ReLU(inplace=False))
+            else:
+                pool = nn.MaxPool2d if self.config.pooling == "max" else nn.AvgPool2d
+                layers.append(pool(2, 2))
+        self.features = nn.Sequential(*layers)
+        self._index = {name: i for i, name in enumerate(LAYER_NAMES)}
+        self.register_buffer("mean", torch.tensor(self.config.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.config.std).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def channels(self, layer: str) -> int:
+        """Number of channels of the named layer's output."""
+        self._check_layers([layer])
+        return self.config.widths[int(layer[4]) - 1]
+
+    def conv(self, layer: str) -> nn.Conv2d:
+        """The convolution feeding ``layer`` (``convB_I`` or ``reluB_I``)."""
+        self._check_layers([layer])
+        if layer[:4] not in ("conv", "relu"):
+            raise ValueError(f"{layer!r} is not a convolution or ReLU layer")
+        module = self.features[self._index["conv" + layer[4:]]]
+        assert isinstance(module, nn.Conv2d)
+        return module
+
+    def uses_bf16(self, device: torch.device | str) -> bool:
+        """Whether a forward pass on ``device`` will run under bf16 autocast."""
+        if self.precision == "auto":
+            return bf16_is_fast(device)
+        return self.precision == "bf16" and os.environ.get("STYLETRANSFER_FORCE_FP32", "") in ("", "0")
+
+    def _check_layers(self, layers: Sequence[str]) -> None:
+        unknown = [layer for layer in layers if layer not in self._index]
+        if unknown:
+            raise ValueError(f"unknown VGG layer(s) {unknown}; valid names are {', '.join(LAYER_NAMES)}")
+
+    def forward(self, images: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Features of the requested layers, computed up to the deepest of them only.
+
+        Args:
+            images: RGB in [0, 1], ``[B, 3, H, W]``.
+            layers: layer names, e.g. ``("relu1_1", "relu4_1")``.
+
+        Returns:
+            ``{name: tensor}`` in float32, in the order requested.
+
+        Raises:
+            ValueError: an unknown layer name (the message lists the valid ones).
+        """
+        layers = list(layers)
+        if not layers:
+            raise ValueError("ask for at least one layer")
+        self._check_layers(layers)
+        assert images.ndim == 4 and images.shape[1] == 3, f"expected [B, 3, H, W], got {tuple(images.shape)}"
+        wanted = set(layers)
+        last = max(self._index[name] for name in layers)
+        use_bf16 = self.uses_bf16(images.device)
+        x = (images - self.mean) / self.std
+        if use_bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        found: dict[str, torch.Tensor] = {}
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            for name, module in zip(LAYER_NAMES[: last + 1], self.features[: last + 1]):
+                x = module(x)
+                if name in wanted:
+                    found[name] = x.float().contiguous()
+        return {name: found[name] for name in layers}
+
+    def load_features(self, path: str | os.PathLike) -> None:
+        """Load ``features.N.weight/bias`` from a safetensors file (other keys, e.g. a classifier, are ignored).
+
+        Raises:
+            ValueError: the file lacks a needed tensor or one has the wrong shape.
+        """
+        own = self.state_dict()
+        state: dict[str, torch.Tensor] = {}
+        with safe_open(str(path), framework="pt") as f:
+            keys = set(f.keys())
+            missing = sorted(set(own) - keys)
+            if missing:
+                raise ValueError(f"'{Path(path).name}' is not a VGG-16 features file: missing {missing[:4]}")
+            for key, ref in own.items():
+                t = f.get_tensor(key)
+                if t.shape != ref.shape:
+                    raise ValueError(
+                        f"'{Path(path).name}': {key} has shape {tuple(t.shape)}, expected {tuple(ref.shape)}"
+                    )
+                state[key] = t.float()
+        self.load_state_dict(state, strict=True)
+
+    @classmethod
+    def from_safetensors(
+        cls, path: str | os.PathLike, config: VGGConfig | None = None, *, precision: str = "auto"
+    ) -> VGGEncoder:
+        """Build an encoder and load its weights from a torchvision-layout safetensors file."""
+        encoder = cls(config, precision=precision)
+        encoder.load_features(path)
+        return encoder

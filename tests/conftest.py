@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny random-weight models, small generated images, real-weight and data gates."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from styletransfer.vgg import VGGConfig, VGGEncoder  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_WIDTHS = (4, 8, 8, 8, 8)
+
+
+def shared_data_dir() -> Path:
+    """``$STYLETRANSFER_DATA`` or ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("STYLETRANSFER_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def tiny_vgg() -> VGGEncoder:
+    torch.manual_seed(0)
+    encoder = VGGEncoder(VGGConfig(widths=TINY_WIDTHS), precision="fp32")
+    for module in encoder.features:
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+            torch.nn.init.uniform_(module.bias, 0.0, 0.1)
+    return encoder
+
+
+def gradient_image(w: int = 64, h: int = 48, mode: str = "RGB") -> Image.Image:
+    """A deterministic colourful test image."""
+    x = torch.linspace(0, 1, w).view(1, w).expand(h, w)
+    y = torch.linspace(0, 1, h).view(h, 1).expand(h, w)
+    rgb = torch.stack([x, y, (x * y * 4).sin().abs()], dim=-1)
+    img = Image.fromarray((rgb * 255).round().to(torch.uint8).numpy(), "RGB")
+    return img if mode == "RGB" else img.convert(mode)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if not (path / "content").is_dir():
+        pytest.skip(f"test images not found at {path} (set STYLETRANSFER_DATA or put shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_vgg_fp32() -> VGGEncoder:
+    import zoo
+
+    try:
+        return zoo.load_vgg16("fp32")
+    except zoo.WeightsNotFoundError as e:
+        pytest.skip(f"real VGG-16 weights unavailable: {e}")

@@ -1,0 +1,152 @@
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styletransfer.imageio import (
+    ImageInputError,
+    check_image,
+    fit_within,
+    load_image,
+    pil_to_tensor,
+    read_png_settings,
+    save_png,
+    tensor_to_pil,
+)
+from tests.conftest import gradient_image
+
+
+def _encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "pil", "uint8", "float", "uint16"])
+def test_every_source_kind_gives_rgb(tmp_path, kind):
+    img = gradient_image(40, 30)
+    arr = np.asarray(img)
+    source = {
+        "path": tmp_path / "a.png",
+        "bytes": _encode(img),
+        "pil": img,
+        "uint8": arr,
+        "float": arr.astype(np.float32) / 255,
+        "uint16": arr.astype(np.uint16) * 257,
+    }[kind]
+    img.save(tmp_path / "a.png")
+    out = load_image(source)
+    assert out.mode == "RGB" and out.size == (40, 30)
+    assert np.abs(np.asarray(out).astype(int) - arr).max() <= 1
+
+
+def test_exif_orientation_is_applied():
+    img = gradient_image(40, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    out = load_image(_encode(img, "JPEG", exif=exif.tobytes()))
+    assert out.size == (20, 40)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "CMYK", "L", "1", "I;16", "I", "F", "YCbCr"])
+def test_modes_become_rgb(mode):
+    base = gradient_image(32, 32)
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(base.convert("L")).astype(np.uint16) * 257)
+        assert img.mode == "I;16"
+    elif mode == "F":
+        img = Image.fromarray(np.asarray(base.convert("L")).astype(np.float32) / 255)
+    else:
+        img = base.convert(mode)
+    out = load_image(img)
+    assert out.mode == "RGB" and out.size == (32, 32)
+    if mode in ("I;16", "F", "L", "I"):
+        # rescaled to the 8-bit range, not clipped to white or crushed to black
+        assert np.abs(np.asarray(out)[..., 0].astype(int) - np.asarray(base.convert("L"))).max() <= 1
+
+
+def test_transparency_is_composited_on_white():
+    img = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
+    img.paste((0, 0, 255, 255), (0, 0, 10, 20))
+    out = np.asarray(load_image(_encode(img)))
+    assert tuple(out[5, 5]) == (0, 0, 255) and tuple(out[5, 15]) == (255, 255, 255)
+    palette = Image.new("P", (20, 20), 0)
+    palette.putpalette([0, 0, 0, 255, 0, 0])
+    palette.info["transparency"] = 0
+    assert tuple(np.asarray(load_image(palette))[0, 0]) == (255, 255, 255)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (None, "no image was given"),
+        (b"", "empty"),
+        (b"this is not an image at all", "not an image file"),
+        ("no/such/file.png", "no file at"),
+        (12, "expected a path"),
+        (np.zeros((4, 4, 2), np.uint8), "HxWx3"),
+        (np.full((20, 20), np.nan, np.float32), "NaN"),
+    ],
+)
+def test_bad_sources_give_clear_errors(source, message):
+    with pytest.raises(ImageInputError, match=message):
+        load_image(source, name="content image")
+
+
+def test_corrupt_file_is_refused():
+    data = _encode(gradient_image(64, 64))
+    with pytest.raises(ImageInputError, match="damaged"):
+        load_image(data[: len(data) // 2])
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    with pytest.raises(ImageInputError, match="decompression bomb|larger than"):
+        load_image(_png_header_only(30000, 30000))
+    with pytest.raises(ImageInputError, match="larger than the 0 MP"):
+        load_image(gradient_image(64, 64), max_pixels=1000)
+
+
+def test_tiny_images_are_refused():
+    with pytest.raises(ImageInputError, match="too small"):
+        load_image(gradient_image(8, 200))
+
+
+def test_fit_within_keeps_aspect_and_says_so():
+    img, note = fit_within(gradient_image(400, 100), 200)
+    assert img.size == (200, 50) and "400x100" in note and "200 px" in note
+    same, none = fit_within(gradient_image(100, 50), 200)
+    assert same.size == (100, 50) and none is None
+
+
+def test_check_image_names_argument_and_range():
+    with pytest.raises(ImageInputError, match="style image: 400x100 px is above the 300 px cap"):
+        check_image(gradient_image(400, 100), "style image", max_side=300)
+    with pytest.raises(TypeError, match="style image: expected a PIL image"):
+        check_image("x.png", "style image", max_side=300)
+
+
+def test_tensor_round_trip_is_exact():
+    img = gradient_image(33, 17)
+    t = pil_to_tensor(img)
+    assert t.shape == (1, 3, 17, 33) and t.dtype == torch.float32 and 0 <= t.min() <= t.max() <= 1
+    assert np.array_equal(np.asarray(tensor_to_pil(t)), np.asarray(img))
+
+
+def test_png_carries_method_and_settings(tmp_path):
+    path = save_png(gradient_image(), tmp_path / "out.png", method="gatys", settings={"alpha": 0.5, "layers": ["relu1_1"]})
+    assert read_png_settings(path) == {"method": "gatys", "settings": {"alpha": 0.5, "layers": ["relu1_1"]}}
+    gradient_image().save(tmp_path / "plain.png")
+    with pytest.raises(ImageInputError, match="no style-transfer settings"):
+        read_png_settings(tmp_path / "plain.png")

@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from styletransfer.ops import calc_mean_std, gram_matrix, total_variation
+
+
+def test_gram_matrix_matches_hand_computation():
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 1, 2, 2).repeat(1, 2, 1, 1)
+    f[:, 1] *= -1
+    g = gram_matrix(f, normalize=False)
+    expected = torch.tensor([[30.0, -30.0], [-30.0, 30.0]])
+    assert torch.equal(g[0], expected)
+    assert torch.allclose(gram_matrix(f)[0], expected / 4)
+
+
+def test_calc_mean_std_per_channel():
+    torch.manual_seed(0)
+    f = torch.randn(2, 3, 5, 7) * 3 + 1
+    mean, std = calc_mean_std(f, eps=0.0)
+    assert mean.shape == std.shape == (2, 3, 1, 1)
+    assert torch.allclose(mean.flatten(), f.mean(dim=(2, 3)).flatten())
+    assert torch.allclose(std.flatten(), f.std(dim=(2, 3), unbiased=False).flatten())
+
+
+def test_total_variation_of_constant_is_zero_and_of_step_is_positive():
+    assert total_variation(torch.full((1, 3, 8, 8), 0.3)).item() == 0.0
+    step = torch.zeros(1, 1, 4, 4)
+    step[..., 2:] = 1.0
+    assert total_variation(step).item() == pytest.approx(1.0 / 3)

@@ -1,0 +1,119 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from styletransfer.serialization import ModelFileError
+from styletransfer.vgg import LAYER_NAMES, VGGConfig, VGGEncoder
+from styletransfer.vgg_normalize import RELU_LAYERS, apply_filter_scales, mean_filter_activations
+from tests.conftest import TINY_WIDTHS
+
+
+def test_layer_names_follow_torchvision_indices(tiny_vgg):
+    assert LAYER_NAMES.index("relu1_1") == 1
+    assert LAYER_NAMES.index("relu4_2") == 20
+    assert LAYER_NAMES[-1] == "relu5_3" and len(tiny_vgg.features) == 30
+    assert [n for n in LAYER_NAMES if n.startswith("relu")] == list(RELU_LAYERS)
+
+
+def test_returns_requested_layers_only_and_stops_early(tiny_vgg):
+    calls = []
+    tiny_vgg.features[LAYER_NAMES.index("conv4_3")].register_forward_hook(lambda *a: calls.append(1))
+    out = tiny_vgg(torch.rand(2, 3, 32, 32), ["relu4_1", "relu1_1"])
+    assert list(out) == ["relu4_1", "relu1_1"]
+    assert out["relu1_1"].shape == (2, 4, 32, 32) and out["relu4_1"].shape == (2, 8, 4, 4)
+    assert all(v.dtype == torch.float32 for v in out.values())
+    assert calls == []
+
+
+def test_frozen(tiny_vgg):
+    assert not any(p.requires_grad for p in tiny_vgg.parameters())
+    assert not tiny_vgg.training
+
+
+def test_gradients_flow_to_the_input(tiny_vgg):
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    tiny_vgg(x, ["relu3_1"])["relu3_1"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_unknown_layer_lists_valid_names(tiny_vgg):
+    with pytest.raises(ValueError, match="unknown VGG layer.*relu9_9.*relu1_1"):
+        tiny_vgg(torch.rand(1, 3, 32, 32), ["relu9_9"])
+    with pytest.raises(ValueError, match="precision"):
+        VGGEncoder(precision="fp8")
+
+
+def test_fp32_switch_overrides_bf16(monkeypatch, tiny_vgg):
+    tiny_vgg.precision = "bf16"
+    assert tiny_vgg.uses_bf16("cpu")
+    monkeypatch.setenv("STYLETRANSFER_FORCE_FP32", "1")
+    assert not tiny_vgg.uses_bf16("cpu")
+    tiny_vgg.precision = "auto"
+    assert not tiny_vgg.uses_bf16("cpu")
+
+
+def test_bf16_path_runs_and_is_close(tiny_vgg):
+    x = torch.rand(1, 3, 64, 64)
+    ref = tiny_vgg(x, ["relu3_1"])["relu3_1"]
+    tiny_vgg.precision = "bf16"
+    got = tiny_vgg(x, ["relu3_1"])["relu3_1"]
+    assert got.dtype == torch.float32
+    assert ((got - ref).norm() / ref.norm()).item() < 0.05
+
+
+def test_loads_torchvision_layout_and_ignores_classifier(tmp_path, tiny_vgg):
+    state = {k: v.clone() for k, v in tiny_vgg.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)
+    save_file(state, str(tmp_path / "vgg.safetensors"))
+    loaded = VGGEncoder.from_safetensors(tmp_path / "vgg.safetensors", VGGConfig(widths=TINY_WIDTHS), precision="fp32")
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(loaded(x, ["relu5_3"])["relu5_3"], tiny_vgg(x, ["relu5_3"])["relu5_3"])
+    del state["features.28.bias"]
+    save_file(state, str(tmp_path / "broken.safetensors"))
+    with pytest.raises(ValueError, match="missing.*features.28.bias"):
+        VGGEncoder.from_safetensors(tmp_path / "broken.safetensors", VGGConfig(widths=TINY_WIDTHS))
+    with pytest.raises(ValueError, match="shape"):
+        VGGEncoder.from_safetensors(tmp_path / "vgg.safetensors", VGGConfig(widths=(4, 8, 8, 8, 16)))
+
+
+def test_save_pretrained_round_trip(tmp_path, tiny_vgg):
+    path = tiny_vgg.save_pretrained(tmp_path / "enc.safetensors", metadata={"note": "tiny"})
+    loaded = VGGEncoder.from_pretrained(path, precision="fp32")
+    assert loaded.config == tiny_vgg.config
+    assert VGGEncoder.extra_metadata(path) == {"note": "tiny"}
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(loaded(x, ["relu4_2"])["relu4_2"], tiny_vgg(x, ["relu4_2"])["relu4_2"])
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelFileError, match="not a readable safetensors"):
+        VGGEncoder.from_pretrained(tmp_path / "junk.safetensors")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(ModelFileError, match="not written by save_pretrained"):
+        VGGEncoder.from_pretrained(tmp_path / "plain.safetensors")
+
+
+def test_normalised_vgg_is_the_same_network_up_to_per_channel_scale(tiny_vgg):
+    torch.manual_seed(1)
+    images = [torch.rand(2, 3, 48, 48), torch.rand(1, 3, 64, 40)]
+    x = torch.rand(1, 3, 48, 48)
+    before = tiny_vgg(x, RELU_LAYERS)
+    means = mean_filter_activations(tiny_vgg, images)
+    apply_filter_scales(tiny_vgg, means)
+    after = tiny_vgg(x, RELU_LAYERS)
+    for name in RELU_LAYERS:
+        scale = means[name].float().clamp_min(1e-12).view(1, -1, 1, 1)
+        scale = torch.where(means[name].view(1, -1, 1, 1) > 0, scale, torch.ones_like(scale))
+        torch.testing.assert_close(after[name] * scale, before[name], rtol=1e-4, atol=1e-5)
+    # Over the calibration images, every live filter now has mean activation 1.
+    renormalised = mean_filter_activations(tiny_vgg, images)
+    for name in RELU_LAYERS:
+        live = means[name] > 0
+        torch.testing.assert_close(renormalised[name][live], torch.ones(int(live.sum()), dtype=torch.float64), rtol=1e-5, atol=1e-5)
+
+
+def test_apply_filter_scales_rejects_bad_input(tiny_vgg):
+    with pytest.raises(ValueError, match="relu1_1: expected 4 scales"):
+        apply_filter_scales(tiny_vgg, {"relu1_1": torch.ones(3)})
+    with pytest.raises(ValueError, match="unknown layers"):
+        apply_filter_scales(tiny_vgg, {"relu7_1": torch.ones(3)})
+    with pytest.raises(ValueError, match="at least one image"):
+        mean_filter_activations(tiny_vgg, [])

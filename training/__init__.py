@@ -1,0 +1,1 @@
+"""Training entry points; each module is runnable with ``python -m training.<name>``."""

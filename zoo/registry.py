@@ -1,0 +1,72 @@
+"""Names to specs, and names to loaded models (each loaded once and shared)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+from safetensors.torch import load_file
+
+from styletransfer.vgg import VGGConfig, VGGEncoder
+from styletransfer.vgg_normalize import apply_filter_scales
+
+from .manifest import MODELS, VGG16_FIRST_FILTER, ModelSpec
+from .resolve import resolve_weights
+
+__all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg"]
+
+
+def list_models(method: str | None = None) -> list[ModelSpec]:
+    """Every zoo entry, or those serving ``method``."""
+    return [spec for spec in MODELS if method is None or spec.method == method]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The entry called ``name``.
+
+    Raises:
+        KeyError: unknown name; the message lists the valid ones.
+    """
+    for spec in MODELS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown zoo model '{name}'; available: {', '.join(s.name for s in MODELS)}")
+
+
+def _check_first_filter(encoder: VGGEncoder, source: str) -> None:
+    got = encoder.features[0].weight[0, 0, 0]
+    if not torch.allclose(got, torch.tensor(VGG16_FIRST_FILTER), atol=1e-4):
+        raise ValueError(f"the VGG-16 weights from {source} are not torchvision's IMAGENET1K_V1 (first filter {got.tolist()})")
+
+
+@functools.lru_cache(maxsize=4)
+def load_vgg16(precision: str = "auto", path: str | None = None) -> VGGEncoder:
+    """The ImageNet VGG-16 encoder, resolved through the weights chain; cached and shared.
+
+    Args:
+        precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` (see :class:`~styletransfer.vgg.VGGEncoder`).
+        path: an explicit weights file (torchvision layout) to use instead of the chain.
+    """
+    spec = get_spec("vgg16.tv_in1k")
+    found = resolve_weights(spec, path=path)
+    encoder = VGGEncoder.from_safetensors(found.path, VGGConfig(**spec.config), precision=precision)
+    _check_first_filter(encoder, found.source)
+    encoder.weights_source = found.source
+    return encoder
+
+
+@functools.lru_cache(maxsize=4)
+def load_normalized_vgg(precision: str = "auto", path: str | None = None) -> VGGEncoder:
+    """VGG-16 with the zoo's per-filter scales applied (mean activation 1 per filter); cached.
+
+    Args:
+        precision: as for :func:`load_vgg16`.
+        path: an explicit base VGG-16 weights file.
+    """
+    spec = get_spec("vgg16.normalized")
+    scales_file = resolve_weights(spec).path
+    encoder = load_vgg16.__wrapped__(precision, path)
+    apply_filter_scales(encoder, load_file(str(scales_file)))
+    encoder.weights_source = f"{encoder.weights_source} + {os.path.basename(scales_file)}"
+    return encoder
