@@ -4,12 +4,15 @@ The library knows nothing of Gradio or the Hub: models and weights are passed in
 ``zoo`` package resolves and downloads weights; ``app.py`` is the web demo.
 """
 
+from . import color, gatys
 from .imageio import ImageInputError, fit_within, load_image, pil_to_tensor, save_png, tensor_to_pil
 from .serialization import ModelFileError
 from .vgg import VGGConfig, VGGEncoder, bf16_is_fast
 from .vgg_normalize import apply_filter_scales, mean_filter_activations
 
 __all__ = [
+    "color",
+    "gatys",
     "ImageInputError",
     "ModelFileError",
     "VGGConfig",

@@ -1,0 +1,99 @@
+"""Command line: ``python -m styletransfer gatys CONTENT STYLE [STYLE ...] -o OUT [controls]``.
+
+This is an application entry point, not library code: it resolves the VGG-16 weights through
+the zoo's chain (imported inside ``main`` only, so ``import styletransfer`` never pulls in the
+zoo or huggingface_hub) unless ``--vgg`` names a file. Ctrl-C stops the optimisation and
+still writes the best image so far. The PNG carries the method and settings in its metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .gatys import COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, GatysConfig, StepInfo, stylize
+from .imageio import ImageInputError, save_png
+
+_DEFAULTS = GatysConfig()
+
+
+def _gatys_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gatys", help="optimisation-based style transfer (Gatys et al.)")
+    p.add_argument("content", type=Path)
+    p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.add_argument("--style-weights", type=float, nargs="+", help="one non-negative weight per style image")
+    p.add_argument("--size", type=int, default=_DEFAULTS.size, help="long side of the output in px")
+    p.add_argument("--steps", type=int, default=_DEFAULTS.num_steps, dest="num_steps")
+    p.add_argument("--content-weight", type=float, default=_DEFAULTS.content_weight)
+    p.add_argument("--style-weight", type=float, default=_DEFAULTS.style_weight)
+    p.add_argument("--tv-weight", type=float, default=_DEFAULTS.tv_weight)
+    p.add_argument("--content-layers", nargs="+", default=list(_DEFAULTS.content_layers))
+    p.add_argument("--style-layers", nargs="+", default=list(_DEFAULTS.style_layers))
+    p.add_argument("--style-layer-weights", type=float, nargs="+")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=_DEFAULTS.optimizer)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--init", choices=INITS, default=_DEFAULTS.init)
+    p.add_argument("--noise-ratio", type=float, default=_DEFAULTS.noise_ratio)
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    p.add_argument("--style-scale", type=float, default=_DEFAULTS.style_scale)
+    p.add_argument("--coarse-to-fine", action="store_true", help="solve small, upscale, refine (default schedule)")
+    p.add_argument("--scales", type=int, nargs="+", help="explicit coarse-to-fine sizes, smallest first")
+    p.add_argument("--scale-steps", type=int, nargs="+", help="steps at each of --scales")
+    p.add_argument("--color", choices=COLOR_MODES, default=_DEFAULTS.color)
+    p.add_argument("--color-space", choices=("yiq", "ycbcr"), default=_DEFAULTS.color_space)
+    p.add_argument("--color-method", choices=("cholesky", "eigen"), default=_DEFAULTS.color_method)
+    p.add_argument("--color-direction", choices=COLOR_DIRECTIONS, default=_DEFAULTS.color_direction)
+    p.add_argument("--fp32", action="store_true", help="run VGG in float32 (default: bf16 where it pays)")
+    p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")
+
+
+def _run_gatys(args: argparse.Namespace) -> int:
+    import zoo  # application layer only; see the module docstring
+
+    encoder = zoo.load_vgg16("fp32" if args.fp32 else "auto", str(args.vgg) if args.vgg else None)
+    controls = {
+        name: getattr(args, name)
+        for name in GatysConfig.__dataclass_fields__
+        if getattr(args, name, None) is not None
+    }
+    for key in ("content_layers", "style_layers", "style_layer_weights", "scales", "scale_steps"):
+        if key in controls:
+            controls[key] = tuple(controls[key])
+    stop = threading.Event()
+
+    def progress(info: StepInfo) -> None:
+        losses = info.losses
+        print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: total {losses['total']:.4g} "
+              f"(content {losses['content']:.4g}, style {losses['style']:.4g})", end="", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        result = stylize(args.content, args.styles, encoder=encoder, style_weights=args.style_weights,
+                         progress=progress, cancel=stop, **controls)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    settings = {**result.settings, "content": args.content.name, "styles": [s.name for s in args.styles]}
+    save_png(result.image, args.output, method="gatys", settings=settings)
+    note = " (stopped early: best so far)" if result.stopped else ""
+    print(f"\nwrote {args.output} in {result.seconds:.1f} s{note}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m styletransfer", description="Neural style transfer.")
+    sub = parser.add_subparsers(dest="method", required=True)
+    _gatys_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return _run_gatys(args)
+    except (ImageInputError, ValueError, TypeError, FileNotFoundError, OSError) as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

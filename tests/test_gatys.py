@@ -1,0 +1,150 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from styletransfer import color
+from styletransfer.gatys import default_schedule, measure_losses, stylize
+from styletransfer.imageio import pil_to_tensor
+from tests.conftest import gradient_image
+
+FAST = dict(size=32, num_steps=3, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu2_2",))
+
+
+@pytest.fixture
+def content():
+    return gradient_image(48, 32)
+
+
+@pytest.fixture
+def style():
+    g = torch.Generator().manual_seed(3)
+    return (torch.rand(40, 40, 3, generator=g) * 255).to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_falls_and_output_has_content_aspect(tiny_vgg, content, style, optimizer):
+    result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 12}, optimizer=optimizer, init="noise")
+    assert result.image.mode == "RGB" and result.image.size == (32, 21)
+    totals = [entry["total"] for entry in result.losses]
+    assert len(totals) == 12 and all(np.isfinite(totals))
+    assert totals[-1] < 0.7 * totals[0]
+    assert result.settings["optimizer"] == optimizer and not result.stopped
+
+
+def test_same_seed_same_image_other_seed_differs(tiny_vgg, content, style):
+    run = lambda seed: np.asarray(stylize(content, style, encoder=tiny_vgg, **FAST, init="noise", seed=seed).image)  # noqa: E731
+    assert np.array_equal(run(1), run(1))
+    assert not np.array_equal(run(1), run(2))
+
+
+def test_coarse_to_fine_returns_requested_size_and_runs_each_scale(tiny_vgg, content, style):
+    result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(3, 2))
+    assert result.image.size == (64, 43)
+    assert [e["scale"] for e in result.losses] == [0, 0, 0, 1, 1]
+    assert default_schedule(512, 300) == ((256, 512), (200, 50))
+    assert default_schedule(1024, 300) == ((256, 512, 1024), (200, 50, 50))
+    assert default_schedule(300, 30) == ((300,), (30,))
+    auto = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 40}, coarse_to_fine=True)
+    assert auto.image.size == (40, 27) and auto.settings["scales"] == (40,)
+
+
+def test_luminance_mode_keeps_content_chroma(tiny_vgg, content, style):
+    result = stylize(content, style, encoder=tiny_vgg, **FAST, color="luminance", color_space="ycbcr")
+    out = pil_to_tensor(result.image)
+    ref = pil_to_tensor(content.resize(result.image.size))
+    chroma_out = color.rgb_to_luma_chroma(out, "ycbcr")[:, 1:]
+    chroma_ref = color.rgb_to_luma_chroma(ref, "ycbcr")[:, 1:]
+    assert (chroma_out - chroma_ref).abs().mean() < 0.01  # 8-bit rounding and clamping only
+
+
+@pytest.mark.parametrize(("method", "direction"), [("cholesky", "style_to_content"), ("eigen", "content_to_style")])
+def test_histogram_modes_run(tiny_vgg, content, style, method, direction):
+    result = stylize(content, style, encoder=tiny_vgg, **FAST, color="histogram", color_method=method,
+                     color_direction=direction)
+    assert result.image.size == (32, 21)
+
+
+def test_several_styles_with_weights(tiny_vgg, content, style):
+    other = gradient_image(30, 30).rotate(90)
+    result = stylize(content, [style, other], style_weights=[3, 1], encoder=tiny_vgg, **FAST)
+    assert result.settings["style_weights"] == [0.75, 0.25]
+    with pytest.raises(ValueError, match="style_weights must be >= 0"):
+        stylize(content, [style, other], style_weights=[1, -1], encoder=tiny_vgg, **FAST)
+    with pytest.raises(ValueError, match="2 entries for 1 style"):
+        stylize(content, style, style_weights=[1, 1], encoder=tiny_vgg, **FAST)
+
+
+def test_progress_previews_and_cancel_returns_best_so_far(tiny_vgg, content, style):
+    stop, seen = threading.Event(), []
+
+    def progress(info):
+        seen.append(info)
+        if info.step == 3:
+            stop.set()
+
+    result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 10}, progress=progress,
+                     preview_every=2, cancel=stop)
+    assert result.stopped and len(result.losses) == 3 and result.image.size == (32, 21)
+    assert [info.preview is not None for info in seen] == [False, True, False]
+    assert seen[0].total == 10 and set(seen[0].losses) >= {"content", "style", "tv", "total"}
+
+
+@pytest.mark.parametrize(
+    ("controls", "message"),
+    [
+        ({"style_layers": ("relu9_1",)}, "style_layers: unknown layer"),
+        ({"content_layers": ()}, "content_layers must name at least one"),
+        ({"style_weight": -1.0}, "style_weight must be a finite number >= 0"),
+        ({"num_steps": 0}, "num_steps must be >= 1"),
+        ({"optimizer": "sgd"}, "optimizer must be one of"),
+        ({"init": "zeros"}, "init must be one of"),
+        ({"color": "sepia"}, "color must be one of"),
+        ({"size": 8}, "size must be in"),
+        ({"style_layer_weights": (1.0,)}, "style_layer_weights has 1 entries"),
+        ({"scales": (32, 64), "scale_steps": (1,)}, "scale_steps must give"),
+        ({"bogus": 1}, r"unknown control\(s\) \['bogus'\]"),
+    ],
+)
+def test_bad_controls_give_clear_errors(tiny_vgg, content, style, controls, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        stylize(content, style, encoder=tiny_vgg, **{**FAST, **controls})
+
+
+def test_measure_losses_agrees_with_the_optimiser(tiny_vgg, content, style):
+    result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 1}, init="content")
+    first = result.losses[0]
+    measured = measure_losses(content, content, style, encoder=tiny_vgg, **FAST)
+    assert measured["content"] == pytest.approx(0.0, abs=1e-6) and first["content"] == pytest.approx(0.0, abs=1e-6)
+    assert measured["style"] == pytest.approx(first["style"], rel=1e-4)
+
+
+def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, capsys):
+    from safetensors.torch import save_file
+
+    from styletransfer.__main__ import main
+    from styletransfer.imageio import read_png_settings
+    from styletransfer.vgg import VGGEncoder
+
+    # The CLI loads VGG-16 shapes; random values, but the first filter must be torchvision's for the zoo's check.
+    weights = tmp_path / "vgg.safetensors"
+    torch.manual_seed(0)
+    state = VGGEncoder().state_dict()
+    state["features.0.weight"][0, 0, 0] = torch.tensor([-0.5537, 0.1427, 0.5290])
+    save_file(state, str(weights))
+    content.save(tmp_path / "c.png")
+    gradient_image(40, 40).rotate(45).save(tmp_path / "s.png")
+    out = tmp_path / "out.png"
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
+                 "--steps", "2", "--vgg", str(weights), "--fp32", "--color", "luminance"])
+    assert code == 0 and out.is_file()
+    record = read_png_settings(out)
+    assert record["method"] == "gatys" and record["settings"]["color"] == "luminance"
+    assert record["settings"]["num_steps"] == 2 and record["settings"]["styles"] == ["s.png"]
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    code = main(["gatys", str(tmp_path / "bad.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights)])
+    assert code == 2 and "content image: this is not an image file" in capsys.readouterr().err
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights),
+                 "--steps", "0"])
+    assert code == 2 and "num_steps must be >= 1" in capsys.readouterr().err
