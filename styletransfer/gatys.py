@@ -313,10 +313,16 @@ def stylize(
     total_steps, done, stopped = sum(steps), 0, False
     x: torch.Tensor | None = None
     best: torch.Tensor | None = None
+    final_area = math.prod(_resize_long(opt_content, sizes[-1]).shape[-2:])
     for scale_index, (size, n_steps) in enumerate(zip(sizes, steps)):
         target = _resize_long(opt_content, size)
+        # The content term is a sum over positions, so at a coarse scale it would weigh less
+        # against style than in the final objective; scale it by the area ratio so every scale
+        # solves (a resampled version of) the same problem as the final size.
+        area = final_area / (target.shape[-1] * target.shape[-2])
         objective = _Objective(
-            encoder, target, [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles], mix, c
+            encoder, target, [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles], mix,
+            {**c, "content_weight": c["content_weight"] * area},
         )
         if x is None:
             noise = torch.rand(target.shape, generator=generator).to(device)
