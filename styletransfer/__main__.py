@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .color import COLOR_SPACES, MATCH_METHODS
 from .gatys import COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, GatysConfig, StepInfo, stylize
 from .imageio import ImageInputError, save_png
 
@@ -44,8 +45,8 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scales", type=int, nargs="+", help="explicit coarse-to-fine sizes, smallest first")
     p.add_argument("--scale-steps", type=int, nargs="+", help="steps at each of --scales")
     p.add_argument("--color", choices=COLOR_MODES, default=_DEFAULTS.color)
-    p.add_argument("--color-space", choices=("yiq", "ycbcr"), default=_DEFAULTS.color_space)
-    p.add_argument("--color-method", choices=("cholesky", "eigen"), default=_DEFAULTS.color_method)
+    p.add_argument("--color-space", choices=COLOR_SPACES, default=_DEFAULTS.color_space)
+    p.add_argument("--color-method", choices=MATCH_METHODS, default=_DEFAULTS.color_method)
     p.add_argument("--color-direction", choices=COLOR_DIRECTIONS, default=_DEFAULTS.color_direction)
     p.add_argument("--fp32", action="store_true", help="run VGG in float32 (default: bf16 where it pays)")
     p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")

@@ -169,6 +169,23 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[fl
             raise ValueError(f"scale_steps must give >= 1 step for each of the {len(c['scales'])} scales")
 
 
+def _resolve_controls(
+    encoder: VGGEncoder,
+    style: ImageSource | Sequence[ImageSource],
+    style_weights: Sequence[float] | None,
+    controls: dict[str, Any],
+) -> tuple[dict[str, Any], list[ImageSource], list[float]]:
+    """Checked settings, the style sources as a list, and style weights normalised to sum 1."""
+    unknown = sorted(set(controls) - set(GatysConfig.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"unknown control(s) {unknown}; valid: {', '.join(GatysConfig.__dataclass_fields__)}")
+    c = asdict(GatysConfig(**controls))
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    _check_inputs(encoder, len(styles), style_weights, c)
+    mix = [float(w) for w in (style_weights or [1.0] * len(styles))]
+    return c, styles, [w / sum(mix) for w in mix]
+
+
 def _resize_long(t: torch.Tensor, long_side: int, mode: str = "bicubic") -> torch.Tensor:
     h, w = t.shape[-2:]
     s = long_side / max(h, w)
@@ -275,20 +292,13 @@ def stylize(
         ValueError / TypeError: a control out of range (the message names it and the value);
             ``ImageInputError`` for unusable images.
     """
-    unknown = sorted(set(controls) - set(GatysConfig.__dataclass_fields__))
-    if unknown:
-        raise TypeError(f"unknown control(s) {unknown}; valid: {', '.join(GatysConfig.__dataclass_fields__)}")
-    c = asdict(GatysConfig(**controls))
-    styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
-    _check_inputs(encoder, len(styles_in), style_weights, c)
+    c, styles_in, mix = _resolve_controls(encoder, style, style_weights, controls)
     if preview_every < 1:
         raise ValueError(f"preview_every must be >= 1, got {preview_every}")
     start = time.perf_counter()
     device = next(encoder.parameters()).device
     content_img = pil_to_tensor(load_image(content, name="content image"), device)
     style_imgs = [pil_to_tensor(load_image(s, name=f"style image {i + 1}"), device) for i, s in enumerate(styles_in)]
-    mix = [float(w) for w in (style_weights or [1.0] * len(style_imgs))]
-    mix = [w / sum(mix) for w in mix]
 
     if c["scales"] is not None:
         sizes = tuple(c["scales"])
@@ -394,12 +404,8 @@ def measure_losses(
     Everything is resized so the long side is ``size``; use a float32 encoder for comparable
     numbers across methods. Colour control is not applied.
     """
-    c = asdict(GatysConfig(**controls))
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    _check_inputs(encoder, len(styles), style_weights, c)
+    c, styles, mix = _resolve_controls(encoder, style, style_weights, controls)
     device = next(encoder.parameters()).device
-    mix = [float(w) for w in (style_weights or [1.0] * len(styles))]
-    mix = [w / sum(mix) for w in mix]
     def load(src: ImageSource, name: str, size: int) -> torch.Tensor:
         return _resize_long(pil_to_tensor(load_image(src, name=name), device), size)
 
