@@ -1,4 +1,4 @@
-"""Command line: ``python -m styletransfer gatys CONTENT STYLE [STYLE ...] -o OUT [controls]``.
+"""Command line: ``python -m styletransfer {gatys,adain} CONTENT STYLE [STYLE ...] -o OUT [controls]``.
 
 This is an application entry point, not library code: it resolves the VGG-16 weights through
 the zoo's chain (imported inside ``main`` only, so ``import styletransfer`` never pulls in the
@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import adain
 from .color import COLOR_SPACES, MATCH_METHODS
 from .gatys import COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, GatysConfig, StepInfo, stylize
 from .imageio import ImageInputError, save_png
@@ -84,13 +85,58 @@ def _run_gatys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adain_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("adain", help="AdaIN arbitrary style transfer (Huang & Belongie)")
+    p.add_argument("content", type=Path)
+    p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
+    p.add_argument("--weights", type=float, nargs="+", dest="style_weights", help="interpolation weight per style")
+    p.add_argument("--mask", type=Path, nargs="+", dest="masks", help="one mask image per style (spatial control)")
+    p.add_argument("--preserve-color", choices=adain.COLOR_MODES, default="none")
+    p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky")
+    p.add_argument("--size", type=int, default=512, help="long side of the working size in px (0 = keep)")
+    p.add_argument("--style-size", type=int, default=512, help="long side the styles are resized to (0 = keep)")
+    p.add_argument("--fp32", action="store_true", help="run in float32 (default: bf16 where it pays)")
+    p.add_argument("--decoder", type=Path, help="decoder weights file (default: the zoo's adain.vgg16n)")
+    p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")
+
+
+def _run_adain(args: argparse.Namespace) -> int:
+    import time
+
+    import zoo  # application layer only; see the module docstring
+
+    precision = "fp32" if args.fp32 else "auto"
+    encoder = zoo.load_normalized_vgg(precision, str(args.vgg) if args.vgg else None)
+    decoder = zoo.load_adain_decoder(path=str(args.decoder) if args.decoder else None, precision=precision)
+    controls = {
+        "alpha": args.alpha,
+        "style_weights": args.style_weights,
+        "preserve_color": args.preserve_color,
+        "color_method": args.color_method,
+        "size": args.size or None,
+        "style_size": args.style_size or None,
+    }
+    t0 = time.perf_counter()
+    image = adain.stylize(args.content, args.styles, encoder=encoder, decoder=decoder, masks=args.masks, **controls)
+    seconds = time.perf_counter() - t0
+    settings = {**controls, "content": args.content.name, "styles": [s.name for s in args.styles],
+                "masks": [m.name for m in args.masks] if args.masks else None, "decoder": decoder.weights_source}
+    save_png(image, args.output, method="adain", settings=settings)
+    print(f"wrote {args.output} in {seconds:.2f} s", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m styletransfer", description="Neural style transfer.")
     sub = parser.add_subparsers(dest="method", required=True)
     _gatys_parser(sub)
+    _adain_parser(sub)
     args = parser.parse_args(argv)
+    run = {"gatys": _run_gatys, "adain": _run_adain}[args.method]
     try:
-        return _run_gatys(args)
+        return run(args)
     except (ImageInputError, ValueError, TypeError, FileNotFoundError, OSError) as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["gram_matrix", "calc_mean_std", "total_variation"]
+__all__ = ["gram_matrix", "calc_mean_std", "adain", "masked_mean_std", "total_variation"]
 
 
 def gram_matrix(features: torch.Tensor, *, normalize: bool = True) -> torch.Tensor:
@@ -42,6 +42,43 @@ def calc_mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tens
     mean = flat.mean(dim=2).view(b, c, 1, 1)
     std = (flat.var(dim=2, unbiased=False) + eps).sqrt().view(b, c, 1, 1)
     return mean, std
+
+
+def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Adaptive instance normalisation: ``sigma(y) (x - mu(x)) / sigma(x) + mu(y)``.
+
+    Args:
+        content: content features ``[B, C, H, W]``.
+        style_mean: ``[B or 1, C, 1, 1]`` per-channel style means.
+        style_std: ``[B or 1, C, 1, 1]`` per-channel style standard deviations.
+        eps: as in :func:`calc_mean_std`.
+
+    Returns:
+        ``[B, C, H, W]``: the content features with the style's channel statistics.
+    """
+    mean, std = calc_mean_std(content, eps)
+    return (content - mean) / std * style_std + style_mean
+
+
+def masked_mean_std(
+    features: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std over the positions a (soft) mask covers.
+
+    Args:
+        features: ``[B, C, H, W]``.
+        mask: ``[B or 1, 1, H, W]`` weights in [0, 1]; must cover a positive area.
+        eps: as in :func:`calc_mean_std`.
+
+    Returns:
+        ``(mean, std)``, each ``[B, C, 1, 1]``.
+    """
+    assert features.ndim == 4 and mask.ndim == 4 and mask.shape[1] == 1, "expected [B, C, H, W] and [B, 1, H, W]"
+    area = mask.sum(dim=(2, 3), keepdim=True)
+    assert bool((area > 0).all()), "mask covers no position"
+    mean = (features * mask).sum(dim=(2, 3), keepdim=True) / area
+    var = ((features - mean) ** 2 * mask).sum(dim=(2, 3), keepdim=True) / area
+    return mean, (var + eps).sqrt()
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

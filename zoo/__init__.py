@@ -2,7 +2,7 @@
 
 from .hub import HubError
 from .manifest import MODELS, ModelSpec
-from .registry import get_spec, list_models, load_normalized_vgg, load_vgg16
+from .registry import get_spec, list_models, load_adain_decoder, load_normalized_vgg, load_vgg16
 from .resolve import Resolved, WeightsNotFoundError, local_weights_dir, resolve_weights
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "WeightsNotFoundError",
     "get_spec",
     "list_models",
+    "load_adain_decoder",
     "load_normalized_vgg",
     "load_vgg16",
     "local_weights_dir",

@@ -105,4 +105,23 @@ MODELS: tuple[ModelSpec, ...] = (
         sha256="76beba60da5a79b4af4422fb11fea2eb3d45dd77ef96d05f3a1f0f810e9bd468",
         base="vgg16.tv_in1k",
     ),
+    ModelSpec(
+        name="adain.vgg16n",
+        kind="adain-decoder",
+        method="adain",
+        description=(
+            "AdaIN decoder trained by this project on 1,000 photos and 69 paintings, for the "
+            "vgg16.normalized encoder at relu4_1; the default AdaIN model (fp16)."
+        ),
+        license="mit",
+        source_url="training/train_adain.py (trained by this project)",
+        paper="Huang & Belongie, Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization, ICCV 2017",
+        preprocessing="RGB in [0, 1]; the encoder is vgg16.normalized up to relu4_1",
+        filename="adain_decoder_vgg16n.safetensors",
+        embedded="adain_decoder_vgg16n.safetensors",
+        sha256=None,  # filled in when the trained decoder is committed
+        base="vgg16.normalized",
+        config={"widths": [512, 256, 128, 64], "depths": [3, 2, 2]},
+        default_controls={"alpha": 1.0, "preserve_color": "none", "size": 512, "style_size": 512},
+    ),
 )

@@ -8,13 +8,14 @@ import os
 import torch
 from safetensors.torch import load_file
 
+from styletransfer.adain import AdaINDecoder
 from styletransfer.vgg import VGGConfig, VGGEncoder
 from styletransfer.vgg_normalize import apply_filter_scales
 
 from .manifest import MODELS, VGG16_FIRST_FILTER, ModelSpec
 from .resolve import resolve_weights
 
-__all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg"]
+__all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg", "load_adain_decoder"]
 
 
 def list_models(method: str | None = None) -> list[ModelSpec]:
@@ -70,3 +71,19 @@ def load_normalized_vgg(precision: str = "auto", path: str | None = None) -> VGG
     apply_filter_scales(encoder, load_file(str(scales_file)))
     encoder.weights_source = f"{encoder.weights_source} + {os.path.basename(scales_file)}"
     return encoder
+
+
+@functools.lru_cache(maxsize=4)
+def load_adain_decoder(name: str = "adain.vgg16n", path: str | None = None, precision: str = "auto") -> AdaINDecoder:
+    """A trained AdaIN decoder from the zoo (or an explicit file), in float32 weights; cached.
+
+    Raises:
+        WeightsNotFoundError: no step of the chain has the file.
+        ModelFileError: the file is not an AdaIN decoder.
+    """
+    spec = get_spec(name)
+    found = resolve_weights(spec, path=path)
+    decoder = AdaINDecoder.from_pretrained(found.path, precision=precision).eval()
+    decoder.requires_grad_(False)
+    decoder.weights_source = found.source
+    return decoder

@@ -1,0 +1,347 @@
+"""AdaIN arbitrary style transfer (Huang & Belongie, ICCV 2017).
+
+A fixed encoder ``f`` (the VGG-normalised VGG-16 up to ``relu4_1``), an AdaIN layer that
+gives the content features the style features' channel means and stds, and a trained
+decoder ``g`` that mirrors the encoder (nearest 2x upsampling, reflection padding, ReLU, no
+normalisation layers):
+
+    t = AdaIN(f(c), f(s)) = sigma(f(s)) (f(c) - mu(f(c))) / sigma(f(c)) + mu(f(s))
+    T(c, s, alpha) = g((1 - alpha) f(c) + alpha t)
+
+Runtime controls: the content-style trade-off ``alpha``; several styles interpolated with
+weights; colour preservation (the style recoloured to the content first, or the content's
+chroma kept); spatial control (a mask per style, AdaIN per masked region). Style statistics
+are computed once with :func:`encode_style` and can be reused for many contents.
+
+Reference: X. Huang, S. Belongie, "Arbitrary Style Transfer in Real-time with Adaptive
+Instance Normalization", ICCV 2017 (code: github.com/xunhuang1995/AdaIN-style).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from . import color as colorops
+from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
+from .ops import adain, calc_mean_std, masked_mean_std
+from .serialization import SafetensorsMixin
+from .vgg import VGG16_BLOCK_DEPTHS, VGGEncoder, bf16_is_fast
+
+__all__ = [
+    "DecoderConfig",
+    "AdaINDecoder",
+    "StyleStats",
+    "encode_style",
+    "stylize",
+    "stylize_tensor",
+    "prepare_masks",
+    "ENCODER_LAYER",
+    "STYLE_LAYERS",
+    "COLOR_MODES",
+]
+
+ENCODER_LAYER = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+"""Layers of the mean/std style loss used to train the decoder (paper, Sec. 6.2)."""
+COLOR_MODES = ("none", "histogram", "luminance")
+MAX_SIZE = 4096
+_PRECISIONS = ("auto", "bf16", "fp32")
+
+MaskSource = Union[ImageSource, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Architecture of the decoder, mirroring VGG-16 from ``relu4_1`` back to pixels.
+
+    Args:
+        widths: channels at ``relu4_1`` and of blocks 3, 2, 1 of the encoder
+            (VGG-16: 512, 256, 128, 64). Tests use tiny widths such as (8, 8, 8, 8).
+        depths: convolutions in the mirrored blocks 3, 2, 1 (VGG-16: 3, 2, 2).
+    """
+
+    widths: tuple[int, ...] = (512, 256, 128, 64)
+    depths: tuple[int, ...] = (VGG16_BLOCK_DEPTHS[2], VGG16_BLOCK_DEPTHS[1], VGG16_BLOCK_DEPTHS[0])
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
+        if len(self.widths) != 4 or min(self.widths) < 1:
+            raise ValueError(f"widths must be 4 positive ints, got {self.widths}")
+        if len(self.depths) != 3 or min(self.depths) < 1:
+            raise ValueError(f"depths must be 3 positive ints, got {self.depths}")
+
+
+def _conv(in_ch: int, out_ch: int, relu: bool = True) -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(in_ch, out_ch, 3)]
+    return layers + [nn.ReLU()] if relu else layers
+
+
+class AdaINDecoder(nn.Module, SafetensorsMixin):
+    """The decoder ``g``: features at ``relu4_1`` (1/8 resolution) -> RGB image in [0, 1].
+
+    Args:
+        config: architecture (:class:`DecoderConfig`).
+        precision: ``"auto"`` (bf16 autocast where :func:`~styletransfer.vgg.bf16_is_fast`),
+            ``"bf16"`` or ``"fp32"``.
+
+    The output is not clamped (training sees the raw values); clamp it for display.
+    """
+
+    config_class = DecoderConfig
+
+    def __init__(self, config: DecoderConfig | None = None, *, precision: str = "auto") -> None:
+        super().__init__()
+        self.config = config or DecoderConfig()
+        if precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+        self.precision = precision
+        w4, w3, w2, w1 = self.config.widths
+        layers = _conv(w4, w3) + [nn.Upsample(scale_factor=2, mode="nearest")]
+        for depth, (cin, cout) in zip(self.config.depths, ((w3, w2), (w2, w1), (w1, 3))):
+            for _ in range(depth - 1):
+                layers += _conv(cin, cin)
+            last = cout == 3
+            layers += _conv(cin, cout, relu=not last)
+            if not last:
+                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        self.layers = nn.Sequential(*layers)
+
+    def uses_bf16(self, device: torch.device | str) -> bool:
+        if self.precision == "auto":
+            return bf16_is_fast(device)
+        return self.precision == "bf16" and os.environ.get("STYLETRANSFER_FORCE_FP32", "") in ("", "0")
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, widths[0], h, w]`` -> ``[B, 3, 8h, 8w]`` (float32)."""
+        use_bf16 = self.uses_bf16(features.device)
+        if use_bf16:
+            features = features.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            return self.layers(features).float()
+
+
+@dataclass(frozen=True)
+class StyleStats:
+    """Channel means and stds of a style image's ``relu4_1`` features: all AdaIN needs of a style.
+
+    Compute once with :func:`encode_style` and reuse for any number of contents.
+    """
+
+    mean: torch.Tensor  # [1, C, 1, 1]
+    std: torch.Tensor  # [1, C, 1, 1]
+    size: tuple[int, int]  # (width, height) the style was encoded at
+
+
+def _check_size(size: int | None, name: str) -> None:
+    if size is not None and not 16 <= size <= MAX_SIZE:
+        raise ValueError(f"{name} must be in [16, {MAX_SIZE}] px or None, got {size}")
+
+
+def _working_image(source: ImageSource, name: str, size: int | None) -> Image.Image:
+    img = load_image(source, name=name)
+    return fit_within(img, size)[0] if size else img
+
+
+@torch.no_grad()
+def encode_style(
+    style: ImageSource, *, encoder: VGGEncoder, size: int | None = 512, recolor_to: torch.Tensor | None = None,
+    color_method: str = "cholesky",
+) -> StyleStats:
+    """The :class:`StyleStats` of one style image.
+
+    Args:
+        style: any image source :func:`~styletransfer.imageio.load_image` reads.
+        encoder: the VGG-normalised encoder.
+        size: long side the style is resized to (down only) before encoding; ``None`` keeps it.
+        recolor_to: a content tensor ``[1, 3, H, W]`` whose colours the style takes first
+            (colour preservation by histogram matching).
+        color_method: ``"cholesky"`` or ``"eigen"`` (see :func:`~styletransfer.color.match_color`).
+    """
+    _check_size(size, "style_size")
+    img = _working_image(style, "style", size)
+    device = next(encoder.parameters()).device
+    x = pil_to_tensor(img, device)
+    if recolor_to is not None:
+        x = colorops.match_color(x, recolor_to.to(device), color_method)
+    mean, std = calc_mean_std(encoder(x, [ENCODER_LAYER])[ENCODER_LAYER])
+    return StyleStats(mean, std, img.size)
+
+
+def _mask_tensor(mask: MaskSource, index: int, size: tuple[int, int]) -> torch.Tensor:
+    """A mask as float ``[1, 1, H, W]`` in [0, 1], checked against the content ``size`` (w, h)."""
+    if isinstance(mask, torch.Tensor):
+        m = mask.detach().float().cpu()
+        while m.ndim > 2 and m.shape[0] == 1:
+            m = m[0]
+        if m.ndim != 2:
+            raise ImageInputError(f"mask {index + 1}: expected a 2-D [H, W] tensor, got shape {tuple(mask.shape)}")
+        if m.numel() and (m.min() < 0 or m.max() > 1):
+            raise ImageInputError(f"mask {index + 1}: values must lie in [0, 1]")
+    else:
+        img = mask if isinstance(mask, Image.Image) else load_image(mask, name=f"mask {index + 1}", min_side=1)
+        if img.mode == "RGBA":  # painted strokes on a transparent layer: coverage is alpha
+            img = img.getchannel("A")
+        m = pil_to_tensor(img.convert("RGB"))[0].mean(0)
+    h, w = m.shape
+    if (w, h) != size:
+        raise ImageInputError(
+            f"mask {index + 1} is {w}x{h} px but the content is {size[0]}x{size[1]} px; masks must have the content's size"
+        )
+    return m[None, None]
+
+
+def prepare_masks(masks: Sequence[MaskSource], content_size: tuple[int, int], feature_hw: tuple[int, int]) -> torch.Tensor:
+    """Masks at feature resolution, ``[N, 1, h, w]`` in [0, 1] (area-averaged, so soft at edges).
+
+    Raises:
+        ImageInputError: a mask of the wrong size or out of range, or one that covers nothing.
+    """
+    out = []
+    for i, mask in enumerate(masks):
+        m = F.interpolate(_mask_tensor(mask, i, content_size), size=feature_hw, mode="area")
+        if float(m.sum()) < 0.5:
+            raise ImageInputError(f"mask {i + 1} covers (almost) no area of the content; paint a larger region")
+        out.append(m)
+    return torch.cat(out)
+
+
+def _style_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+    if weights is None:
+        return [1.0 / n] * n
+    weights = [float(w) for w in weights]
+    if len(weights) != n:
+        raise ValueError(f"got {len(weights)} style weights for {n} styles")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ValueError(f"style weights must be finite and >= 0, got {weights}")
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError("at least one style weight must be > 0")
+    return [w / total for w in weights]
+
+
+@torch.no_grad()
+def stylize_tensor(
+    content: torch.Tensor,
+    styles: Sequence[StyleStats],
+    *,
+    encoder: VGGEncoder,
+    decoder: AdaINDecoder,
+    alpha: float = 1.0,
+    style_weights: Sequence[float] | None = None,
+    masks: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The tensor core of :func:`stylize`: content ``[B, 3, H, W]`` in [0, 1] -> stylised, unclamped.
+
+    ``H`` and ``W`` need not be multiples of 8: the content is reflection-padded and the output
+    cropped back. ``masks`` are ``[N, 1, h, w]`` at feature resolution (:func:`prepare_masks`).
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if not styles:
+        raise ValueError("give at least one style")
+    h, w = content.shape[-2:]
+    pad_h, pad_w = -h % 8, -w % 8
+    x = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
+    fc = encoder(x, [ENCODER_LAYER])[ENCODER_LAYER]
+    if masks is not None:
+        if style_weights is not None:
+            raise ValueError("give either style weights (interpolation) or masks (spatial control), not both")
+        if masks.shape[0] != len(styles):
+            raise ValueError(f"got {masks.shape[0]} masks for {len(styles)} styles; give one mask per style")
+        if masks.shape[-2:] != fc.shape[-2:]:
+            raise ValueError(f"masks are {tuple(masks.shape[-2:])} but the features are {tuple(fc.shape[-2:])}")
+        # Overlaps are averaged by mask weight; where coverage is below 1 the content features fill in.
+        coverage = masks.sum(0, keepdim=True)
+        norm = coverage.clamp(min=1)
+        t = (1 - coverage / norm) * fc
+        for s, m in zip(styles, masks):
+            mean, std = masked_mean_std(fc, m[None])
+            t = t + m[None] / norm * ((fc - mean) / std * s.std + s.mean)
+    else:
+        weights = _style_weights(style_weights, len(styles))
+        t = sum(wi * adain(fc, s.mean, s.std) for wi, s in zip(weights, styles))
+    t = alpha * t + (1 - alpha) * fc
+    return decoder(t)[..., :h, :w]
+
+
+def stylize(
+    content: ImageSource,
+    style: ImageSource | StyleStats | Sequence[ImageSource | StyleStats],
+    *,
+    encoder: VGGEncoder,
+    decoder: AdaINDecoder,
+    alpha: float = 1.0,
+    style_weights: Sequence[float] | None = None,
+    preserve_color: str = "none",
+    color_method: str = "cholesky",
+    masks: Sequence[MaskSource] | None = None,
+    size: int | None = 512,
+    style_size: int | None = 512,
+) -> Image.Image:
+    """Stylise ``content`` with one or more styles.
+
+    Args:
+        content: any image source :func:`~styletransfer.imageio.load_image` reads.
+        style: a style image, its precomputed :class:`StyleStats`, or a list of these.
+        encoder: the VGG-normalised encoder (``zoo.load_normalized_vgg()``).
+        decoder: a trained :class:`AdaINDecoder`.
+        alpha: content-style trade-off in [0, 1]; 0 reconstructs the content, 1 is full transfer.
+        style_weights: interpolation weights, one per style, >= 0, normalised to sum 1
+            (default equal).
+        preserve_color: ``"none"``; ``"histogram"`` (each style recoloured to the content's
+            colour mean and covariance before encoding; needs style images, not stats);
+            ``"luminance"`` (the result's luminance with the content's chroma).
+        color_method: ``"cholesky"`` or ``"eigen"`` for ``"histogram"``.
+        masks: spatial control, one mask per style at the content's input size (white or
+            opaque = that style); AdaIN runs per region with that region's content statistics.
+            Overlaps are averaged by mask weight; uncovered areas keep the content.
+        size: long side of the working content size (down only); ``None`` keeps the input size.
+        style_size: long side the styles are resized to (down only); ``None`` keeps them.
+
+    Returns:
+        The stylised RGB image at the working content size.
+
+    Raises:
+        ImageInputError: unreadable images, or masks of the wrong size, count or coverage.
+        ValueError: controls out of range.
+    """
+    if preserve_color not in COLOR_MODES:
+        raise ValueError(f"preserve_color must be one of {COLOR_MODES}, got {preserve_color!r}")
+    _check_size(size, "size")
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise ValueError("give at least one style")
+    if masks is not None and len(masks) != len(styles):
+        raise ImageInputError(f"got {len(masks)} masks for {len(styles)} styles; give one mask per style")
+    raw = load_image(content, name="content")
+    img = fit_within(raw, size)[0] if size else raw
+    device = next(encoder.parameters()).device
+    x = pil_to_tensor(img, device)
+    stats = []
+    for i, s in enumerate(styles):
+        if isinstance(s, StyleStats):
+            if preserve_color == "histogram":
+                raise ValueError("preserve_color='histogram' recolours the style image itself: pass images, not StyleStats")
+            stats.append(s)
+        else:
+            recolor = x if preserve_color == "histogram" else None
+            stats.append(encode_style(s, encoder=encoder, size=style_size, recolor_to=recolor, color_method=color_method))
+    mask_t = None
+    if masks is not None:
+        feature_hw = ((img.height + 7) // 8, (img.width + 7) // 8)
+        mask_t = prepare_masks(masks, raw.size, feature_hw).to(device)
+    out = stylize_tensor(x, stats, encoder=encoder, decoder=decoder, alpha=alpha, style_weights=style_weights, masks=mask_t)
+    if preserve_color == "luminance":
+        out = colorops.transfer_luminance(out.clamp(0, 1), x)
+    return tensor_to_pil(out)
+

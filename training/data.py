@@ -1,0 +1,59 @@
+"""Training images read from a folder (never copied into the project)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from PIL import Image
+
+from styletransfer.imageio import ImageInputError, load_image
+
+__all__ = ["IMAGE_SUFFIXES", "list_images", "load_training_image", "random_crop"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name.
+
+    Raises:
+        FileNotFoundError: the folder is missing or holds no images.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return files
+
+
+def load_training_image(path: Path, *, long_side: int | None = None, short_side: int | None = None) -> Image.Image | None:
+    """An RGB image resized to the given long or short side, or ``None`` (with a warning) if unreadable."""
+    try:
+        img = load_image(path, name=path.name)
+    except ImageInputError as e:
+        print(f"skipping {path.name}: {e}", flush=True)
+        return None
+    w, h = img.size
+    if long_side:
+        s = long_side / max(w, h)
+    elif short_side:
+        s = short_side / min(w, h)
+    else:
+        return img
+    if s != 1:
+        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC)
+    return img
+
+
+def random_crop(img: Image.Image, size: int, rng: random.Random) -> Image.Image:
+    """A random ``size`` x ``size`` crop (the image is upscaled first if a side is shorter)."""
+    w, h = img.size
+    if min(w, h) < size:
+        s = size / min(w, h)
+        img = img.resize((max(size, round(w * s)), max(size, round(h * s))), Image.Resampling.BICUBIC)
+        w, h = img.size
+    left, top = rng.randint(0, w - size), rng.randint(0, h - size)
+    return img.crop((left, top, left + size, top + size))
