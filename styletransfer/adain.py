@@ -23,7 +23,6 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +31,7 @@ from torch import nn
 
 from . import color as colorops
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
+from .masks import MaskSource, prepare_masks
 from .ops import adain, calc_mean_std, masked_mean_std
 from .serialization import SafetensorsMixin
 from .vgg import VGG16_BLOCK_DEPTHS, VGGEncoder, bf16_is_fast
@@ -43,7 +43,6 @@ __all__ = [
     "encode_style",
     "stylize",
     "stylize_tensor",
-    "prepare_masks",
     "ENCODER_LAYER",
     "STYLE_LAYERS",
     "COLOR_MODES",
@@ -55,9 +54,6 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 COLOR_MODES = ("none", "histogram", "luminance")
 MAX_SIZE = 4096
 _PRECISIONS = ("auto", "bf16", "fp32")
-
-MaskSource = Union[ImageSource, torch.Tensor]
-
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -175,44 +171,6 @@ def encode_style(
         x = colorops.match_color(x, recolor_to.to(device), color_method)
     mean, std = calc_mean_std(encoder(x, [ENCODER_LAYER])[ENCODER_LAYER])
     return StyleStats(mean, std, img.size)
-
-
-def _mask_tensor(mask: MaskSource, index: int, size: tuple[int, int]) -> torch.Tensor:
-    """A mask as float ``[1, 1, H, W]`` in [0, 1], checked against the content ``size`` (w, h)."""
-    if isinstance(mask, torch.Tensor):
-        m = mask.detach().float().cpu()
-        while m.ndim > 2 and m.shape[0] == 1:
-            m = m[0]
-        if m.ndim != 2:
-            raise ImageInputError(f"mask {index + 1}: expected a 2-D [H, W] tensor, got shape {tuple(mask.shape)}")
-        if m.numel() and (m.min() < 0 or m.max() > 1):
-            raise ImageInputError(f"mask {index + 1}: values must lie in [0, 1]")
-    else:
-        img = mask if isinstance(mask, Image.Image) else load_image(mask, name=f"mask {index + 1}", min_side=1)
-        if img.mode == "RGBA":  # painted strokes on a transparent layer: coverage is alpha
-            img = img.getchannel("A")
-        m = pil_to_tensor(img.convert("RGB"))[0].mean(0)
-    h, w = m.shape
-    if (w, h) != size:
-        raise ImageInputError(
-            f"mask {index + 1} is {w}x{h} px but the content is {size[0]}x{size[1]} px; masks must have the content's size"
-        )
-    return m[None, None]
-
-
-def prepare_masks(masks: Sequence[MaskSource], content_size: tuple[int, int], feature_hw: tuple[int, int]) -> torch.Tensor:
-    """Masks at feature resolution, ``[N, 1, h, w]`` in [0, 1] (area-averaged, so soft at edges).
-
-    Raises:
-        ImageInputError: a mask of the wrong size or out of range, or one that covers nothing.
-    """
-    out = []
-    for i, mask in enumerate(masks):
-        m = F.interpolate(_mask_tensor(mask, i, content_size), size=feature_hw, mode="area")
-        if float(m.sum()) < 0.5:
-            raise ImageInputError(f"mask {i + 1} covers (almost) no area of the content; paint a larger region")
-        out.append(m)
-    return torch.cat(out)
 
 
 def _style_weights(weights: Sequence[float] | None, n: int) -> list[float]:

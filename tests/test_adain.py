@@ -4,7 +4,8 @@ import torch
 from PIL import Image
 
 from styletransfer import adain, color
-from styletransfer.adain import AdaINDecoder, DecoderConfig, StyleStats, encode_style, prepare_masks, stylize, stylize_tensor
+from styletransfer.adain import AdaINDecoder, DecoderConfig, StyleStats, encode_style, stylize, stylize_tensor
+from styletransfer.masks import prepare_masks
 from styletransfer.imageio import ImageInputError, pil_to_tensor
 from styletransfer.ops import adain as adain_op
 from styletransfer.ops import calc_mean_std, masked_mean_std

@@ -1,0 +1,508 @@
+"""StyleBank (Chen, Yuan, Liao, Yu, Hua, CVPR 2017): one auto-encoder, one small filter bank per style.
+
+An encoder ``E`` (9x9 s1 -> 3x3 s2 -> 3x3 s2 convolutions, instance norm + ReLU) maps an image
+to features ``F``; a style's bank ``K_i`` (a ``C x C x k x k`` convolution) turns them into
+stylised features; the decoder ``D`` mirrors ``E`` back to pixels. ``D(E(x))`` reconstructs
+``x``, so content lives in ``E``/``D`` and style in the banks, and a new style needs only a
+new bank (incremental learning, :func:`learn_bank`).
+
+Fusion: linear, ``(sum_i w_i K_i) * F`` with weights summing to 1 (paper eq. 5), and
+region-specific, ``sum_i K_i * (M_i x F)`` (eq. 6) with masks from K-means on the
+L2-normalised encoder features or given by the user.
+
+Banks are separate files that record the fingerprint of the auto-encoder they were trained
+with; :func:`load_bank` refuses a bank made for another auto-encoder.
+
+Deviation available, off by default: ``upsample="resize"`` replaces the decoder's
+fractionally-strided convolutions with nearest 2x upsampling followed by a 3x3 convolution,
+the usual remedy for checkerboard artefacts (Odena et al., Distill 2016).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
+from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
+from .ops import gram_matrix, total_variation
+from .serialization import ModelFileError, SafetensorsMixin, read_metadata
+from .vgg import VGGEncoder, bf16_is_fast
+
+__all__ = [
+    "AutoEncoderConfig",
+    "StyleBankAutoEncoder",
+    "BankConfig",
+    "StyleBank",
+    "LossConfig",
+    "StyleTargets",
+    "BankStep",
+    "StyleBankResult",
+    "style_targets",
+    "perceptual_loss",
+    "load_bank",
+    "save_bank",
+    "bank_thumbnail",
+    "stylize",
+    "learn_bank",
+    "check_bank_name",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+UPSAMPLING = ("transposed", "resize")
+
+
+def check_bank_name(name: str) -> str:
+    """Return ``name`` if it is a valid bank name (letters, digits, ``_``, ``-``; at most 64), else raise."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"bank name {name!r} is not valid: use 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class AutoEncoderConfig:
+    """Architecture of ``E`` and ``D``.
+
+    Args:
+        channels: widths of the three encoder convolutions (paper: 32, 64, 128; C_max = 128).
+        upsample: ``"transposed"`` (paper) or ``"resize"`` (nearest + conv; see module docstring).
+    """
+
+    channels: tuple[int, ...] = (32, 64, 128)
+    upsample: str = "transposed"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if len(self.channels) != 3 or min(self.channels) < 1:
+            raise ValueError(f"channels must be 3 positive ints, got {self.channels}")
+        if self.upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
+
+
+def _conv_in_relu(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride), nn.InstanceNorm2d(cout, affine=True), nn.ReLU()
+    )
+
+
+def _up_in_relu(cin: int, cout: int, mode: str) -> nn.Sequential:
+    if mode == "transposed":
+        up: list[nn.Module] = [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)]
+    else:
+        up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+    return nn.Sequential(*up, nn.InstanceNorm2d(cout, affine=True), nn.ReLU())
+
+
+class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
+    """The encoder ``E`` and decoder ``D`` shared by every style bank."""
+
+    config_class = AutoEncoderConfig
+
+    def __init__(self, config: AutoEncoderConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or AutoEncoderConfig()
+        c1, c2, c3 = self.config.channels
+        self.encoder = nn.Sequential(_conv_in_relu(3, c1, 9), _conv_in_relu(c1, c2, 3, 2), _conv_in_relu(c2, c3, 3, 2))
+        self.decoder = nn.Sequential(
+            _up_in_relu(c3, c2, self.config.upsample),
+            _up_in_relu(c2, c1, self.config.upsample),
+            nn.ReflectionPad2d(4),
+            nn.Conv2d(c1, 3, 9),
+        )
+
+    @property
+    def feature_channels(self) -> int:
+        return self.config.channels[-1]
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """RGB ``[B, 3, H, W]`` in [0, 1] (H, W multiples of 4) -> features ``[B, C, H/4, W/4]``."""
+        return self.encoder(images)
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """Features -> RGB (unclamped)."""
+        return self.decoder(features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The reconstruction ``D(E(x))``."""
+        return self.decode(self.encode(images))
+
+    def fingerprint(self) -> str:
+        """A digest of the config and the weights rounded to fp16 (so fp16 and fp32 copies agree)."""
+        h = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
+        for key, t in self.state_dict().items():
+            h.update(key.encode())
+            t = t.detach().cpu()
+            h.update((t.half() if t.is_floating_point() else t).contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """One style bank: a ``channels x channels x kernel_size^2`` convolution and what it belongs to."""
+
+    name: str
+    channels: int = 128
+    kernel_size: int = 3
+    autoencoder: str = ""  # fingerprint of the StyleBankAutoEncoder it was trained with
+
+    def __post_init__(self) -> None:
+        check_bank_name(self.name)
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd number, got {self.kernel_size}")
+
+
+class StyleBank(nn.Module, SafetensorsMixin):
+    """The filter bank ``K_i`` of one style."""
+
+    config_class = BankConfig
+
+    def __init__(self, config: BankConfig) -> None:
+        super().__init__()
+        self.config = config
+        k = config.kernel_size
+        self.pad = nn.ReflectionPad2d(k // 2)
+        self.conv = nn.Conv2d(config.channels, config.channels, k)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(features))
+
+
+def bank_thumbnail(style: Image.Image, side: int = 96) -> str:
+    """A small JPEG of the style image, base64-encoded for a bank file's metadata."""
+    thumb = style.convert("RGB").copy()
+    thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=85)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def save_bank(bank: StyleBank, path: str | os.PathLike, *, thumbnail: Image.Image | None = None,
+              metadata: dict[str, Any] | None = None, dtype: torch.dtype | None = None) -> os.PathLike:
+    """Write one shareable bank file: weights, name, kernel size, auto-encoder fingerprint, thumbnail."""
+    extra = dict(metadata or {})
+    if thumbnail is not None:
+        extra["thumbnail_jpeg_base64"] = bank_thumbnail(thumbnail)
+    return bank.save_pretrained(path, metadata=extra, dtype=dtype)
+
+
+def load_bank(path: str | os.PathLike, autoencoder: StyleBankAutoEncoder, *, fingerprint: str | None = None) -> StyleBank:
+    """Load a bank file and check that it was trained with ``autoencoder``.
+
+    Args:
+        fingerprint: the auto-encoder's fingerprint if already computed (saves hashing it again).
+
+    Raises:
+        ModelFileError: not a bank file, or a bank for another auto-encoder.
+    """
+    bank = StyleBank.from_pretrained(path)
+    expected = fingerprint or autoencoder.fingerprint()
+    if bank.config.autoencoder != expected:
+        raise ModelFileError(
+            f"the bank '{bank.name}' was trained for another StyleBank auto-encoder "
+            f"(fingerprint {bank.config.autoencoder or 'missing'}, this one is {expected}); "
+            "banks only work with the auto-encoder they were trained with"
+        )
+    if bank.config.channels != autoencoder.feature_channels:
+        raise ModelFileError(f"the bank '{bank.name}' has {bank.config.channels} channels, the auto-encoder {autoencoder.feature_channels}")
+    return bank
+
+
+def read_thumbnail(path: str | os.PathLike) -> Image.Image | None:
+    """The style thumbnail stored in a bank file, if any."""
+    extra = json.loads(read_metadata(path).get("extra", "{}"))
+    data = extra.get("thumbnail_jpeg_base64")
+    if not data:
+        return None
+    return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+
+
+# ---------------------------------------------------------------- perceptual loss
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The perceptual loss of the paper: content at relu4_2, Gram style loss at relu{1..4}_2, TV."""
+
+    content_layer: str = "relu4_2"
+    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
+    content_weight: float = 1.0
+    style_weight: float = 250.0
+    tv_weight: float = 1e-4
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """Gram matrices of one style image at the style layers (float32), computed once."""
+
+    grams: dict[str, torch.Tensor]
+
+
+@torch.no_grad()
+def style_targets(style: torch.Tensor, vgg: VGGEncoder, loss: LossConfig = LossConfig()) -> StyleTargets:
+    """Gram targets of a style image ``[1, 3, H, W]``."""
+    feats = vgg(style, loss.style_layers)
+    return StyleTargets({layer: gram_matrix(f)[0] for layer, f in feats.items()})
+
+
+def perceptual_loss(
+    output: torch.Tensor,
+    content: torch.Tensor,
+    targets: Sequence[StyleTargets],
+    vgg: VGGEncoder,
+    loss: LossConfig = LossConfig(),
+    content_features: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Content, style and TV losses of a batch of outputs, each against its own style target.
+
+    Gram matrices are normalised by positions and computed in float32; the style term is the
+    mean squared Gram difference summed over layers.
+    """
+    layers = list(dict.fromkeys([*loss.style_layers, loss.content_layer]))
+    feats = vgg(output, layers)
+    if content_features is None:
+        with torch.no_grad():
+            content_features = vgg(content, [loss.content_layer])[loss.content_layer]
+    c = F.mse_loss(feats[loss.content_layer], content_features)
+    s = output.new_zeros(())
+    for layer in loss.style_layers:
+        g = gram_matrix(feats[layer])
+        target = torch.stack([t.grams[layer] for t in targets])
+        s = s + F.mse_loss(g, target)
+    tv = total_variation(output)
+    total = loss.content_weight * c + loss.style_weight * s + loss.tv_weight * tv
+    return {"total": total, "content": c, "style": s, "tv": tv}
+
+
+# ---------------------------------------------------------------- fusion and inference
+
+def _fusion_weights(style: str | Mapping[str, float] | Sequence[str], banks: Mapping[str, StyleBank]) -> dict[str, float]:
+    if isinstance(style, str):
+        weights = {style: 1.0}
+    elif isinstance(style, Mapping):
+        weights = {str(k): float(v) for k, v in style.items()}
+    else:
+        names = list(style)
+        weights = {name: 1.0 / len(names) for name in names} if names else {}
+    if not weights:
+        raise ValueError("choose at least one style bank")
+    unknown = [name for name in weights if name not in banks]
+    if unknown:
+        raise ValueError(f"unknown style bank(s) {unknown}; available: {', '.join(sorted(banks)) or 'none'}")
+    if any(not math.isfinite(v) or v < 0 for v in weights.values()):
+        raise ValueError(f"fusion weights must be finite and >= 0, got {weights}")
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError("at least one fusion weight must be > 0")
+    return {name: v / total for name, v in weights.items()}
+
+
+@dataclass
+class StyleBankResult:
+    """The stylised image, and for region fusion the masks (``[n, 1, H, W]`` at image size) and a colour map."""
+
+    image: Image.Image
+    masks: torch.Tensor | None = None
+    region_map: Image.Image | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def stylize(
+    content: ImageSource,
+    style: str | Mapping[str, float] | Sequence[str],
+    *,
+    autoencoder: StyleBankAutoEncoder,
+    banks: Mapping[str, StyleBank],
+    regions: int | None = None,
+    masks: Sequence[MaskSource] | None = None,
+    seed: int = 0,
+    size: int | None = 512,
+) -> StyleBankResult:
+    """Stylise ``content`` with one bank, a linear fusion of banks, or a region fusion.
+
+    Args:
+        content: any image source :func:`~styletransfer.imageio.load_image` reads.
+        style: a bank name, ``{name: weight}`` for linear fusion (weights >= 0, normalised to
+            sum 1), or a list of names (equal weights; with ``regions``/``masks``, style i
+            goes to region i).
+        autoencoder: the auto-encoder the banks were trained with.
+        banks: available banks by name.
+        regions: region fusion with this many K-means regions of the encoder features
+            (style i paints region i; regions beyond the styles cycle through them).
+        masks: region fusion with one user mask per style (at the content's input size).
+        seed: K-means seed.
+        size: long side of the working size (down only); ``None`` keeps the input size.
+
+    Returns:
+        :class:`StyleBankResult` with the image, and the masks and their colour map for
+        region fusion.
+    """
+    if regions is not None and masks is not None:
+        raise ValueError("give either regions (K-means) or masks, not both")
+    raw = load_image(content, name="content")
+    img = fit_within(raw, size)[0] if size else raw
+    device = next(autoencoder.parameters()).device
+    x = pil_to_tensor(img, device)
+    h, w = x.shape[-2:]
+    x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect") if (h % 4 or w % 4) else x
+    use_bf16 = bf16_is_fast(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        feats = autoencoder.encode(x).float()
+    region_masks = None
+    if regions is None and masks is None:
+        weights = _fusion_weights(style, banks)
+        fused = sum(wi * banks[name](feats) for name, wi in weights.items())
+        settings: dict[str, Any] = {"fusion": "linear", "weights": weights}
+    else:
+        names = [style] if isinstance(style, str) else list(style)
+        _fusion_weights(names, banks)  # validates the names
+        if masks is not None:
+            if len(masks) != len(names):
+                raise ImageInputError(f"got {len(masks)} masks for {len(names)} styles; give one mask per style")
+            region_masks = prepare_masks(masks, raw.size, feats.shape[-2:]).to(device)
+            assignment = names
+        else:
+            region_masks = kmeans_masks(feats, int(regions), seed=seed)
+            assignment = [names[i % len(names)] for i in range(region_masks.shape[0])]
+        coverage = region_masks.sum(0, keepdim=True)
+        norm = coverage.clamp(min=1)
+        fused = torch.zeros_like(feats)
+        for name, m in zip(assignment, region_masks):
+            fused = fused + banks[name](feats * (m[None] / norm))
+        settings = {"fusion": "region", "regions": assignment, "k": int(region_masks.shape[0]), "seed": seed,
+                    "source": "masks" if masks is not None else "kmeans"}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        out = autoencoder.decode(fused).float()[..., :h, :w]
+    result = StyleBankResult(tensor_to_pil(out), settings=settings)
+    if region_masks is not None:
+        up = F.interpolate(region_masks, size=x.shape[-2:], mode="nearest")[..., :h, :w]
+        result.masks = up
+        result.region_map = region_map_image(up)
+    return result
+
+
+# ---------------------------------------------------------------- incremental learning
+
+@dataclass(frozen=True)
+class BankStep:
+    """What the progress callback of :func:`learn_bank` receives."""
+
+    step: int
+    total: int
+    losses: dict[str, float]
+    seconds: float
+    preview: Image.Image | None = None
+
+
+def learn_bank(
+    style: ImageSource,
+    contents: Sequence[torch.Tensor],
+    *,
+    name: str,
+    autoencoder: StyleBankAutoEncoder,
+    vgg: VGGEncoder,
+    num_steps: int = 1000,
+    size: int = 256,
+    batch_size: int = 4,
+    style_size: int = 512,
+    kernel_size: int = 3,
+    lr: float = 1e-2,
+    loss: LossConfig = LossConfig(),
+    seed: int = 0,
+    progress: Callable[[BankStep], None] | None = None,
+    preview_every: int = 50,
+    preview_content: torch.Tensor | None = None,
+    cancel: threading.Event | None = None,
+) -> StyleBank:
+    """Learn a new style bank with ``E`` and ``D`` frozen (the paper's incremental learning).
+
+    Args:
+        style: the new style image.
+        contents: content images ``[1, 3, H, W]`` (or ``[3, H, W]``) in [0, 1], at least ``size`` px
+            on the short side; random ``size`` crops are drawn from them.
+        name: the bank's name.
+        autoencoder: the frozen auto-encoder; its fingerprint goes into the bank.
+        vgg: the loss network (ImageNet VGG-16).
+        num_steps: optimisation steps (paper: about 1,000).
+        size: crop side in px (multiple of 4).
+        batch_size: crops per step.
+        style_size: long side the style image is resized to (down only) for its Gram targets.
+        kernel_size: the bank's kernel size (odd).
+        lr: Adam learning rate.
+        loss: perceptual loss weights and layers.
+        seed: initialisation and sampling seed.
+        progress: called after every step with a :class:`BankStep`.
+        preview_every: attach a preview (``preview_content`` through the bank) every this many steps.
+        cancel: set it to stop early; the bank learned so far is returned.
+
+    Returns:
+        The new :class:`StyleBank` (recording the auto-encoder's fingerprint).
+    """
+    check_bank_name(name)
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if size < 16 or size % 4:
+        raise ValueError(f"size must be a multiple of 4 and >= 16, got {size}")
+    if not contents:
+        raise ValueError("learning a bank needs some content images")
+    pool = [c if c.ndim == 4 else c[None] for c in contents]
+    small = [i for i, c in enumerate(pool) if min(c.shape[-2:]) < size]
+    if small:
+        raise ValueError(f"{len(small)} content image(s) are smaller than the {size} px crop")
+    style_img = fit_within(load_image(style, name="style"), style_size)[0]
+    device = next(autoencoder.parameters()).device
+    targets = style_targets(pil_to_tensor(style_img, device), vgg, loss)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    bank = StyleBank(BankConfig(name, autoencoder.feature_channels, kernel_size, autoencoder.fingerprint())).to(device)
+    autoencoder.eval().requires_grad_(False)
+    optimizer = torch.optim.Adam(bank.parameters(), lr=lr)
+    use_bf16 = bf16_is_fast(device)
+    t0 = time.perf_counter()
+    for step in range(1, num_steps + 1):
+        if cancel is not None and cancel.is_set():
+            break
+        batch = torch.cat([_random_crop(pool[int(i)], size, gen) for i in torch.randint(len(pool), (batch_size,), generator=gen)])
+        batch = batch.to(device)
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            feats = autoencoder.encode(batch).float()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            out = autoencoder.decode(bank(feats)).float()
+        losses = perceptual_loss(out, batch, [targets] * batch_size, vgg, loss)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        if progress is not None:
+            preview = None
+            if preview_content is not None and (step % preview_every == 0 or step == num_steps):
+                with torch.no_grad():
+                    preview = tensor_to_pil(autoencoder.decode(bank(autoencoder.encode(preview_content.to(device)))))
+            progress(BankStep(step, num_steps, {k: v.item() for k, v in losses.items()}, time.perf_counter() - t0, preview))
+    return bank.eval().requires_grad_(False)
+
+
+def _random_crop(image: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    top = int(torch.randint(h - size + 1, (1,), generator=gen))
+    left = int(torch.randint(w - size + 1, (1,), generator=gen))
+    return image[..., top : top + size, left : left + size]

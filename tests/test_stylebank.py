@@ -1,0 +1,177 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from styletransfer.imageio import ImageInputError
+from styletransfer.masks import kmeans_masks
+from styletransfer.serialization import ModelFileError
+from styletransfer.stylebank import (
+    AutoEncoderConfig,
+    BankConfig,
+    LossConfig,
+    StyleBank,
+    StyleBankAutoEncoder,
+    learn_bank,
+    load_bank,
+    read_thumbnail,
+    save_bank,
+    style_targets,
+    stylize,
+)
+from training.train_stylebank import grad_norm, identity_step, stylizing_step
+from tests.conftest import gradient_image
+
+TINY = AutoEncoderConfig(channels=(4, 8, 16))
+LOSS = LossConfig(content_layer="relu2_2", style_layers=("relu1_2", "relu2_2"), style_weight=10.0)
+
+
+@pytest.fixture
+def autoencoder() -> StyleBankAutoEncoder:
+    torch.manual_seed(0)
+    return StyleBankAutoEncoder(TINY)
+
+
+def make_bank(ae: StyleBankAutoEncoder, name: str, seed: int) -> StyleBank:
+    torch.manual_seed(seed)
+    return StyleBank(BankConfig(name, ae.feature_channels, 3, ae.fingerprint()))
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "resize"])
+def test_shapes(upsample):
+    ae = StyleBankAutoEncoder(AutoEncoderConfig((4, 8, 16), upsample))
+    x = torch.rand(2, 3, 32, 48)
+    feats = ae.encode(x)
+    assert feats.shape == (2, 16, 8, 12)
+    assert make_bank(ae, "a", 0)(feats).shape == feats.shape
+    assert ae(x).shape == x.shape
+    default = StyleBankAutoEncoder()
+    convs = [m for m in default.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.out_channels) for c in convs] == [((9, 9), (1, 1), 32), ((3, 3), (2, 2), 64), ((3, 3), (2, 2), 128)]
+
+
+def test_save_load_round_trips_and_fingerprint_survives_fp16(tmp_path, autoencoder):
+    path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
+    loaded = StyleBankAutoEncoder.from_pretrained(path)
+    for (k, a), b in zip(autoencoder.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), k
+    half = StyleBankAutoEncoder.from_pretrained(autoencoder.save_pretrained(tmp_path / "h.safetensors", dtype=torch.float16))
+    assert half.fingerprint() == autoencoder.fingerprint() == loaded.fingerprint()
+    bank = make_bank(autoencoder, "waves", 1)
+    bank_path = save_bank(bank, tmp_path / "waves.safetensors", thumbnail=gradient_image(200, 100))
+    back = load_bank(bank_path, loaded)
+    assert back.name == "waves" and back.config.kernel_size == 3
+    assert torch.equal(back.conv.weight, bank.conv.weight)
+    assert read_thumbnail(bank_path).size == (96, 48)
+
+
+def test_foreign_bank_is_refused(tmp_path, autoencoder):
+    bank_path = save_bank(make_bank(autoencoder, "waves", 1), tmp_path / "waves.safetensors")
+    torch.manual_seed(9)
+    other = StyleBankAutoEncoder(TINY)
+    with pytest.raises(ModelFileError, match="another StyleBank auto-encoder"):
+        load_bank(bank_path, other)
+    with pytest.raises(ModelFileError, match="holds a StyleBankAutoEncoder"):
+        StyleBank.from_pretrained(autoencoder.save_pretrained(tmp_path / "ae.safetensors"))
+
+
+def test_bank_names_are_checked():
+    for bad in ("", "a.b", "../x", "x" * 65, "with space"):
+        with pytest.raises(ValueError, match="bank name"):
+            BankConfig(bad)
+
+
+def test_identity_step_rescales_the_gradient_to_lambda_times_the_stylizing_norm(autoencoder):
+    optimizer = torch.optim.Adam(autoencoder.parameters(), lr=1e-3)
+    x = torch.rand(2, 3, 32, 32)
+    for lam, norm_k in ((1.0, 0.37), (2.5, 0.1)):
+        _, scale = identity_step(autoencoder, x, optimizer, norm_k, lam, clip=1e9)
+        assert scale > 0
+        assert grad_norm(list(autoencoder.parameters())) == pytest.approx(lam * norm_k, rel=1e-4)
+
+
+def test_few_stylizing_steps_lower_the_loss(autoencoder, tiny_vgg):
+    banks = torch.nn.ModuleDict({"a": make_bank(autoencoder, "a", 1), "b": make_bank(autoencoder, "b", 2)})
+    targets = {n: style_targets(torch.rand(1, 3, 32, 32) * s, tiny_vgg, LOSS) for n, s in (("a", 1.0), ("b", 0.5))}
+    optimizer = torch.optim.Adam([*autoencoder.parameters(), *banks.parameters()], lr=3e-3)
+    x = torch.rand(2, 3, 32, 32)
+    totals = [stylizing_step(autoencoder, banks, tiny_vgg, x, ["a", "b"], targets, optimizer, LOSS, 10.0)[0]["total"]
+              for _ in range(30)]
+    assert totals[-1] < 0.7 * totals[0]
+
+
+def test_incremental_learning_changes_only_the_new_bank(autoencoder, tiny_vgg):
+    before = {k: v.clone() for k, v in autoencoder.state_dict().items()}
+    contents = [torch.rand(1, 3, 40, 40) for _ in range(3)]
+    seen = []
+    torch.manual_seed(5)
+    reference = StyleBank(BankConfig("new", 16, 3))
+    bank = learn_bank(gradient_image(48, 48), contents, name="new", autoencoder=autoencoder, vgg=tiny_vgg,
+                      num_steps=4, size=32, batch_size=2, loss=LOSS, seed=5, progress=seen.append,
+                      preview_every=2, preview_content=torch.rand(1, 3, 32, 32))
+    for k, v in autoencoder.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(bank.conv.weight, reference.conv.weight)
+    assert bank.config.autoencoder == autoencoder.fingerprint()
+    assert [s.step for s in seen] == [1, 2, 3, 4] and seen[1].preview is not None and seen[0].preview is None
+
+
+def test_incremental_learning_can_be_cancelled(autoencoder, tiny_vgg):
+    stop = threading.Event()
+    steps = []
+
+    def progress(info):
+        steps.append(info.step)
+        if info.step == 2:
+            stop.set()
+
+    bank = learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40)], name="x", autoencoder=autoencoder,
+                      vgg=tiny_vgg, num_steps=50, size=32, batch_size=1, loss=LOSS, progress=progress, cancel=stop)
+    assert steps == [1, 2] and isinstance(bank, StyleBank)
+    with pytest.raises(ValueError, match="smaller than the 64 px crop"):
+        learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40)], name="x", autoencoder=autoencoder,
+                   vgg=tiny_vgg, num_steps=1, size=64, loss=LOSS)
+
+
+def test_linear_fusion_with_weights_one_zero_equals_the_single_style(autoencoder):
+    banks = {"a": make_bank(autoencoder, "a", 1), "b": make_bank(autoencoder, "b", 2)}
+    content = gradient_image(50, 38)
+    single = stylize(content, "a", autoencoder=autoencoder, banks=banks).image
+    fused = stylize(content, {"a": 1.0, "b": 0.0}, autoencoder=autoencoder, banks=banks).image
+    other = stylize(content, {"a": 0.5, "b": 0.5}, autoencoder=autoencoder, banks=banks).image
+    assert single.size == (50, 38)
+    assert np.array_equal(np.asarray(single), np.asarray(fused))
+    assert not np.array_equal(np.asarray(single), np.asarray(other))
+    with pytest.raises(ValueError, match="unknown style bank"):
+        stylize(content, "zzz", autoencoder=autoencoder, banks=banks)
+    with pytest.raises(ValueError, match=">= 0"):
+        stylize(content, {"a": -1.0, "b": 2.0}, autoencoder=autoencoder, banks=banks)
+
+
+def test_kmeans_masks_partition_the_grid_and_follow_the_seed():
+    feats = torch.randn(1, 8, 10, 12)
+    masks = kmeans_masks(feats, 3, seed=1)
+    assert masks.shape == (3, 1, 10, 12)
+    assert torch.equal(masks.sum(0), torch.ones(1, 10, 12))
+    assert torch.equal(masks, kmeans_masks(feats, 3, seed=1))
+    sizes = masks.sum(dim=(1, 2, 3))
+    assert (sizes[:-1] >= sizes[1:]).all()
+    with pytest.raises(ValueError, match="regions"):
+        kmeans_masks(feats, 0)
+
+
+def test_region_fusion_returns_masks_at_image_size(autoencoder):
+    banks = {"a": make_bank(autoencoder, "a", 1), "b": make_bank(autoencoder, "b", 2)}
+    content = gradient_image(64, 40)
+    result = stylize(content, ["a", "b"], autoencoder=autoencoder, banks=banks, regions=2)
+    assert result.image.size == (64, 40) and result.region_map.size == (64, 40)
+    assert result.masks.shape == (2, 1, 40, 64)
+    assert torch.equal(result.masks.sum(0), torch.ones(1, 40, 64))
+    painted = [np.zeros((40, 64), np.uint8), np.zeros((40, 64), np.uint8)]
+    painted[0][:, :32] = 255
+    painted[1][:, 32:] = 255
+    by_mask = stylize(content, ["a", "b"], autoencoder=autoencoder, banks=banks, masks=painted)
+    assert by_mask.settings["source"] == "masks"
+    with pytest.raises(ImageInputError, match="1 masks for 2 styles"):
+        stylize(content, ["a", "b"], autoencoder=autoencoder, banks=banks, masks=painted[:1])
