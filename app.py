@@ -3,21 +3,65 @@
     python app.py        # or: make demo
 
 Thin by design: layout, wiring and error messages. The work is done by the
-``styletransfer`` library and the ``zoo``; nothing heavy happens at import.
+``styletransfer`` library and the ``zoo``; nothing heavy happens at import, and models load
+on first use (tests pass tiny ones through :class:`Models`). Long jobs (Gatys) run in their
+own concurrency group so quick AdaIN requests never wait behind them.
+
+Environment: ``STUDIO_EXAMPLES`` (folder with ``content/`` and ``styles/`` example images;
+default ``../shared/data`` beside the repository), ``STUDIO_MAX_SIDE`` (cap on the working
+size, default 1024), ``STUDIO_QUEUE_SIZE`` (default 32).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
+import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 import zoo
-from styletransfer.vgg import bf16_is_fast
+from styletransfer import adain, gatys
+from styletransfer.adain import AdaINDecoder
+from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
+from styletransfer.serialization import ModelFileError
+from styletransfer.vgg import VGGEncoder, bf16_is_fast
 
-ZOO_COLUMNS = ["name", "kind", "method", "license", "source", "on the Hub"]
+ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
+REPO = Path(__file__).resolve().parent
+MAX_SIDE = int(os.environ.get("STUDIO_MAX_SIDE", "1024"))
+MAX_STYLES = 4
+REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
+SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
+_CANCELS: dict[str, threading.Event] = {}
 
+
+@dataclass(frozen=True)
+class Models:
+    """Where the app gets its models; each callable is called on first use and should cache."""
+
+    vgg: Callable[[], VGGEncoder]
+    adain_encoder: Callable[[], VGGEncoder]
+    adain_decoder: Callable[[], AdaINDecoder]
+
+
+def zoo_models() -> Models:
+    """The zoo's default models (resolved through the weights chain, loaded once)."""
+    return Models(vgg=zoo.load_vgg16, adain_encoder=zoo.load_normalized_vgg, adain_decoder=zoo.load_adain_decoder)
+
+
+# ---------------------------------------------------------------- shared helpers
 
 def device_notice() -> str:
     """One line saying where the models run and in which precision."""
@@ -26,22 +70,301 @@ def device_notice() -> str:
     else:
         where = f"CPU ({torch.get_num_threads()} threads)"
     precision = "bf16 autocast" if bf16_is_fast("cuda" if torch.cuda.is_available() else "cpu") else "float32"
-    return f"Running on {where}, {precision}."
+    return f"Running on {where}, {precision}. Uploads larger than {MAX_SIDE} px are downscaled."
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Turn the library's input errors into readable messages (never a stack trace)."""
+
+    def report(e: Exception) -> gr.Error:
+        if isinstance(e, zoo.WeightsNotFoundError):
+            return gr.Error(f"Model weights are not available: {e}")
+        return gr.Error(str(e))
+
+    expected = (ImageInputError, ModelFileError, ValueError, FileNotFoundError, zoo.HubError)
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator:
+            try:
+                yield from fn(*args, **kwargs)
+            except expected as e:
+                raise report(e) from None
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except expected as e:
+            raise report(e) from None
+    return wrapper
+
+
+def image_input(label: str, **kwargs: Any) -> gr.Image:
+    """An upload that hands the original file to the library (which reads every mode, EXIF, 16-bit...)
+    and reports a file Pillow cannot open as a readable message."""
+    component = gr.Image(label=label, type="filepath", sources=["upload", "clipboard"], **kwargs)
+    original = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return original(payload)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            name = getattr(payload, "orig_name", None) or "the file"
+            raise gr.Error(f"{label}: {name} is not an image this studio can read ({type(e).__name__}).") from None
+
+    component.preprocess = preprocess  # type: ignore[method-assign]
+    return component
+
+
+def working_image(source: Any, name: str, notes: list[str]) -> Image.Image:
+    """Read an upload and cap its size, noting any downscale."""
+    if source is None:
+        raise ImageInputError(f"{name}: please upload an image.")
+    img, note = fit_within(load_image(source, name=name), MAX_SIDE)
+    if note:
+        notes.append(f"{name}: {note}")
+    return img
+
+
+def write_png(img: Image.Image, method: str, settings: dict[str, Any]) -> str:
+    """Save the result as a PNG carrying its settings, for download."""
+    folder = Path(tempfile.mkdtemp(prefix="studio-"))
+    return str(save_png(img, folder / f"{method}_result.png", method=method, settings=settings))
+
+
+def example_files(kind: str, limit: int = 6) -> list[str]:
+    """Example images from ``$STUDIO_EXAMPLES/<kind>`` (default ``../shared/data``)."""
+    root = Path(os.environ.get("STUDIO_EXAMPLES", REPO.parent / "shared" / "data"))
+    folder = root / kind
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+    return [str(p) for p in files[:limit]]
 
 
 def zoo_table() -> list[list[str]]:
     """The zoo catalogue as table rows."""
-    return [
-        [s.name, s.kind, s.method, s.license, s.source_url, f"{s.repo_id}@{s.revision[:7]}" if s.on_hub else "no"]
-        for s in zoo.list_models()
-    ]
+    rows = []
+    for s in zoo.list_models():
+        local = s.embedded_path if s.embedded_path and s.embedded_path.is_file() else zoo.local_weights_dir() / f"{s.name}.safetensors"
+        size = f"{local.stat().st_size / 1e6:.1f} MB" if local.is_file() else "-"
+        rows.append([s.name, s.kind, s.method, size, s.license, s.source_url, "yes" if local.is_file() else "no",
+                     f"{s.repo_id}@{s.revision[:7]}" if s.on_hub else "no"])
+    return rows
 
 
-def build_demo() -> gr.Blocks:
+# ---------------------------------------------------------------- Gatys
+
+def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tuple[list[Image.Image], list[float]]:
+    styles, weights = [], []
+    for i, (source, weight) in enumerate(items, start=1):
+        if source is None:
+            continue
+        styles.append(working_image(source, f"style {i}", notes))
+        weights.append(float(weight))
+    if not styles:
+        raise ImageInputError("please upload at least one style image.")
+    return styles, weights
+
+
+def make_gatys_handler(models: Models) -> Callable:
+    @friendly_errors
+    def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
+            coarse_to_fine, color, color_method, seed, request: gr.Request):
+        notes: list[str] = []
+        content_img = working_image(content, "content", notes)
+        styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
+        controls = dict(content_weight=float(content_weight), style_weight=float(style_weight),
+                        tv_weight=float(tv_weight), num_steps=int(num_steps), size=int(size),
+                        coarse_to_fine=bool(coarse_to_fine), color=color, color_method=color_method, seed=int(seed))
+        stop = threading.Event()
+        _CANCELS[request.session_hash or "default"] = stop
+        updates: queue.Queue = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["result"] = gatys.stylize(content_img, styles, encoder=models.vgg(), style_weights=weights,
+                                                  progress=updates.put, preview_every=10, cancel=stop, **controls)
+            except Exception as e:  # reported below as a readable message
+                outcome["error"] = e
+            finally:
+                updates.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        preview, note_text = None, " ".join(notes)
+        yield None, f"Starting... {note_text}".strip(), None
+        while (info := updates.get()) is not None:
+            preview = info.preview or preview
+            if info.preview is not None or info.step % 5 == 0:
+                status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: total loss "
+                          f"{info.losses['total']:.4g} (content {info.losses['content']:.4g}, style {info.losses['style']:.4g})")
+                yield preview, status, None
+        if "error" in outcome:
+            e = outcome["error"]
+            raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Gatys failed: {e}")
+        result = outcome["result"]
+        final = result.losses[-1] if result.losses else {}
+        status = (f"{'Stopped early; kept the best image so far. ' if result.stopped else 'Done. '}"
+                  f"{len(result.losses)} steps in {result.seconds:.1f} s; total loss {final.get('total', float('nan')):.4g}. {note_text}")
+        yield result.image, status.strip(), write_png(result.image, "gatys", result.settings)
+
+    return run
+
+
+def stop_gatys(request: gr.Request) -> str:
+    """Ask the running Gatys job of this browser session to stop (it keeps the best image)."""
+    stop = _CANCELS.get(request.session_hash or "default")
+    if stop is None:
+        return "Nothing is running."
+    stop.set()
+    return "Stopping after the current step..."
+
+
+# ---------------------------------------------------------------- AdaIN
+
+def painted_masks(editor_value: dict | None, n_styles: int) -> list[np.ndarray]:
+    """One mask per style from strokes painted in the style colours (nearest colour wins)."""
+    if not editor_value or not editor_value.get("layers"):
+        raise ImageInputError("paint a region for each style on the content (one brush colour per style).")
+    strokes = None
+    for layer in editor_value["layers"]:
+        arr = np.asarray(layer if not isinstance(layer, str) else Image.open(layer).convert("RGBA"))
+        strokes = arr if strokes is None else np.where(arr[..., 3:4] > 0, arr, strokes)
+    assert strokes is not None
+    if strokes.ndim != 3 or strokes.shape[-1] != 4:
+        raise ImageInputError("the painted layer must be an RGBA image")
+    painted = strokes[..., 3] > 0
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in REGION_COLORS[:n_styles]], dtype=np.float32)
+    dist = ((strokes[..., None, :3].astype(np.float32) - palette) ** 2).sum(-1)
+    nearest = dist.argmin(-1)
+    masks = [((nearest == i) & painted).astype(np.float32) for i in range(n_styles)]
+    empty = [i + 1 for i, m in enumerate(masks) if not m.any()]
+    if empty:
+        raise ImageInputError(f"no region is painted for style(s) {empty}; use the brush colour of each style.")
+    return masks
+
+
+def make_adain_handler(models: Models) -> Callable:
+    @friendly_errors
+    def run(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, preserve_color, spatial, editor, seed):
+        notes: list[str] = []
+        t0 = time.perf_counter()
+        raw = working_image(content, "content", notes)
+        items = [(s, w) for s, w in zip((s1, s2, s3, s4), (w1, w2, w3, w4))]
+        styles, weights = _styles_and_weights(items, notes)
+        encoder, decoder = models.adain_encoder(), models.adain_decoder()
+        masks = None
+        if spatial == SPATIAL_MODES[1]:
+            masks = [Image.fromarray((m * 255).astype(np.uint8)).resize(raw.size, Image.Resampling.NEAREST)
+                     for m in painted_masks(editor, len(styles))]
+        elif spatial == SPATIAL_MODES[2]:
+            masks = list(adain.auto_regions(raw, len(styles), encoder=encoder, size=None, seed=int(seed)))
+        image = adain.stylize(raw, styles, encoder=encoder, decoder=decoder, alpha=float(alpha),
+                              style_weights=None if masks is not None else weights, preserve_color=preserve_color,
+                              masks=masks, size=None, style_size=512)
+        seconds = time.perf_counter() - t0
+        settings = {"alpha": float(alpha), "style_weights": weights, "preserve_color": preserve_color,
+                    "spatial": spatial, "seed": int(seed), "decoder": getattr(decoder, "weights_source", "given")}
+        status = f"Done in {seconds:.2f} s. " + " ".join(notes)
+        return image, status.strip(), write_png(image, "adain", settings)
+
+    return run
+
+
+def editor_background(content: Any) -> Any:
+    """Put the uploaded content into the region painter as its background."""
+    if content is None:
+        return None
+    img = fit_within(load_image(content, name="content"), MAX_SIDE)[0]
+    return {"background": img, "layers": [], "composite": None}
+
+
+# ---------------------------------------------------------------- layout
+
+def _gatys_tab(models: Models) -> None:
+    defaults = gatys.GatysConfig()
+    gr.Markdown("Optimises the pixels of an image so its VGG features match the content and its Gram "
+                "matrices match the style(s). Slow but the reference for quality; **Stop** keeps the best image so far.")
+    with gr.Row():
+        with gr.Column():
+            content = image_input("Content")
+            with gr.Row():
+                style1 = image_input("Style 1")
+                style2 = image_input("Style 2 (optional)")
+            with gr.Row():
+                weight1 = gr.Slider(0, 1, value=1, step=0.05, label="Style 1 weight")
+                weight2 = gr.Slider(0, 1, value=0.5, step=0.05, label="Style 2 weight")
+            with gr.Accordion("Controls", open=False):
+                content_weight = gr.Number(defaults.content_weight, label="Content weight (alpha)")
+                style_weight = gr.Number(defaults.style_weight, label="Style weight (beta)")
+                tv_weight = gr.Number(defaults.tv_weight, label="Total-variation weight")
+                num_steps = gr.Slider(10, 1000, value=150, step=10, label="L-BFGS steps")
+                size = gr.Slider(128, MAX_SIDE, value=512, step=64, label="Output size (long side, px)")
+                coarse = gr.Checkbox(True, label="Coarse-to-fine (solve small, upscale, refine)")
+                color = gr.Radio(list(gatys.COLOR_MODES), value="none", label="Colour control")
+                color_method = gr.Radio(["cholesky", "eigen"], value="cholesky", label="Histogram matching solution")
+                seed = gr.Number(0, precision=0, label="Seed")
+            with gr.Row():
+                run = gr.Button("Stylize", variant="primary")
+                stop = gr.Button("Stop")
+        with gr.Column():
+            out = gr.Image(label="Result (updates while it runs)", type="pil", format="png")
+            status = gr.Markdown()
+            download = gr.File(label="PNG with settings")
+    examples = example_files("content"), example_files("styles")
+    if examples[0] and examples[1]:
+        gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
+    run.click(make_gatys_handler(models),
+                      inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
+                              num_steps, size, coarse, color, color_method, seed],
+                      outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
+    stop.click(stop_gatys, outputs=status, api_name="gatys_stop", queue=False)
+
+
+def _adain_tab(models: Models) -> None:
+    gr.Markdown("Real-time arbitrary style transfer: one pass through an encoder, AdaIN and a trained decoder.")
+    with gr.Row():
+        with gr.Column():
+            content = image_input("Content")
+            styles, weights = [], []
+            with gr.Row():
+                for i in range(MAX_STYLES):
+                    styles.append(image_input(f"Style {i + 1}" + ("" if i == 0 else " (optional)"), height=160))
+            with gr.Row():
+                for i in range(MAX_STYLES):
+                    weights.append(gr.Slider(0, 1, value=1.0, step=0.05, label=f"Weight {i + 1}"))
+            alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Content-style trade-off (alpha)")
+            preserve = gr.Radio(list(adain.COLOR_MODES), value="none", label="Preserve content colour")
+            spatial = gr.Radio(list(SPATIAL_MODES), value="off", label="Spatial control")
+            with gr.Accordion("Paint regions (style 1 red, 2 green, 3 yellow, 4 blue)", open=False):
+                editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
+                                        brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
+            seed = gr.Number(0, precision=0, label="Seed (auto regions)")
+            run = gr.Button("Stylize", variant="primary")
+        with gr.Column():
+            out = gr.Image(label="Result", type="pil", format="png")
+            status = gr.Markdown()
+            download = gr.File(label="PNG with settings")
+    examples = example_files("content"), example_files("styles")
+    if examples[0] and examples[1]:
+        gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, styles[0]])
+    content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
+    run.click(make_adain_handler(models), inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed],
+              outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
+
+
+def build_demo(models: Models | None = None) -> gr.Blocks:
     """The Blocks app: layout and wiring only."""
+    models = models or zoo_models()
     with gr.Blocks(title="Style transfer studio") as demo:
         gr.Markdown("# Style transfer studio\nGatys optimisation, AdaIN and StyleBank on one VGG-16 core.")
         notice = gr.Markdown()
+        with gr.Tab("AdaIN"):
+            _adain_tab(models)
+        with gr.Tab("Gatys"):
+            _gatys_tab(models)
         with gr.Tab("Zoo"):
             gr.Markdown("Every model the studio knows, where its weights come from, and their licence.")
             table = gr.Dataframe(headers=ZOO_COLUMNS, interactive=False)
@@ -53,10 +376,11 @@ def build_demo() -> gr.Blocks:
 
 
 def main() -> None:
-    """Resolve the shared VGG-16 through the weights chain, then serve the demo."""
-    encoder = zoo.load_vgg16()
-    print(f"VGG-16 weights: {encoder.weights_source}", flush=True)
-    build_demo().queue(max_size=int(os.environ.get("STUDIO_QUEUE_SIZE", "32"))).launch()
+    """Resolve the models through the weights chain, then serve the demo."""
+    models = zoo_models()
+    print(f"VGG-16 weights: {models.vgg().weights_source}", flush=True)
+    print(f"AdaIN decoder: {models.adain_decoder().weights_source}", flush=True)
+    build_demo(models).queue(max_size=int(os.environ.get("STUDIO_QUEUE_SIZE", "32"))).launch()
 
 
 if __name__ == "__main__":

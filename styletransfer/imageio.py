@@ -114,6 +114,8 @@ def _open(source: Any, name: str, max_pixels: int) -> Image.Image:
             img = Image.open(fp)
             _check_pixels(img.size, name, max_pixels)
             img.load()
+    except ImageInputError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageInputError(f"{name}: refused as a possible decompression bomb ({e}).") from e
     except UnidentifiedImageError as e:

@@ -59,3 +59,14 @@ def real_vgg_fp32() -> VGGEncoder:
         return zoo.load_vgg16("fp32")
     except zoo.WeightsNotFoundError as e:
         pytest.skip(f"real VGG-16 weights unavailable: {e}")
+
+
+@pytest.fixture
+def tiny_models(tiny_vgg):
+    """The app's model provider with tiny random models (AdaIN encoder = the tiny VGG)."""
+    import app
+    from styletransfer.adain import AdaINDecoder, DecoderConfig
+
+    torch.manual_seed(0)
+    decoder = AdaINDecoder(DecoderConfig(widths=(8, 8, 8, 8)), precision="fp32").eval()
+    return app.Models(vgg=lambda: tiny_vgg, adain_encoder=lambda: tiny_vgg, adain_decoder=lambda: decoder)

@@ -1,16 +1,20 @@
-"""The demo launches and its API endpoints answer through gradio_client."""
+"""The demo launches with tiny models and its API endpoints answer through gradio_client."""
 
 import pytest
+from PIL import Image
+
+from styletransfer.imageio import read_png_settings
+from tests.conftest import gradient_image
 
 
 @pytest.fixture
-def client(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+def client(tmp_path, monkeypatch, tiny_models):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     from gradio_client import Client
 
     import app
 
-    demo = app.build_demo()
+    demo = app.build_demo(tiny_models)
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
         yield Client(demo.local_url, verbose=False)
@@ -18,8 +22,83 @@ def client(tmp_path, monkeypatch):
         demo.close()
 
 
+@pytest.fixture
+def images(tmp_path):
+    content, style, style2 = tmp_path / "content.png", tmp_path / "style.png", tmp_path / "style2.png"
+    gradient_image(72, 56).save(content)
+    gradient_image(40, 40).rotate(90).save(style)
+    gradient_image(48, 40).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(style2)
+    return content, style, style2
+
+
+def adain_args(content, styles, **kw):
+    from gradio_client import handle_file
+
+    slots = [handle_file(str(s)) for s in styles] + [None] * (4 - len(styles))
+    args = dict(alpha=1.0, preserve="none", spatial="off", editor=None, seed=0)
+    args.update(kw)
+    return [handle_file(str(content)), *slots, 1.0, 1.0, 1.0, 1.0, args["alpha"], args["preserve"], args["spatial"],
+            args["editor"], args["seed"]]
+
+
 def test_zoo_and_device_endpoints(client):
     table = client.predict(api_name="/zoo_list")
     names = [row[0] for row in table["data"]]
-    assert names == ["vgg16.tv_in1k", "vgg16.normalized"]
+    assert names[:3] == ["vgg16.tv_in1k", "vgg16.normalized", "adain.vgg16n"]
     assert client.predict(api_name="/device").startswith("Running on ")
+
+
+def test_adain_endpoint_returns_image_status_and_png_with_settings(client, images):
+    content, style, _ = images
+    image, status, png = client.predict(*adain_args(content, [style], alpha=0.7), api_name="/adain")
+    assert Image.open(image).size == (72, 56)
+    assert status.startswith("Done in")
+    record = read_png_settings(png)
+    assert record["method"] == "adain" and record["settings"]["alpha"] == 0.7
+
+
+def test_adain_auto_regions_with_two_styles(client, images):
+    content, style, style2 = images
+    image, status, _ = client.predict(*adain_args(content, [style, style2], spatial="auto regions (K-means)"),
+                                      api_name="/adain")
+    assert Image.open(image).size == (72, 56)
+
+
+def test_bad_uploads_give_readable_errors(client, images, tmp_path):
+    content, style, _ = images
+    not_image = tmp_path / "notes.png"
+    not_image.write_bytes(b"this is not an image at all")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(*adain_args(not_image, [style]), api_name="/adain")
+    with pytest.raises(Exception, match="upload at least one style"):
+        client.predict(*adain_args(content, []), api_name="/adain")
+    with pytest.raises(Exception, match="paint a region"):
+        client.predict(*adain_args(content, [style], spatial="painted regions"), api_name="/adain")
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (9000, 8000)).save(bomb)
+    with pytest.raises(Exception, match="larger than the 64 MP accepted"):
+        client.predict(*adain_args(bomb, [style]), api_name="/adain")
+
+
+def test_large_upload_is_downscaled_with_a_note(client, images, tmp_path):
+    _, style, _ = images
+    big = tmp_path / "big.png"
+    gradient_image(1300, 700).save(big)
+    image, status, _ = client.predict(*adain_args(big, [style]), api_name="/adain")
+    assert max(Image.open(image).size) == 1024
+    assert "Downscaled from 1300x700" in status
+
+
+def test_gatys_endpoint_runs_to_the_end(client, images):
+    from gradio_client import handle_file
+
+    content, style, _ = images
+    image, status, png = client.predict(
+        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, False, "none",
+        "cholesky", 0, api_name="/gatys")
+    assert max(Image.open(image).size) == 128
+    assert status.startswith("Done. 10 steps")
+    assert read_png_settings(png)["method"] == "gatys"
+    with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
+        client.predict(handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, -1.0, 1e6, 0.0, 10, 128,
+                       False, "none", "cholesky", 0, api_name="/gatys")

@@ -1,0 +1,78 @@
+"""End-to-end in a real headless Chromium (Debian's, driven by Playwright) against the app with tiny models.
+
+Skips with the reason when Chromium or the playwright package is missing. Screenshots go to
+``tests/artifacts/`` (ignored by git).
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import gradient_image
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch, tiny_models):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    import app
+
+    demo = app.build_demo(tiny_models)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.goto(demo.local_url)
+            yield page
+            browser.close()
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def uploads(tmp_path):
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    gradient_image(96, 72).save(content)
+    gradient_image(64, 64).rotate(90).save(style)
+    return content, style
+
+
+def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
+    content, style = uploads
+    page.get_by_role("tab", name="AdaIN").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Real-time arbitrary style transfer")
+    inputs = panel.locator("input[type=file]")
+    inputs.nth(1).set_input_files(str(style))  # style 1 first: a filled upload drops its file input
+    inputs.nth(0).set_input_files(str(content))
+    page.wait_for_timeout(500)
+    panel.get_by_role("button", name="Stylize").click()
+    panel.get_by_text("Done in").wait_for(timeout=60_000)
+    result = panel.locator("img[src*='adain_result'], img[src*='/file=']").last
+    result.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "adain_tab.png"), full_page=True)
+    assert panel.get_by_text("Done in").is_visible()
+
+
+def test_gatys_tab_shows_progress_while_running(page, uploads):
+    content, style = uploads
+    page.get_by_role("tab", name="Gatys").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Optimises the pixels")
+    inputs = panel.locator("input[type=file]")
+    inputs.nth(1).set_input_files(str(style))  # style 1 first: a filled upload drops its file input
+    inputs.nth(0).set_input_files(str(content))
+    page.wait_for_timeout(500)
+    panel.get_by_role("button", name="Stylize").click()
+    panel.get_by_text("Step ").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "gatys_progress.png"), full_page=True)
+    panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
