@@ -198,3 +198,19 @@ def test_stats_are_a_plain_record(tiny_vgg):
     stats = encode_style(noise_image(1, 80, 30), encoder=tiny_vgg, size=40)
     assert isinstance(stats, StyleStats) and stats.size == (40, 15)
     assert stats.mean.shape == (1, 8, 1, 1)
+
+
+def test_metrics_are_zero_for_identical_images_and_grow_with_difference(tiny_vgg):
+    from styletransfer.metrics import content_style_losses
+
+    a, b = gradient_image(48, 40), Image.fromarray(noise_image(2, 48, 40))
+    same = content_style_losses(a, a, a, encoder=tiny_vgg)
+    assert same["content"] == pytest.approx(0, abs=1e-6) and same["style"] == pytest.approx(0, abs=1e-6)
+    other = content_style_losses(b, a, a, encoder=tiny_vgg)
+    assert other["content"] > 0.01 and other["style"] > 0.01
+
+
+def test_auto_regions_partition_the_content_at_input_size(tiny_vgg):
+    masks = adain.auto_regions(gradient_image(80, 48), 3, encoder=tiny_vgg, size=40)
+    assert masks.shape == (3, 48, 80)
+    assert torch.equal(masks.sum(0), torch.ones(48, 80))

