@@ -1,4 +1,5 @@
-"""Command line: ``python -m styletransfer {gatys,adain} CONTENT STYLE [STYLE ...] -o OUT [controls]``.
+"""Command line: ``python -m styletransfer {gatys,adain} CONTENT STYLE [STYLE ...] -o OUT [controls]``
+and ``python -m styletransfer stylebank CONTENT --style NAME[:W] ... -o OUT``.
 
 This is an application entry point, not library code: it resolves the VGG-16 weights through
 the zoo's chain (imported inside ``main`` only, so ``import styletransfer`` never pulls in the
@@ -14,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import adain
+from . import adain, stylebank
 from .color import COLOR_SPACES, MATCH_METHODS
 from .gatys import COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, GatysConfig, StepInfo, stylize
 from .imageio import ImageInputError, save_png
@@ -128,13 +129,58 @@ def _run_adain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stylebank", help="StyleBank: an auto-encoder plus one filter bank per style")
+    p.add_argument("content", type=Path)
+    p.add_argument("--style", nargs="+", required=True, metavar="NAME[:W]",
+                   help="bank name(s); NAME:W gives linear-fusion weights (normalised to sum 1)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.add_argument("--regions", type=int, help="region fusion with K K-means regions (style i -> region i)")
+    p.add_argument("--mask", type=Path, nargs="+", dest="masks", help="region fusion with one mask per style")
+    p.add_argument("--seed", type=int, default=0, help="K-means seed")
+    p.add_argument("--size", type=int, default=512, help="long side of the working size in px (0 = keep)")
+    p.add_argument("--autoencoder", type=Path, required=True, help="StyleBank auto-encoder file")
+    p.add_argument("--bank", type=Path, nargs="+", required=True, help="bank files (or folders of them)")
+    p.add_argument("--regions-out", type=Path, help="also write the region map here (PNG)")
+
+
+def _parse_styles(items: list[str]) -> dict[str, float] | list[str]:
+    if not any(":" in item for item in items):
+        return items
+    weights = {}
+    for item in items:
+        name, _, weight = item.partition(":")
+        try:
+            weights[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"--style {item!r}: the weight after ':' must be a number") from None
+    return weights
+
+
+def _run_stylebank(args: argparse.Namespace) -> int:
+    autoencoder = stylebank.StyleBankAutoEncoder.from_pretrained(args.autoencoder).eval()
+    fingerprint = autoencoder.fingerprint()
+    files = [f for b in args.bank for f in (sorted(b.glob("*.safetensors")) if b.is_dir() else [b])]
+    banks = {bank.name: bank for bank in (stylebank.load_bank(f, autoencoder, fingerprint=fingerprint) for f in files)}
+    style = _parse_styles(args.style)
+    result = stylebank.stylize(args.content, style, autoencoder=autoencoder, banks=banks, regions=args.regions,
+                               masks=args.masks, seed=args.seed, size=args.size or None)
+    settings = {**result.settings, "content": args.content.name, "autoencoder": args.autoencoder.name}
+    save_png(result.image, args.output, method="stylebank", settings=settings)
+    if args.regions_out and result.region_map is not None:
+        result.region_map.save(args.regions_out)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m styletransfer", description="Neural style transfer.")
     sub = parser.add_subparsers(dest="method", required=True)
     _gatys_parser(sub)
     _adain_parser(sub)
+    _stylebank_parser(sub)
     args = parser.parse_args(argv)
-    run = {"gatys": _run_gatys, "adain": _run_adain}[args.method]
+    run = {"gatys": _run_gatys, "adain": _run_adain, "stylebank": _run_stylebank}[args.method]
     try:
         return run(args)
     except (ImageInputError, ValueError, TypeError, FileNotFoundError, OSError) as e:

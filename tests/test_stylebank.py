@@ -175,3 +175,26 @@ def test_region_fusion_returns_masks_at_image_size(autoencoder):
     assert by_mask.settings["source"] == "masks"
     with pytest.raises(ImageInputError, match="1 masks for 2 styles"):
         stylize(content, ["a", "b"], autoencoder=autoencoder, banks=banks, masks=painted[:1])
+
+
+def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
+    from styletransfer.__main__ import main as cli
+    from styletransfer.imageio import read_png_settings
+
+    ae_path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
+    (tmp_path / "banks").mkdir()
+    for name, seed in (("a", 1), ("b", 2)):
+        save_bank(make_bank(autoencoder, name, seed), tmp_path / "banks" / f"{name}.safetensors")
+    content = tmp_path / "c.png"
+    gradient_image(64, 48).save(content)
+    out = tmp_path / "out.png"
+    common = [str(content), "-o", str(out), "--autoencoder", str(ae_path), "--bank", str(tmp_path / "banks")]
+    assert cli(["stylebank", *common, "--style", "a:3", "b:1"]) == 0
+    assert read_png_settings(out)["settings"]["weights"] == {"a": 0.75, "b": 0.25}
+    assert cli(["stylebank", *common, "--style", "a", "b", "--regions", "2", "--regions-out", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r.png").is_file()
+    assert cli(["stylebank", *common, "--style", "nope"]) == 2
+    torch.manual_seed(7)
+    foreign = StyleBankAutoEncoder(TINY).save_pretrained(tmp_path / "other.safetensors")
+    assert cli(["stylebank", str(content), "-o", str(out), "--autoencoder", str(foreign), "--bank",
+                str(tmp_path / "banks"), "--style", "a"]) == 2
