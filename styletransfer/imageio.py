@@ -212,7 +212,7 @@ def pil_to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch
     """RGB PIL image -> float32 tensor ``[1, 3, H, W]`` in [0, 1]."""
     data = torch.frombuffer(bytearray(to_rgb(img).tobytes()), dtype=torch.uint8)
     t = data.view(img.size[1], img.size[0], 3).permute(2, 0, 1)
-    return t.unsqueeze(0).to(device=device, dtype=torch.float32).div_(255)
+    return t.unsqueeze(0).to(device=device, dtype=torch.float32).div_(255).contiguous()
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:

@@ -102,3 +102,28 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
         client.predict(handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, -1.0, 1e6, 0.0, 10, 128,
                        False, "none", "cholesky", 0, api_name="/gatys")
+
+
+def test_compare_endpoint_reports_time_and_losses_for_each_method(client, images):
+    from gradio_client import handle_file
+
+    content, style, _ = images
+    adain_img, gatys_img, table, status = client.predict(handle_file(str(content)), handle_file(str(style)), 10, 128,
+                                                         api_name="/compare")
+    assert Image.open(adain_img).size == Image.open(gatys_img).size == (72, 56)
+    rows = table["data"]
+    assert [r[0] for r in rows] == ["AdaIN", "Gatys (10 L-BFGS steps)"]
+    assert all(r[1] >= 0 and r[2] >= 0 and r[3] >= 0 for r in rows)
+    assert status.startswith("Done.")
+
+
+def test_zoo_pull_and_push_give_readable_answers(client, monkeypatch):
+    assert "from embedded" in client.predict("vgg16.normalized", api_name="/zoo_pull")
+    with pytest.raises(Exception, match="token"):
+        client.predict("vgg16.normalized", "me/models", "", api_name="/zoo_push")
+    with pytest.raises(Exception, match="owner/name"):
+        client.predict("vgg16.normalized", "no-slash", "secret", api_name="/zoo_push")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(Exception, match="HF_HUB_OFFLINE") as info:
+        client.predict("vgg16.normalized", "me/models", "hf_secret_value", api_name="/zoo_push")
+    assert "hf_secret_value" not in str(info.value)

@@ -148,3 +148,10 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights),
                  "--steps", "0"])
     assert code == 2 and "num_steps must be >= 1" in capsys.readouterr().err
+
+
+def test_output_at_the_input_size_works_with_lbfgs(tiny_vgg):
+    # A regression: at size == the input's long side no resize happened, the image tensor kept
+    # the permuted (non-contiguous) layout of the decoded pixels and L-BFGS failed to flatten it.
+    result = stylize(gradient_image(72, 56), gradient_image(40, 40), encoder=tiny_vgg, size=72, num_steps=2)
+    assert result.image.size == (72, 56)
