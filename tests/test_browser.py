@@ -48,15 +48,21 @@ def uploads(tmp_path):
     return content, style
 
 
-def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
+def open_and_stylize(page, tab: str, marker: str, uploads):
+    """Open ``tab``, upload content and style 1 into its panel, press Stylize; returns the panel."""
     content, style = uploads
-    page.get_by_role("tab", name="AdaIN").click()
-    panel = page.get_by_role("tabpanel").filter(has_text="Real-time arbitrary style transfer")
+    page.get_by_role("tab", name=tab).click()
+    panel = page.get_by_role("tabpanel").filter(has_text=marker)
     inputs = panel.locator("input[type=file]")
     inputs.nth(1).set_input_files(str(style))  # style 1 first: a filled upload drops its file input
     inputs.nth(0).set_input_files(str(content))
     page.wait_for_timeout(500)
     panel.get_by_role("button", name="Stylize").click()
+    return panel
+
+
+def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
+    panel = open_and_stylize(page, "AdaIN", "Real-time arbitrary style transfer", uploads)
     panel.get_by_text("Done in").wait_for(timeout=60_000)
     result = panel.locator("img[src*='adain_result'], img[src*='/file=']").last
     result.wait_for(timeout=30_000)
@@ -65,14 +71,7 @@ def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
 
 
 def test_gatys_tab_shows_progress_while_running(page, uploads):
-    content, style = uploads
-    page.get_by_role("tab", name="Gatys").click()
-    panel = page.get_by_role("tabpanel").filter(has_text="Optimises the pixels")
-    inputs = panel.locator("input[type=file]")
-    inputs.nth(1).set_input_files(str(style))  # style 1 first: a filled upload drops its file input
-    inputs.nth(0).set_input_files(str(content))
-    page.wait_for_timeout(500)
-    panel.get_by_role("button", name="Stylize").click()
+    panel = open_and_stylize(page, "Gatys", "Optimises the pixels", uploads)
     panel.get_by_text("Step ").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "gatys_progress.png"), full_page=True)
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
