@@ -117,3 +117,20 @@ def test_apply_filter_scales_rejects_bad_input(tiny_vgg):
         apply_filter_scales(tiny_vgg, {"relu7_1": torch.ones(3)})
     with pytest.raises(ValueError, match="at least one image"):
         mean_filter_activations(tiny_vgg, [])
+
+
+def test_bf16_inference_copy_matches_autocast_and_follows_weight_changes(tiny_vgg):
+    import copy
+
+    encoder = copy.deepcopy(tiny_vgg)
+    encoder.precision = "bf16"
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        fast = encoder(x, ["relu3_1"])["relu3_1"]
+    ref = tiny_vgg(x, ["relu3_1"])["relu3_1"]
+    assert fast.dtype == torch.float32
+    assert ((fast - ref).norm() / ref.norm()) < 0.03
+    with torch.no_grad():
+        encoder.features[0].weight.mul_(2.0)  # in-place change: the bf16 copy must be rebuilt
+        changed = encoder(x, ["relu3_1"])["relu3_1"]
+    assert not torch.allclose(changed, fast, rtol=0.05)
