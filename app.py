@@ -33,12 +33,14 @@ from PIL import Image, UnidentifiedImageError
 
 import zoo
 import zoo.hub
-from styletransfer import adain, gatys
+from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
 from styletransfer.metrics import content_style_losses
 from styletransfer.serialization import ModelFileError
+from styletransfer.stylebank import BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, read_thumbnail, save_bank
 from styletransfer.vgg import VGGEncoder, bf16_is_fast
+from training.learn_bank import load_contents
 from zoo.cards import model_card
 
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
@@ -57,11 +59,22 @@ class Models:
     vgg: Callable[[], VGGEncoder]
     adain_encoder: Callable[[], VGGEncoder]
     adain_decoder: Callable[[], AdaINDecoder]
+    stylebank: Callable[[], tuple[StyleBankAutoEncoder, dict[str, StyleBank]]]
+    train_contents: Callable[[], list[torch.Tensor]]
+
+
+@functools.cache
+def _train_contents() -> list[torch.Tensor]:
+    folder = Path(os.environ.get("STUDIO_TRAIN_CONTENT", REPO.parent / "shared" / "data" / "train" / "content"))
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no content photos for training at {folder} (set STUDIO_TRAIN_CONTENT)")
+    return load_contents(folder, 64, 256, seed=0)
 
 
 def zoo_models() -> Models:
     """The zoo's default models (resolved through the weights chain, loaded once)."""
-    return Models(vgg=zoo.load_vgg16, adain_encoder=zoo.load_normalized_vgg, adain_decoder=zoo.load_adain_decoder)
+    return Models(vgg=zoo.load_vgg16, adain_encoder=zoo.load_normalized_vgg, adain_decoder=zoo.load_adain_decoder,
+                  stylebank=zoo.load_stylebank, train_contents=_train_contents)
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -284,6 +297,154 @@ def editor_background(content: Any) -> Any:
     return {"background": img, "layers": [], "composite": None}
 
 
+# ---------------------------------------------------------------- StyleBank and training
+
+def _all_banks(models: Models, user_banks: dict[str, str]) -> tuple[StyleBankAutoEncoder, dict[str, StyleBank]]:
+    """The default banks plus this session's (learned or added) bank files."""
+    autoencoder, banks = models.stylebank()
+    banks = dict(banks)
+    fingerprint = autoencoder.fingerprint()
+    for name, path in (user_banks or {}).items():
+        banks[name] = load_bank(path, autoencoder, fingerprint=fingerprint)
+    return autoencoder, banks
+
+
+def bank_gallery(models: Models, user_banks: dict[str, str]) -> tuple[list, Any]:
+    """Gallery items (thumbnail, name) and dropdown choices for every bank available."""
+    try:
+        _, banks = _all_banks(models, user_banks)
+    except (zoo.WeightsNotFoundError, ModelFileError) as e:
+        gr.Warning(f"StyleBank is not available: {e}")
+        return [], gr.update(choices=[])
+    items = []
+    for name, bank in banks.items():
+        thumb = getattr(bank, "thumbnail", None)
+        if thumb is None and name in (user_banks or {}):
+            thumb = read_thumbnail(user_banks[name])
+        items.append((thumb or Image.new("RGB", (96, 96), "#888"), name))
+    return items, gr.update(choices=list(banks))
+
+
+def refresh_banks(models: Models, user_banks: dict[str, str]) -> tuple:
+    """Gallery items and the choices of every bank dropdown."""
+    items, choices = bank_gallery(models, user_banks)
+    return (items, *[choices] * MAX_STYLES)
+
+
+def make_stylebank_handler(models: Models) -> Callable:
+    @friendly_errors
+    def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, user_banks):
+        notes: list[str] = []
+        t0 = time.perf_counter()
+        raw = working_image(content, "content", notes)
+        chosen = [(n, float(w)) for n, w in ((n1, w1), (n2, w2), (n3, w3), (n4, w4)) if n]
+        if not chosen:
+            raise ValueError("choose at least one style bank")
+        autoencoder, banks = _all_banks(models, user_banks)
+        names = [n for n, _ in chosen]
+        if mode == "linear fusion":
+            result = stylebank.stylize(raw, dict(chosen), autoencoder=autoencoder, banks=banks, size=None)
+        elif mode == "K-means regions":
+            result = stylebank.stylize(raw, names, autoencoder=autoencoder, banks=banks, regions=int(k), seed=int(seed),
+                                       size=None)
+        else:
+            masks = [Image.fromarray((m * 255).astype(np.uint8)).resize(raw.size, Image.Resampling.NEAREST)
+                     for m in painted_masks(editor, len(names))]
+            result = stylebank.stylize(raw, names, autoencoder=autoencoder, banks=banks, masks=masks, size=None)
+        status = f"Done in {time.perf_counter() - t0:.2f} s. " + " ".join(notes)
+        return result.image, result.region_map, status.strip(), write_png(result.image, "stylebank", result.settings)
+
+    return run
+
+
+def make_add_bank_handler(models: Models) -> Callable:
+    @friendly_errors
+    def add(file, repo_id, filename, user_banks):
+        if file:
+            path = str(file)
+        elif repo_id:
+            path = str(zoo.hub.download(repo_id.strip(), (filename or "").strip() or "bank.safetensors", "main"))
+        else:
+            raise ValueError("upload a bank file or give a Hub repo id")
+        autoencoder, _ = models.stylebank()
+        bank = load_bank(path, autoencoder)  # refuses a bank made for another auto-encoder
+        user_banks = {**(user_banks or {}), bank.name: path}
+        return user_banks, *refresh_banks(models, user_banks), f"Added the bank '{bank.name}'."
+
+    return add
+
+
+def make_train_handler(models: Models) -> Callable:
+    @friendly_errors
+    def train(style, name, num_steps, size, user_banks, request: gr.Request):
+        notes: list[str] = []
+        style_img = working_image(style, "style", notes)
+        stylebank.check_bank_name(name)
+        autoencoder, _ = models.stylebank()
+        contents = models.train_contents()
+        preview_content = contents[0][..., : int(size), : int(size)]
+        stop = threading.Event()
+        _CANCELS[f"train:{request.session_hash or 'default'}"] = stop
+        updates: queue.Queue = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["bank"] = learn_bank(style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
+                                             num_steps=int(num_steps), size=int(size), progress=updates.put,
+                                             preview_every=25, preview_content=preview_content, cancel=stop)
+            except Exception as e:  # reported below as a readable message
+                outcome["error"] = e
+            finally:
+                updates.put(None)
+
+        device = "GPU" if torch.cuda.is_available() else "CPU"
+        threading.Thread(target=work, daemon=True).start()
+        preview = None
+        yield None, f"Learning '{name}' on the {device}...", None, user_banks
+        while (info := updates.get()) is not None:
+            info: BankStep
+            preview = info.preview or preview
+            if info.preview is not None or info.step % 5 == 0:
+                yield (preview, f"Step {info.step}/{info.total}: style loss {info.losses['style']:.4g}, content loss "
+                       f"{info.losses['content']:.4g} ({info.seconds:.0f} s)", None, user_banks)
+        if "error" in outcome:
+            e = outcome["error"]
+            raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Training failed: {e}")
+        path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
+        save_bank(outcome["bank"], path, thumbnail=style_img,
+                  metadata={"trained": "incrementally in the studio", "steps": int(num_steps), "size": int(size),
+                            "stopped_early": stop.is_set()})
+        user_banks = {**(user_banks or {}), name: str(path)}
+        note = "Stopped early; " if stop.is_set() else ""
+        yield preview, f"{note}bank '{name}' is ready: use it in the StyleBank tab or download it.", str(path), user_banks
+
+    return train
+
+
+def stop_training(request: gr.Request) -> str:
+    """Ask this session's bank training to stop (the bank learned so far is kept)."""
+    stop = _CANCELS.get(f"train:{request.session_hash or 'default'}")
+    if stop is None:
+        return "Nothing is training."
+    stop.set()
+    return "Stopping after the current step..."
+
+
+@friendly_errors
+def push_bank(bank_file: Any, repo_id: str, token: str) -> str:
+    """Upload a bank file to a Hub repo; the token is used once, never stored."""
+    if not bank_file:
+        raise ValueError("train or add a bank first")
+    if not repo_id or "/" not in repo_id:
+        raise ValueError("give the Hub repo as owner/name")
+    if not token:
+        raise ValueError("paste a Hub write token (it is used for this upload only and never stored)")
+    path = Path(str(bank_file))
+    commit = zoo.hub.upload(path, repo_id.strip(), path_in_repo=path.name, token=token)
+    return f"Pushed {path.name} to {repo_id} (commit {commit[:12]})."
+
+
 # ---------------------------------------------------------------- Compare
 
 def make_compare_handler(models: Models) -> Callable:
@@ -410,6 +571,79 @@ def _adain_tab(models: Models) -> None:
               outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
 
 
+def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, list[gr.Dropdown]]:
+    gr.Markdown("One auto-encoder, one small filter bank per style. Pick banks from the gallery; fuse them linearly "
+                "with weights, or give each its own region (K-means on the encoder's features, or painted).")
+    gallery = gr.Gallery(label="Style banks", columns=8, height=140, allow_preview=False)
+    with gr.Row():
+        with gr.Column():
+            content = image_input("Content")
+            names, weights = [], []
+            with gr.Row():
+                for i in range(MAX_STYLES):
+                    with gr.Column(min_width=120):
+                        names.append(gr.Dropdown([], label=f"Bank {i + 1}", allow_custom_value=True))
+                        weights.append(gr.Slider(0, 1, value=1.0, step=0.05, label=f"Weight {i + 1}"))
+            mode = gr.Radio(["linear fusion", "K-means regions", "painted regions"], value="linear fusion",
+                            label="Fusion")
+            k = gr.Slider(1, 8, value=2, step=1, label="Regions (K-means k)")
+            with gr.Accordion("Paint regions (bank 1 red, 2 green, 3 yellow, 4 blue)", open=False):
+                editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
+                                        brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
+            seed = gr.Number(0, precision=0, label="Seed (K-means)")
+            run = gr.Button("Stylize", variant="primary")
+            with gr.Accordion("Add a bank (file or Hub repo)", open=False):
+                bank_file = gr.File(label="Bank file (.safetensors)", file_types=[".safetensors"])
+                with gr.Row():
+                    repo = gr.Textbox(label="or Hub repo id (owner/name)")
+                    filename = gr.Textbox(label="file in the repo", value="bank.safetensors")
+                add = gr.Button("Add bank")
+                added = gr.Markdown()
+        with gr.Column():
+            out = gr.Image(label="Result", type="pil", format="png")
+            region_map = gr.Image(label="Regions", type="pil")
+            status = gr.Markdown()
+            download = gr.File(label="PNG with settings")
+    content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
+    run.click(make_stylebank_handler(models),
+              inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, user_banks],
+              outputs=[out, region_map, status, download], api_name="stylebank", concurrency_id="quick",
+              concurrency_limit=2)
+    add.click(make_add_bank_handler(models), inputs=[bank_file, repo, filename, user_banks],
+              outputs=[user_banks, gallery, *names, added], api_name="stylebank_add")
+    return gallery, names
+
+
+def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names: list[gr.Dropdown]) -> None:
+    device = "the GPU" if torch.cuda.is_available() else "the CPU (slower)"
+    gr.Markdown(f"Learn a new StyleBank style from one image: the auto-encoder stays frozen and only a new bank is "
+                f"trained (incremental learning), here on {device}. The preview shows a fixed photo through the bank.")
+    with gr.Row():
+        with gr.Column():
+            style = image_input("Style image")
+            name = gr.Textbox(label="Style name (letters, digits, _ and -)", value="my_style")
+            steps = gr.Slider(10, 2000, value=300, step=10, label="Iterations (paper: about 1,000)")
+            size = gr.Slider(64, 512, value=256, step=32, label="Training crop size (px)")
+            with gr.Row():
+                run = gr.Button("Train", variant="primary")
+                stop = gr.Button("Stop")
+        with gr.Column():
+            preview = gr.Image(label="Preview", type="pil")
+            status = gr.Markdown()
+            bank_file = gr.File(label="Bank file (shareable)")
+            with gr.Row():
+                repo = gr.Textbox(label="Hub repo (owner/name)")
+                token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
+            push = gr.Button("Push bank to the Hub")
+            pushed = gr.Markdown()
+    event = run.click(make_train_handler(models), inputs=[style, name, steps, size, user_banks],
+                      outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
+                      concurrency_limit=1)
+    event.then(functools.partial(refresh_banks, models), inputs=user_banks, outputs=[gallery, *names], api_name=False)
+    stop.click(stop_training, outputs=status, api_name="train_stop", queue=False)
+    push.click(push_bank, inputs=[bank_file, repo, token], outputs=pushed, api_name="push_bank")
+
+
 def _compare_tab(models: Models) -> None:
     gr.Markdown("One content and one style through every method, side by side, with wall time and the same "
                 "content/style losses for each. (StyleBank joins when its default model ships.)")
@@ -457,15 +691,22 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     with gr.Blocks(title="Style transfer studio") as demo:
         gr.Markdown("# Style transfer studio\nGatys optimisation, AdaIN and StyleBank on one VGG-16 core.")
         notice = gr.Markdown()
+        user_banks = gr.State({})
         with gr.Tab("AdaIN"):
             _adain_tab(models)
         with gr.Tab("Gatys"):
             _gatys_tab(models)
+        with gr.Tab("StyleBank"):
+            gallery, names = _stylebank_tab(models, user_banks)
+        with gr.Tab("Train a style"):
+            _train_tab(models, user_banks, gallery, names)
         with gr.Tab("Compare"):
             _compare_tab(models)
         with gr.Tab("Zoo"):
             table = _zoo_tab()
         demo.load(zoo_table, outputs=table, api_name=False)
+        demo.load(functools.partial(refresh_banks, models), inputs=user_banks, outputs=[gallery, *names],
+                  api_name=False)
         demo.load(device_notice, outputs=notice, api_name="device")
     return demo
 

@@ -67,6 +67,15 @@ def tiny_models(tiny_vgg):
     import app
     from styletransfer.adain import AdaINDecoder, DecoderConfig
 
+    from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder
+
     torch.manual_seed(0)
     decoder = AdaINDecoder(DecoderConfig(widths=(8, 8, 8, 8)), precision="fp32").eval()
-    return app.Models(vgg=lambda: tiny_vgg, adain_encoder=lambda: tiny_vgg, adain_decoder=lambda: decoder)
+    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16))).eval()
+    banks = {}
+    for name in ("waves", "dots"):
+        banks[name] = StyleBank(BankConfig(name, 16, 3, autoencoder.fingerprint())).eval()
+        banks[name].thumbnail = gradient_image(32, 32)
+    contents = [torch.rand(1, 3, 72, 80, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    return app.Models(vgg=lambda: tiny_vgg, adain_encoder=lambda: tiny_vgg, adain_decoder=lambda: decoder,
+                      stylebank=lambda: (autoencoder, banks), train_contents=lambda: contents)

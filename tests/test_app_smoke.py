@@ -127,3 +127,54 @@ def test_zoo_pull_and_push_give_readable_answers(client, monkeypatch):
     with pytest.raises(Exception, match="HF_HUB_OFFLINE") as info:
         client.predict("vgg16.normalized", "me/models", "hf_secret_value", api_name="/zoo_push")
     assert "hf_secret_value" not in str(info.value)
+
+
+def stylebank_args(content, names, mode="linear fusion", k=2):
+    from gradio_client import handle_file
+
+    slots = []
+    for i in range(4):
+        slots += [names[i] if i < len(names) else None, 1.0]
+    return [handle_file(str(content)), *slots, mode, k, None, 0]
+
+
+def test_stylebank_linear_and_kmeans_fusion(client, images):
+    content, _, _ = images
+    image, region_map, status, png = client.predict(*stylebank_args(content, ["waves", "dots"]), api_name="/stylebank")
+    assert Image.open(image).size == (72, 56) and region_map is None
+    assert read_png_settings(png)["settings"]["weights"] == {"waves": 0.5, "dots": 0.5}
+    image, region_map, status, _ = client.predict(*stylebank_args(content, ["waves", "dots"], "K-means regions", 3),
+                                                  api_name="/stylebank")
+    assert Image.open(region_map).size == (72, 56)
+    with pytest.raises(Exception, match="choose at least one style bank"):
+        client.predict(*stylebank_args(content, []), api_name="/stylebank")
+
+
+def test_train_a_bank_then_use_it_and_refuse_a_foreign_one(client, images, tmp_path):
+    import torch
+    from gradio_client import handle_file
+
+    from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder, save_bank
+
+    content, style, _ = images
+    preview, status, bank_file = client.predict(handle_file(str(style)), "fresh", 10, 64, api_name="/train_bank")
+    assert "bank 'fresh' is ready" in status
+    assert Image.open(preview).size == (64, 64)
+    image, _, _, _ = client.predict(*stylebank_args(content, ["fresh"]), api_name="/stylebank")
+    assert Image.open(image).size == (72, 56)
+    with pytest.raises(Exception, match="bank name"):
+        client.predict(handle_file(str(style)), "bad name!", 10, 64, api_name="/train_bank")
+
+    torch.manual_seed(3)
+    other = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16)))
+    foreign = save_bank(StyleBank(BankConfig("alien", 16, 3, other.fingerprint())), tmp_path / "alien.safetensors")
+    with pytest.raises(Exception, match="another StyleBank auto-encoder"):
+        client.predict(handle_file(str(foreign)), "", "", api_name="/stylebank_add")
+    with pytest.raises(Exception, match="one of these formats"):
+        client.predict(handle_file(str(content)), "", "", api_name="/stylebank_add")
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(Exception, match="not a readable safetensors"):
+        client.predict(handle_file(str(garbage)), "", "", api_name="/stylebank_add")
+    with pytest.raises(Exception, match="token"):
+        client.predict(handle_file(str(foreign)), "me/banks", "", api_name="/push_bank")

@@ -75,3 +75,20 @@ def test_gatys_tab_shows_progress_while_running(page, uploads):
     panel.get_by_text("Step ").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "gatys_progress.png"), full_page=True)
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
+
+
+def test_train_tab_shows_progress_and_finishes_a_bank(page, uploads):
+    _, style = uploads
+    page.get_by_role("tab", name="Train a style").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Learn a new StyleBank style")
+    panel.locator("input[type=file]").first.set_input_files(str(style))
+    numbers = panel.locator("input[type=number]")
+    numbers.nth(0).fill("40")  # iterations
+    numbers.nth(0).press("Enter")
+    numbers.nth(1).fill("64")  # crop size (the tiny test photos are 72x80)
+    numbers.nth(1).press("Enter")
+    page.wait_for_timeout(500)
+    panel.get_by_role("button", name="Train", exact=True).click()
+    panel.get_by_text("Step ").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "train_progress.png"), full_page=True)
+    panel.get_by_text("is ready").wait_for(timeout=120_000)

@@ -87,3 +87,12 @@ def test_cli_push_uploads_file_and_card_with_env_token(capsys, tmp_path, monkeyp
     assert calls == {"token": "hf_secret_value", "repo": "me/vgg16-normalized",
                      "files": ["README.md", "vgg16_normalized_scales.safetensors"]}
     assert "c" * 40 in out.out and "hf_secret_value" not in out.out + out.err
+
+
+def test_load_stylebank_without_a_trained_model_says_so():
+    import zoo
+
+    if any(s.kind == "stylebank-autoencoder" for s in zoo.list_models()):
+        pytest.skip("a StyleBank model ships; loading it is tested in the slow tier")
+    with pytest.raises(zoo.WeightsNotFoundError, match="no trained StyleBank"):
+        zoo.load_stylebank()

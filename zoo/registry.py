@@ -9,13 +9,14 @@ import torch
 from safetensors.torch import load_file
 
 from styletransfer.adain import AdaINDecoder
+from styletransfer.stylebank import StyleBank, StyleBankAutoEncoder, load_bank, read_thumbnail
 from styletransfer.vgg import VGGConfig, VGGEncoder
 from styletransfer.vgg_normalize import apply_filter_scales
 
 from .manifest import MODELS, VGG16_FIRST_FILTER, ModelSpec
-from .resolve import resolve_weights
+from .resolve import WeightsNotFoundError, resolve_weights
 
-__all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg", "load_adain_decoder"]
+__all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg", "load_adain_decoder", "load_stylebank"]
 
 
 def list_models(method: str | None = None) -> list[ModelSpec]:
@@ -87,3 +88,35 @@ def load_adain_decoder(name: str = "adain.vgg16n", path: str | None = None, prec
     decoder.requires_grad_(False)
     decoder.weights_source = found.source
     return decoder
+
+
+@functools.lru_cache(maxsize=2)
+def load_stylebank(name: str | None = None) -> tuple[StyleBankAutoEncoder, dict[str, StyleBank]]:
+    """The zoo's StyleBank: its auto-encoder and its banks by style name (each with a ``thumbnail``); cached.
+
+    The banks ship beside the auto-encoder as ``banks/<style>.safetensors``.
+
+    Raises:
+        WeightsNotFoundError: the zoo has no trained StyleBank (or its files are missing).
+        ModelFileError: a bank does not fit the auto-encoder.
+    """
+    specs = [s for s in list_models("stylebank") if s.kind == "stylebank-autoencoder" and name in (None, s.name)]
+    if not specs:
+        raise WeightsNotFoundError(
+            "the zoo has no trained StyleBank model yet (training/train_stylebank.py makes one); "
+            "add banks for your own auto-encoder with the CLI meanwhile"
+        )
+    spec = specs[0]
+    found = resolve_weights(spec)
+    autoencoder = StyleBankAutoEncoder.from_pretrained(found.path).eval().requires_grad_(False)
+    fingerprint = autoencoder.fingerprint()
+    banks = {}
+    for style in spec.style_names:
+        path = found.path.parent / "banks" / f"{style}.safetensors"
+        if not path.is_file():
+            raise WeightsNotFoundError(f"{spec.name}: the bank file of '{style}' is missing ({path.name})")
+        bank = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
+        bank.thumbnail = read_thumbnail(path)
+        banks[style] = bank
+    autoencoder.weights_source = found.source
+    return autoencoder, banks
