@@ -4,15 +4,19 @@ The library knows nothing of Gradio or the Hub: models and weights are passed in
 ``zoo`` package resolves and downloads weights; ``app.py`` is the web demo.
 """
 
-from . import color, gatys
+from . import adain, color, gatys, masks, metrics, stylebank
 from .imageio import ImageInputError, fit_within, load_image, pil_to_tensor, save_png, tensor_to_pil
 from .serialization import ModelFileError
 from .vgg import VGGConfig, VGGEncoder, bf16_is_fast
 from .vgg_normalize import apply_filter_scales, mean_filter_activations
 
 __all__ = [
+    "adain",
     "color",
     "gatys",
+    "masks",
+    "metrics",
+    "stylebank",
     "ImageInputError",
     "ModelFileError",
     "VGGConfig",
