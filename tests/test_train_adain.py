@@ -44,5 +44,5 @@ def test_training_script_checkpoints_resumes_and_exports(tmp_path, tiny_vgg, mon
     assert [r["step"] for r in log] == [2, 4]
     decoder = AdaINDecoder.from_pretrained(out)
     meta = AdaINDecoder.extra_metadata(out)
-    assert meta["steps"] == 4 and meta["style_weight"] == 10.0 and decoder.config.widths == (8, 8, 8, 8)
+    assert meta["steps"] == 4 and meta["style_weight"] == 2.0 and decoder.config.widths == (8, 8, 8, 8)
     assert decoder.layers[1].weight.dtype == torch.float32
