@@ -240,8 +240,8 @@ def stop_gatys(request: gr.Request) -> str:
 
 # ---------------------------------------------------------------- AdaIN
 
-def painted_masks(editor_value: dict | None, n_styles: int) -> list[np.ndarray]:
-    """One mask per style from strokes painted in the style colours (nearest colour wins)."""
+def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int]) -> list[Image.Image]:
+    """One mask per style, at ``size``, from strokes painted in the style colours (nearest colour wins)."""
     if not editor_value or not editor_value.get("layers"):
         raise ImageInputError("paint a region for each style on the content (one brush colour per style).")
     strokes = None
@@ -259,7 +259,7 @@ def painted_masks(editor_value: dict | None, n_styles: int) -> list[np.ndarray]:
     empty = [i + 1 for i, m in enumerate(masks) if not m.any()]
     if empty:
         raise ImageInputError(f"no region is painted for style(s) {empty}; use the brush colour of each style.")
-    return masks
+    return [Image.fromarray((m * 255).astype(np.uint8)).resize(size, Image.Resampling.NEAREST) for m in masks]
 
 
 def make_adain_handler(models: Models) -> Callable:
@@ -273,8 +273,7 @@ def make_adain_handler(models: Models) -> Callable:
         encoder, decoder = models.adain_encoder(), models.adain_decoder()
         masks = None
         if spatial == SPATIAL_MODES[1]:
-            masks = [Image.fromarray((m * 255).astype(np.uint8)).resize(raw.size, Image.Resampling.NEAREST)
-                     for m in painted_masks(editor, len(styles))]
+            masks = painted_masks(editor, len(styles), raw.size)
         elif spatial == SPATIAL_MODES[2]:
             masks = list(adain.auto_regions(raw, len(styles), encoder=encoder, size=None, seed=int(seed)))
         image = adain.stylize(raw, styles, encoder=encoder, decoder=decoder, alpha=float(alpha),
@@ -348,8 +347,7 @@ def make_stylebank_handler(models: Models) -> Callable:
             result = stylebank.stylize(raw, names, autoencoder=autoencoder, banks=banks, regions=int(k), seed=int(seed),
                                        size=None)
         else:
-            masks = [Image.fromarray((m * 255).astype(np.uint8)).resize(raw.size, Image.Resampling.NEAREST)
-                     for m in painted_masks(editor, len(names))]
+            masks = painted_masks(editor, len(names), raw.size)
             result = stylebank.stylize(raw, names, autoencoder=autoencoder, banks=banks, masks=masks, size=None)
         status = f"Done in {time.perf_counter() - t0:.2f} s. " + " ".join(notes)
         return result.image, result.region_map, status.strip(), write_png(result.image, "stylebank", result.settings)

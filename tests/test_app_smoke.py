@@ -178,3 +178,19 @@ def test_train_a_bank_then_use_it_and_refuse_a_foreign_one(client, images, tmp_p
         client.predict(handle_file(str(garbage)), "", "", api_name="/stylebank_add")
     with pytest.raises(Exception, match="token"):
         client.predict(handle_file(str(foreign)), "me/banks", "", api_name="/push_bank")
+
+
+def test_painted_strokes_become_one_mask_per_style_colour():
+    import numpy as np
+
+    import app
+
+    layer = np.zeros((40, 60, 4), np.uint8)
+    layer[:, :30] = (230, 25, 75, 255)  # style 1's brush (red)
+    layer[:, 30:] = (60, 180, 75, 255)  # style 2's brush (green)
+    masks = app.painted_masks({"background": None, "layers": [layer], "composite": None}, 2, (120, 80))
+    assert [m.size for m in masks] == [(120, 80), (120, 80)]
+    left, right = (np.asarray(m) > 0 for m in masks)
+    assert left[:, :60].all() and not left[:, 60:].any() and right[:, 60:].all()
+    with pytest.raises(Exception, match="no region is painted for style"):
+        app.painted_masks({"layers": [layer]}, 3, (120, 80))
