@@ -20,7 +20,6 @@ Instance Normalization", ICCV 2017 (code: github.com/xunhuang1995/AdaIN-style).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_t
 from .masks import MaskSource, kmeans_masks, prepare_masks
 from .ops import adain, calc_mean_std, masked_mean_std
 from .serialization import SafetensorsMixin
-from .vgg import VGG16_BLOCK_DEPTHS, Bf16InferenceCopy, VGGEncoder, bf16_is_fast
+from .vgg import VGG16_BLOCK_DEPTHS, Bf16InferenceCopy, VGGEncoder, check_precision, precision_uses_bf16
 
 __all__ = [
     "DecoderConfig",
@@ -54,7 +53,6 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 """Layers of the mean/std style loss used to train the decoder (paper, Sec. 6.2)."""
 COLOR_MODES = ("none", "histogram", "luminance")
 MAX_SIZE = 4096
-_PRECISIONS = ("auto", "bf16", "fp32")
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -99,9 +97,7 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
     def __init__(self, config: DecoderConfig | None = None, *, precision: str = "auto") -> None:
         super().__init__()
         self.config = config or DecoderConfig()
-        if precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
-        self.precision = precision
+        self.precision = check_precision(precision)
         w4, w3, w2, w1 = self.config.widths
         layers = _conv(w4, w3) + [nn.Upsample(scale_factor=2, mode="nearest")]
         for depth, (cin, cout) in zip(self.config.depths, ((w3, w2), (w2, w1), (w1, 3))):
@@ -115,9 +111,8 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
         self._bf16 = Bf16InferenceCopy()
 
     def uses_bf16(self, device: torch.device | str) -> bool:
-        if self.precision == "auto":
-            return bf16_is_fast(device)
-        return self.precision == "bf16" and os.environ.get("STYLETRANSFER_FORCE_FP32", "") in ("", "0")
+        """Whether a forward pass on ``device`` will run in bf16."""
+        return precision_uses_bf16(self.precision, device)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, widths[0], h, w]`` -> ``[B, 3, 8h, 8w]`` (float32)."""

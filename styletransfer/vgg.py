@@ -31,6 +31,7 @@ from .serialization import SafetensorsMixin
 
 __all__ = [
     "VGGConfig", "VGGEncoder", "VGG16_BLOCK_DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "bf16_is_fast", "Bf16InferenceCopy",
+    "check_precision", "precision_uses_bf16",
 ]
 
 VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
@@ -105,6 +106,20 @@ def bf16_is_fast(device: torch.device | str) -> bool:
     return device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_native_bf16()
 
 
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is ``"auto"``, ``"bf16"`` or ``"fp32"``, else raise ``ValueError``."""
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def precision_uses_bf16(precision: str, device: torch.device | str) -> bool:
+    """Whether a model with this ``precision`` setting runs in bf16 on ``device``."""
+    if precision == "auto":
+        return bf16_is_fast(device)
+    return precision == "bf16" and os.environ.get("STYLETRANSFER_FORCE_FP32", "") in ("", "0")
+
+
 class Bf16InferenceCopy:
     """A bf16, channels-last copy of a module for inference without gradients, rebuilt when its weights change.
 
@@ -142,9 +157,7 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
     def __init__(self, config: VGGConfig | None = None, *, precision: str = "auto") -> None:
         super().__init__()
         self.config = config or VGGConfig()
-        if precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
-        self.precision = precision
+        self.precision = check_precision(precision)
         layers: list[nn.Module] = []
         in_ch = 3
         for name in LAYER_NAMES:
@@ -181,10 +194,8 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         return module
 
     def uses_bf16(self, device: torch.device | str) -> bool:
-        """Whether a forward pass on ``device`` will run under bf16 autocast."""
-        if self.precision == "auto":
-            return bf16_is_fast(device)
-        return self.precision == "bf16" and os.environ.get("STYLETRANSFER_FORCE_FP32", "") in ("", "0")
+        """Whether a forward pass on ``device`` will run in bf16."""
+        return precision_uses_bf16(self.precision, device)
 
     def _check_layers(self, layers: Sequence[str]) -> None:
         unknown = [layer for layer in layers if layer not in self._index]
