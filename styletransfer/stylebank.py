@@ -246,7 +246,7 @@ class LossConfig:
     content_layer: str = "relu4_2"
     style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
     content_weight: float = 1.0
-    style_weight: float = 250.0
+    style_weight: float = 0.5  # provisional: probes on our VGG gave raw style ~1e3 vs content ~17 at init
     tv_weight: float = 1e-4
 
 
