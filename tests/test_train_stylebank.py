@@ -16,7 +16,8 @@ def test_joint_training_resumes_exports_and_banks_fit_the_exported_autoencoder(t
     make_data(tmp_path / "data")
     monkeypatch.setattr(train_stylebank, "load_vgg16", lambda: tiny_vgg)
     common = ["--data", str(tmp_path / "data"), "--run", str(tmp_path / "run"), "--crop", "32", "--batch", "2",
-              "--channels", "4", "8", "16", "--checkpoint-every", "2", "--log-every", "1", "--warmup", "1"]
+              "--channels", "4", "8", "16", "--checkpoint-every", "2", "--log-every", "1", "--warmup", "1",
+              "--spike-factor", "1e9"]
     assert train_stylebank.main(common + ["--iterations", "2"]) == 0
     assert train_stylebank.main(common + ["--iterations", "3", "--export", str(tmp_path / "out")]) == 0
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -38,3 +39,16 @@ def test_joint_training_resumes_exports_and_banks_fit_the_exported_autoencoder(t
                           "--autoencoder", str(tmp_path / "out" / "autoencoder.safetensors"),
                           "--contents", str(tmp_path / "data" / "content"), "--steps", "2", "--size", "32"])
     assert rc == 2
+
+
+def test_spike_detector_rolls_back_a_bounded_number_of_times(tmp_path, tiny_vgg, monkeypatch):
+    make_data(tmp_path / "data")
+    monkeypatch.setattr(train_stylebank, "load_vgg16", lambda: tiny_vgg)
+    args = ["--data", str(tmp_path / "data"), "--run", str(tmp_path / "run"), "--crop", "32", "--batch", "2",
+            "--channels", "4", "8", "16", "--checkpoint-every", "1", "--log-every", "1", "--warmup", "0",
+            "--spike-factor", "1e-9", "--iterations", "3"]  # every window counts as a spike
+    assert train_stylebank.main(args) == 0
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    rollbacks = [r for r in log if r.get("event") == "rollback"]
+    assert 0 < len(rollbacks) <= 2 * train_stylebank.MAX_ROLLBACKS
+    assert log[-1]["iteration"] == 3 and "event" not in log[-1]

@@ -46,6 +46,9 @@ from .data import list_images, load_training_image
 
 __all__ = ["grad_norm", "stylizing_step", "identity_step", "main"]
 
+MAX_ROLLBACKS = 3
+"""Consecutive rollbacks allowed before a high loss is accepted (so noise cannot loop forever)."""
+
 
 def grad_norm(params: list[torch.nn.Parameter]) -> float:
     """L2 norm of the gradients of ``params`` (those without a gradient count as zero)."""
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     log = args.run / "log.jsonl"
     window: dict[str, list[float]] = {"content": [], "style": [], "tv": [], "identity": [], "scale": []}
     t0, seconds0 = time.perf_counter(), float(state["seconds"])
+    rollbacks = 0
     while iteration < args.iterations:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(iteration, args, state["lr_scale"])
@@ -215,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         best = state["best"]
         spiked = not all(math.isfinite(v) for v in means.values()) or (
             iteration > args.warmup and any(means[k] > args.spike_factor * best.get(k, math.inf) for k in ("style", "identity")))
-        if spiked and ckpt.exists():
+        rollbacks = rollbacks + 1 if spiked else 0
+        if spiked and ckpt.exists() and rollbacks <= MAX_ROLLBACKS:
             print(f"iteration {iteration}: loss spike {means}; rolling back to the last checkpoint", flush=True)
             append_log(log, {**record, "event": "rollback"})
             lr_scale = state["lr_scale"] * 0.5
