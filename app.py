@@ -302,8 +302,10 @@ def _all_banks(models: Models, user_banks: dict[str, str]) -> tuple[StyleBankAut
     """The default banks plus this session's (learned or added) bank files."""
     autoencoder, banks = models.stylebank()
     banks = dict(banks)
-    fingerprint = autoencoder.fingerprint()
-    for name, path in (user_banks or {}).items():
+    if not user_banks:
+        return autoencoder, banks
+    fingerprint = autoencoder.fingerprint()  # hashes every weight: only when there are files to check
+    for name, path in user_banks.items():
         banks[name] = load_bank(path, autoencoder, fingerprint=fingerprint)
     return autoencoder, banks
 

@@ -19,7 +19,6 @@ Instance Normalization", ICCV 2017 (code: github.com/xunhuang1995/AdaIN-style).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ from torch import nn
 from . import color as colorops
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
 from .masks import MaskSource, kmeans_masks, prepare_masks
-from .ops import adain, calc_mean_std, masked_mean_std
+from .ops import adain, calc_mean_std, masked_mean_std, normalized_weights
 from .serialization import SafetensorsMixin
 from .vgg import VGG16_BLOCK_DEPTHS, Bf16InferenceCopy, VGGEncoder, check_precision, precision_uses_bf16
 
@@ -191,15 +190,9 @@ def auto_regions(content: ImageSource, k: int, *, encoder: VGGEncoder, size: int
 def _style_weights(weights: Sequence[float] | None, n: int) -> list[float]:
     if weights is None:
         return [1.0 / n] * n
-    weights = [float(w) for w in weights]
     if len(weights) != n:
         raise ValueError(f"got {len(weights)} style weights for {n} styles")
-    if any(not math.isfinite(w) or w < 0 for w in weights):
-        raise ValueError(f"style weights must be finite and >= 0, got {weights}")
-    total = sum(weights)
-    if total <= 0:
-        raise ValueError("at least one style weight must be > 0")
-    return [w / total for w in weights]
+    return normalized_weights(weights, "style weights")
 
 
 @torch.no_grad()

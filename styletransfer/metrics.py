@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .imageio import pil_to_tensor
-from .ops import calc_mean_std
+from .ops import calc_mean_std, mean_std_loss
 from .vgg import VGGEncoder
 
 __all__ = ["CONTENT_LAYER", "STYLE_LAYERS", "content_style_losses"]
@@ -34,8 +34,5 @@ def content_style_losses(output: Image.Image, content: Image.Image, style: Image
     f_out = encoder(out, STYLE_LAYERS)
     f_c = encoder(c, [CONTENT_LAYER])[CONTENT_LAYER]
     f_s = encoder(s, STYLE_LAYERS)
-    style_loss = 0.0
-    for layer in STYLE_LAYERS:
-        (mo, so), (ms, ss) = calc_mean_std(f_out[layer]), calc_mean_std(f_s[layer])
-        style_loss += float(F.mse_loss(mo, ms) + F.mse_loss(so, ss))
+    style_loss = sum(float(mean_std_loss(f_out[layer], *calc_mean_std(f_s[layer]))) for layer in STYLE_LAYERS)
     return {"content": float(F.mse_loss(f_out[CONTENT_LAYER], f_c)), "style": style_loss}

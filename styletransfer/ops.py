@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import torch
+import math
+from collections.abc import Sequence
 
-__all__ = ["gram_matrix", "calc_mean_std", "adain", "masked_mean_std", "total_variation"]
+import torch
+import torch.nn.functional as F
+
+__all__ = ["gram_matrix", "calc_mean_std", "adain", "masked_mean_std", "mean_std_loss", "normalized_weights",
+           "total_variation"]
 
 
 def gram_matrix(features: torch.Tensor, *, normalize: bool = True) -> torch.Tensor:
@@ -79,6 +84,33 @@ def masked_mean_std(
     mean = (features * mask).sum(dim=(2, 3), keepdim=True) / area
     var = ((features - mean) ** 2 * mask).sum(dim=(2, 3), keepdim=True) / area
     return mean, (var + eps).sqrt()
+
+
+def mean_std_loss(features: torch.Tensor, target_mean: torch.Tensor, target_std: torch.Tensor) -> torch.Tensor:
+    """AdaIN's style distance: MSE of the channel means plus MSE of the channel stds.
+
+    Args:
+        features: ``[B, C, H, W]``.
+        target_mean: ``[B, C]`` or ``[B, C, 1, 1]``.
+        target_std: same shape as ``target_mean``.
+    """
+    mean, std = calc_mean_std(features)
+    return F.mse_loss(mean.flatten(1), target_mean.flatten(1)) + F.mse_loss(std.flatten(1), target_std.flatten(1))
+
+
+def normalized_weights(weights: Sequence[float], what: str = "weights") -> list[float]:
+    """Mixing weights checked (finite, >= 0, positive sum) and divided by their sum.
+
+    Raises:
+        ValueError: a negative or non-finite weight, or all zero; ``what`` names them in the message.
+    """
+    values = [float(w) for w in weights]
+    if any(not math.isfinite(w) or w < 0 for w in values):
+        raise ValueError(f"{what} must be finite and >= 0, got {values}")
+    total = sum(values)
+    if total <= 0:
+        raise ValueError(f"at least one of the {what} must be > 0")
+    return [w / total for w in values]
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,6 @@ import base64
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import threading
@@ -40,7 +39,7 @@ from torch import nn
 
 from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
-from .ops import gram_matrix, total_variation
+from .ops import gram_matrix, normalized_weights, total_variation
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
 from .vgg import VGGEncoder, bf16_is_fast
 
@@ -308,12 +307,7 @@ def _fusion_weights(style: str | Mapping[str, float] | Sequence[str], banks: Map
     unknown = [name for name in weights if name not in banks]
     if unknown:
         raise ValueError(f"unknown style bank(s) {unknown}; available: {', '.join(sorted(banks)) or 'none'}")
-    if any(not math.isfinite(v) or v < 0 for v in weights.values()):
-        raise ValueError(f"fusion weights must be finite and >= 0, got {weights}")
-    total = sum(weights.values())
-    if total <= 0:
-        raise ValueError("at least one fusion weight must be > 0")
-    return {name: v / total for name, v in weights.items()}
+    return dict(zip(weights, normalized_weights(list(weights.values()), "fusion weights")))
 
 
 @dataclass

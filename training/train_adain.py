@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 
 from styletransfer.adain import ENCODER_LAYER, STYLE_LAYERS, AdaINDecoder, DecoderConfig, StyleStats, stylize_tensor
 from styletransfer.imageio import fit_within, load_image, pil_to_tensor, tensor_to_pil
-from styletransfer.ops import adain, calc_mean_std
+from styletransfer.ops import adain, calc_mean_std, mean_std_loss
 from styletransfer.vgg import VGGEncoder
 from zoo.registry import load_normalized_vgg
 
@@ -100,14 +100,12 @@ def sample_batch(cache: dict[str, torch.Tensor], n_content: int, batch: int, cel
     """Random content feature windows and random style crops' statistics."""
     windows = []
     for i in torch.randint(n_content, (batch,), generator=gen).tolist():
-        fmap = cache[f"content.{i}"]
+        fmap = cache[f"content.{i}"]  # short side 256 px = 32 cells >= cells
         h, w = fmap.shape[-2:]
-        c = min(cells, h, w)
-        top = int(torch.randint(h - c + 1, (1,), generator=gen))
-        left = int(torch.randint(w - c + 1, (1,), generator=gen))
-        windows.append(fmap[:, top : top + c, left : left + c].float())
-    side = min(x.shape[-1] for x in windows), min(x.shape[-2] for x in windows)
-    fc = torch.stack([x[:, : side[1], : side[0]] for x in windows])
+        top = int(torch.randint(h - cells + 1, (1,), generator=gen))
+        left = int(torch.randint(w - cells + 1, (1,), generator=gen))
+        windows.append(fmap[:, top : top + cells, left : left + cells].float())
+    fc = torch.stack(windows)
     sidx = torch.randint(cache["style_id"].numel(), (batch,), generator=gen)
     targets = {layer: (cache[f"style_mean.{layer}"][sidx], cache[f"style_std.{layer}"][sidx]) for layer in STYLE_LAYERS}
     return fc, targets
@@ -123,8 +121,7 @@ def adain_losses(
     content = F.mse_loss(feats[ENCODER_LAYER], t)
     style = fc.new_zeros(())
     for layer in STYLE_LAYERS:
-        mean, std = calc_mean_std(feats[layer])
-        style = style + F.mse_loss(mean.flatten(1), targets[layer][0]) + F.mse_loss(std.flatten(1), targets[layer][1])
+        style = style + mean_std_loss(feats[layer], *targets[layer])
     return content, style
 
 
@@ -159,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export", type=Path, default=None, help="copy the fp16 decoder here at the end")
     parser.add_argument("--preview", type=Path, nargs="*", default=None, help="content/style image pairs to preview")
     args = parser.parse_args(argv)
-    if args.crop % 8:
-        parser.error("--crop must be a multiple of 8")
+    if args.crop % 8 or not 8 <= args.crop <= 256:
+        parser.error("--crop must be a multiple of 8 in [8, 256] (the photos are cached at short side 256)")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
