@@ -33,6 +33,7 @@ from PIL import Image, UnidentifiedImageError
 
 import zoo
 import zoo.hub
+import zoo.publish
 from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
@@ -41,7 +42,6 @@ from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, read_thumbnail, save_bank
 from styletransfer.vgg import VGGEncoder, bf16_is_fast
 from training.learn_bank import load_contents
-from zoo.cards import model_card
 
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
 REPO = Path(__file__).resolve().parent
@@ -477,23 +477,22 @@ def make_compare_handler(models: Models) -> Callable:
 
 @friendly_errors
 def pull_model(name: str) -> str:
-    """Resolve a zoo entry through the weights chain and say where its file came from."""
+    """Resolve a zoo entry (and its banks) through the weights chain and say where it came from."""
     if not name:
         raise ValueError("choose a model to pull")
-    found = zoo.resolve_weights(zoo.get_spec(name))
-    return f"**{name}**: {found.path.name}, from {found.source}."
+    found, files = zoo.publish.pull(name)
+    banks = f" and {len(files) - 1} bank files" if len(files) > 1 else ""
+    return f"**{name}**: {found.path.name}{banks}, from {found.source}."
 
 
 @friendly_errors
 def push_model(name: str, repo_id: str, token: str) -> str:
-    """Upload a zoo entry's weights and model card to a Hub repo; the token is used once, never stored."""
+    """Upload a zoo entry's files and model card to a Hub repo; the token is used once, never stored."""
     if not name or not repo_id or "/" not in repo_id:
         raise ValueError("choose a model and give the Hub repo as owner/name")
     if not token:
         raise ValueError("paste a Hub write token (it is used for this upload only and never stored)")
-    spec = zoo.get_spec(name)
-    found = zoo.resolve_weights(spec)
-    commit = zoo.hub.upload(found.path, repo_id, path_in_repo=spec.filename, readme=model_card(spec), token=token)
+    commit = zoo.publish.push(name, repo_id, token=token)
     return f"Pushed {name} to {repo_id} (commit {commit[:12]})."
 
 

@@ -60,10 +60,14 @@ __all__ = [
     "stylize",
     "learn_bank",
     "check_bank_name",
+    "STYLE_SIZE",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 UPSAMPLING = ("transposed", "resize")
+STYLE_SIZE = 256
+"""Long side of a style image for its Gram targets, in joint training and incremental learning alike
+(the stroke scale a bank learns depends on it, so new banks match the shipped ones)."""
 
 
 def check_bank_name(name: str) -> str:
@@ -406,6 +410,7 @@ class BankStep:
     losses: dict[str, float]
     seconds: float
     preview: Image.Image | None = None
+    bank: StyleBank | None = None  # the bank being learned (evaluate it, do not train it)
 
 
 def learn_bank(
@@ -418,7 +423,7 @@ def learn_bank(
     num_steps: int = 1000,
     size: int = 256,
     batch_size: int = 4,
-    style_size: int = 512,
+    style_size: int = STYLE_SIZE,
     kernel_size: int = 3,
     lr: float = 1e-2,
     loss: LossConfig = LossConfig(),
@@ -491,7 +496,8 @@ def learn_bank(
             if preview_content is not None and (step % preview_every == 0 or step == num_steps):
                 with torch.no_grad():
                     preview = tensor_to_pil(autoencoder.decode(bank(autoencoder.encode(preview_content.to(device)))))
-            progress(BankStep(step, num_steps, {k: v.item() for k, v in losses.items()}, time.perf_counter() - t0, preview))
+            progress(BankStep(step, num_steps, {k: v.item() for k, v in losses.items()}, time.perf_counter() - t0, preview,
+                              bank))
     return bank.eval().requires_grad_(False)
 
 

@@ -30,6 +30,7 @@ from styletransfer.imageio import pil_to_tensor, tensor_to_pil
 from styletransfer.stylebank import (
     AutoEncoderConfig,
     BankConfig,
+    STYLE_SIZE,
     LossConfig,
     StyleBank,
     StyleBankAutoEncoder,
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lam", type=float, default=1.0, help="lambda of the gradient rescaling")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
-    parser.add_argument("--style-size", type=int, default=256, help="long side of the style images for Gram targets")
+    parser.add_argument("--style-size", type=int, default=STYLE_SIZE, help="long side of the style images for Gram targets")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--decay", type=float, default=0.8)
@@ -258,7 +259,8 @@ def export(autoencoder: StyleBankAutoEncoder, banks: torch.nn.ModuleDict, styles
            seconds: float, iteration: int) -> None:
     """Write the fp16 auto-encoder and one shareable bank file per style (fingerprint of the fp16 auto-encoder)."""
     meta = {"iterations": iteration, "T": args.T, "lambda": args.lam, "batch": args.batch, "crop": args.crop,
-            "lr": args.lr, "style_weight": args.style_weight, "tv_weight": args.tv_weight, "train_seconds": round(seconds),
+            "lr": args.lr, "style_weight": args.style_weight, "tv_weight": args.tv_weight, "style_size": args.style_size,
+            "train_seconds": round(seconds),
             "styles": list(styles), "script": "training/train_stylebank.py"}
     out = args.export
     autoencoder.save_pretrained(out / "autoencoder.safetensors", metadata=meta, dtype=torch.float16)

@@ -3,7 +3,7 @@
     python -m zoo list                     # every model, with where its weights are now
     python -m zoo pull NAME [--path FILE]  # resolve NAME through the chain, print the file
     python -m zoo verify [NAME ...]        # check local copies against the pinned digests
-    python -m zoo push NAME --repo ID      # upload NAME's file and a model card (token: $HF_TOKEN)
+    python -m zoo push NAME --repo ID      # upload NAME's files (banks too) and a model card (token: $HF_TOKEN)
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import hub
-from .cards import model_card
+from . import hub, publish
 from .manifest import VGG16_FIRST_FILTER, ModelSpec
 from .registry import get_spec, list_models
-from .resolve import WeightsNotFoundError, local_file_name, local_weights_dir, resolve_weights
+from .resolve import WeightsNotFoundError, local_file_name, local_weights_dir
 
 
 def _where(spec: ModelSpec) -> str:
@@ -38,8 +37,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    found = resolve_weights(get_spec(args.name), path=args.path)
+    found, files = publish.pull(args.name, args.path)
     print(f"{args.name}: {found.path}\n  from {found.source}")
+    for in_repo, path in list(files.items())[1:]:
+        print(f"  {in_repo}: {path}")
     return 0
 
 
@@ -72,10 +73,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    spec = get_spec(args.name)
-    found = resolve_weights(spec, path=args.path)
-    commit = hub.upload(found.path, args.repo, path_in_repo=spec.filename, readme=model_card(spec))
-    print(f"pushed {found.path.name} to {args.repo} as {spec.filename}; commit {commit}")
+    commit = publish.push(args.name, args.repo, path=args.path)
+    print(f"pushed {args.name} to {args.repo}; commit {commit}")
     print("pin it in zoo/manifest.py: repo_id, revision and sha256 of this entry")
     return 0
 

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import socket
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 from pathlib import Path
 
@@ -129,6 +130,7 @@ def upload(
     readme: str | None = None,
     token: str | None = None,
     private: bool = False,
+    extra_files: Mapping[str, str | os.PathLike] | None = None,
 ) -> str:
     """Upload a safetensors file (and optionally a model card) to a Hub model repo.
 
@@ -139,6 +141,7 @@ def upload(
         readme: model card text written as ``README.md`` in the same commit.
         token: a write token; defaults to ``HF_TOKEN`` from the environment.
         private: create the repo private.
+        extra_files: more ``.safetensors`` files for the same commit, by their path in the repo.
 
     Returns:
         The commit sha, to pin as ``revision`` in the manifest.
@@ -155,7 +158,11 @@ def upload(
     token = token or os.environ.get("HF_TOKEN") or None
     if not token:
         raise HubError("uploading needs a Hub write token (set HF_TOKEN or enter one in the app).")
+    extra = {name: Path(p) for name, p in (extra_files or {}).items()}
+    for name in extra:
+        _check_safetensors(name)
     operations = [CommitOperationAdd(path_in_repo or local_path.name, str(local_path))]
+    operations += [CommitOperationAdd(name, str(p)) for name, p in extra.items()]
     if readme is not None:
         operations.append(CommitOperationAdd("README.md", readme.encode("utf-8")))
     api = HfApi(token=token)

@@ -14,7 +14,7 @@ from styletransfer.vgg import VGGConfig, VGGEncoder
 from styletransfer.vgg_normalize import apply_filter_scales
 
 from .manifest import MODELS, VGG16_FIRST_FILTER, ModelSpec
-from .resolve import WeightsNotFoundError, resolve_weights
+from .resolve import WeightsNotFoundError, resolve_bank, resolve_weights
 
 __all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg", "load_adain_decoder", "load_stylebank"]
 
@@ -94,7 +94,7 @@ def load_adain_decoder(name: str = "adain.vgg16n", path: str | None = None, prec
 def load_stylebank(name: str | None = None) -> tuple[StyleBankAutoEncoder, dict[str, StyleBank]]:
     """The zoo's StyleBank: its auto-encoder and its banks by style name (each with a ``thumbnail``); cached.
 
-    The banks ship beside the auto-encoder as ``banks/<style>.safetensors``.
+    The banks ship beside the auto-encoder as ``banks/<style>.safetensors`` (see :func:`~zoo.resolve.resolve_bank`).
 
     Raises:
         WeightsNotFoundError: the zoo has no trained StyleBank (or its files are missing).
@@ -103,8 +103,8 @@ def load_stylebank(name: str | None = None) -> tuple[StyleBankAutoEncoder, dict[
     specs = [s for s in list_models("stylebank") if s.kind == "stylebank-autoencoder" and name in (None, s.name)]
     if not specs:
         raise WeightsNotFoundError(
-            "the zoo has no trained StyleBank model yet (training/train_stylebank.py makes one); "
-            "add banks for your own auto-encoder with the CLI meanwhile"
+            f"the zoo has no StyleBank model{f' called {name!r}' if name else ''} "
+            "(training/train_stylebank.py makes one; add banks for your own auto-encoder with the CLI)"
         )
     spec = specs[0]
     found = resolve_weights(spec)
@@ -112,9 +112,7 @@ def load_stylebank(name: str | None = None) -> tuple[StyleBankAutoEncoder, dict[
     fingerprint = autoencoder.fingerprint()
     banks = {}
     for style in spec.style_names:
-        path = found.path.parent / "banks" / f"{style}.safetensors"
-        if not path.is_file():
-            raise WeightsNotFoundError(f"{spec.name}: the bank file of '{style}' is missing ({path.name})")
+        path = resolve_bank(spec, found, style)
         bank = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
         bank.thumbnail = read_thumbnail(path)
         banks[style] = bank

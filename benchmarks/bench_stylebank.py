@@ -1,0 +1,210 @@
+"""StyleBank benchmark: stylisation speed, auto-encoder reconstruction, incremental learning, in one run.
+
+    python benchmarks/bench_stylebank.py [--data ../shared/data] [--autoencoder FILE] \
+        [--relearn dph_02 monet_water_lilies_1919] [--steps 1000] [--batch 1]
+
+1. seconds per image at 256 and 512 px (float32 and bf16; one bank and a 2-bank linear fusion);
+2. reconstruction PSNR of the auto-encoder (no bank) on the test content photos;
+3. for each ``--relearn`` style of the jointly trained set: a new bank learned from random init
+   with E and D frozen (:func:`styletransfer.stylebank.learn_bank`, 256 px crops), its style and
+   content loss on fixed evaluation crops every ``--eval-every`` steps next to the jointly
+   trained bank's on the same crops, and the training time (evaluation excluded) at which its
+   style loss first comes within 10% of the joint bank's.
+
+Writes a grid (content | banks) and the re-learned banks' outputs to ``benchmarks/out/stylebank/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import zoo  # noqa: E402
+from styletransfer.imageio import fit_within, load_image, pil_to_tensor, tensor_to_pil  # noqa: E402
+from styletransfer.stylebank import (  # noqa: E402
+    BankStep,
+    LossConfig,
+    StyleBank,
+    STYLE_SIZE,
+    StyleBankAutoEncoder,
+    learn_bank,
+    load_bank,
+    perceptual_loss,
+    read_thumbnail,
+    style_targets,
+    stylize,
+)
+from styletransfer.vgg import VGGEncoder, bf16_is_fast  # noqa: E402
+from training.learn_bank import load_contents  # noqa: E402
+
+WITHIN = 1.10
+"""The incremental bank counts as caught up when its style loss is at most this times the joint bank's."""
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def square_crop(img: Image.Image, size: int) -> torch.Tensor:
+    """The centre ``size`` square of ``img`` resized to short side ``size``, as ``[1, 3, size, size]``."""
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.LANCZOS)
+    left, top = (img.width - size) // 2, (img.height - size) // 2
+    return pil_to_tensor(img.crop((left, top, left + size, top + size)))
+
+
+@torch.no_grad()
+def eval_losses(autoencoder: StyleBankAutoEncoder, bank: StyleBank, vgg: VGGEncoder, crops: torch.Tensor,
+                targets, loss: LossConfig) -> dict[str, float]:
+    """Mean content and style loss of ``bank`` on ``crops`` (the training loss, measured without sampling noise)."""
+    use_bf16 = bf16_is_fast(crops.device)
+    totals = {"content": 0.0, "style": 0.0}
+    for x in crops.split(4):
+        with torch.autocast(crops.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            out = autoencoder.decode(bank(autoencoder.encode(x))).float()
+        losses = perceptual_loss(out, x, [targets] * len(x), vgg, loss)
+        for key in totals:
+            totals[key] += float(losses[key]) * len(x)
+    return {key: value / len(crops) for key, value in totals.items()}
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return -10 * math.log10(max(float(F.mse_loss(a, b)), 1e-12))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--autoencoder", type=Path, default=None, help="auto-encoder file with banks/ beside it (default: the zoo's)")
+    parser.add_argument("--relearn", nargs="*", default=["dph_02", "monet_water_lilies_1919"],
+                        help="styles of the joint set to learn again incrementally")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--eval-crops", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "stylebank")
+    args = parser.parse_args()
+    if not (args.data / "content").is_dir():
+        print(f"skipped: no test images at {args.data} (pass --data)")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.autoencoder:
+        autoencoder = StyleBankAutoEncoder.from_pretrained(args.autoencoder).eval().requires_grad_(False)
+        fingerprint = autoencoder.fingerprint()
+        banks = {}
+        for path in sorted((args.autoencoder.parent / "banks").glob("*.safetensors")):
+            banks[path.stem] = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
+            banks[path.stem].thumbnail = read_thumbnail(path)
+    else:
+        autoencoder, banks = zoo.load_stylebank()
+    loss, style_size = LossConfig(), STYLE_SIZE
+    contents = sorted((args.data / "content").glob("*.jpg"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(banks)} banks; "
+          f"{len(contents)} test photos; style weight {loss.style_weight}, style size {style_size}", flush=True)
+
+    # ---- 1. speed
+    names = list(banks)
+    photo = load_image(contents[0])
+    print("\nseconds per image (median of %d), stylebank.stylize from a PIL image" % args.repeats)
+    print(f"{'size':>6} {'fp32 1 bank':>12} {'bf16 1 bank':>12} {'bf16 fusion':>12} {'fp32/bf16':>10}")
+    for size in (256, 512):
+        img = photo.resize((size, size), Image.Resampling.LANCZOS)
+        os.environ["STYLETRANSFER_FORCE_FP32"] = "1"
+        fp32 = median_time(lambda: stylize(img, names[0], autoencoder=autoencoder, banks=banks, size=None), args.repeats)
+        os.environ["STYLETRANSFER_FORCE_FP32"] = "0"
+        bf16 = median_time(lambda: stylize(img, names[0], autoencoder=autoencoder, banks=banks, size=None), args.repeats)
+        fusion = median_time(lambda: stylize(img, {names[0]: 0.5, names[1]: 0.5}, autoencoder=autoencoder, banks=banks,
+                                             size=None), args.repeats)
+        print(f"{size:>6} {fp32:>12.3f} {bf16:>12.3f} {fusion:>12.3f} {fp32 / bf16:>9.2f}x", flush=True)
+
+    # ---- 2. reconstruction
+    scores = []
+    with torch.no_grad():
+        for path in contents:
+            x = pil_to_tensor(fit_within(load_image(path), 512)[0])
+            x = x[..., : x.shape[-2] // 4 * 4, : x.shape[-1] // 4 * 4]
+            scores.append(psnr(autoencoder(x).clamp(0, 1), x))
+    print(f"\nauto-encoder reconstruction on {len(scores)} test photos (long side 512): PSNR mean "
+          f"{statistics.mean(scores):.2f} dB, min {min(scores):.2f}, max {max(scores):.2f}", flush=True)
+
+    # ---- grid
+    rows = []
+    for path in contents[:: max(1, len(contents) // 3)][:3]:
+        img = fit_within(load_image(path), 256)[0]
+        tiles = [img] + [stylize(img, n, autoencoder=autoencoder, banks=banks, size=None).image for n in names[:6]]
+        rows.append(torch.cat([pil_to_tensor(t.resize((256, 256))) for t in tiles], dim=-1))
+    tensor_to_pil(torch.cat(rows, dim=-2)).save(args.out / "grid.jpg")
+
+    # ---- 3. incremental learning against the joint banks
+    vgg = zoo.load_vgg16()
+    crops = torch.cat([square_crop(load_image(p), 256) for p in contents[: args.eval_crops]])
+    pool = load_contents(args.data / "train" / "content", 200, 256, 0)
+    styles_dir = args.data / "train" / "styles"
+    summary = []
+    for style_name in args.relearn:
+        if style_name not in banks:
+            print(f"\n{style_name}: not a bank of this model; skipped")
+            continue
+        style_img = fit_within(load_image(next(styles_dir.glob(style_name + ".*"))), style_size)[0]
+        targets = style_targets(pil_to_tensor(style_img), vgg, loss)
+        joint = eval_losses(autoencoder, banks[style_name], vgg, crops, targets, loss)
+        print(f"\n{style_name}: joint bank style {joint['style']:.3f} content {joint['content']:.3f}; "
+              f"learning a new bank ({args.steps} steps, batch {args.batch}, 256 px)", flush=True)
+        curve: list[tuple[int, float, dict[str, float]]] = []
+        eval_seconds = [0.0]
+
+        def progress(info: BankStep) -> None:
+            if info.step % args.eval_every and info.step != info.total:
+                return
+            t0 = time.perf_counter()
+            train_seconds = info.seconds - eval_seconds[0]  # learn_bank's clock includes earlier evaluations
+            measured = eval_losses(autoencoder, info.bank, vgg, crops, targets, loss)
+            eval_seconds[0] += time.perf_counter() - t0
+            curve.append((info.step, train_seconds, measured))
+            print(f"  step {info.step:>5} {train_seconds:>6.0f} s  style {measured['style']:.3f} "
+                  f"({measured['style'] / joint['style']:.2f}x joint)  content {measured['content']:.3f}", flush=True)
+
+        bank = learn_bank(style_img, pool, name=style_name + "_incremental", autoencoder=autoencoder, vgg=vgg,
+                          num_steps=args.steps, size=256, batch_size=args.batch, style_size=style_size, lr=args.lr,
+                          loss=loss, progress=progress)
+        reached = next((seconds for _, seconds, m in curve if m["style"] <= WITHIN * joint["style"]), None)
+        final = curve[-1][2]
+        summary.append((style_name, joint, final, reached, curve[-1][1]))
+        img = fit_within(load_image(contents[0]), 256)[0]
+        tiles = [img, stylize(img, style_name, autoencoder=autoencoder, banks=banks, size=None).image,
+                 stylize(img, "new", autoencoder=autoencoder, banks={"new": bank}, size=None).image]
+        tensor_to_pil(torch.cat([pil_to_tensor(t) for t in tiles], dim=-1)).save(args.out / f"relearn_{style_name}.jpg")
+    if summary:
+        print(f"\n{'style':<26} {'joint style':>11} {'incr style':>11} {'joint content':>13} {'incr content':>12} "
+              f"{'within 10% after':>17} {'total':>7}")
+        for name, joint, final, reached, total in summary:
+            when = f"{reached:.0f} s" if reached is not None else "not reached"
+            print(f"{name:<26} {joint['style']:>11.3f} {final['style']:>11.3f} {joint['content']:>13.3f} "
+                  f"{final['content']:>12.3f} {when:>17} {total:>5.0f} s")
+    print(f"\nimages in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
