@@ -37,7 +37,7 @@ import zoo.publish
 from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
-from styletransfer.metrics import content_style_losses
+from styletransfer.metrics import content_style_losses, nearest_style
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, read_thumbnail, save_bank
 from styletransfer.vgg import VGGEncoder, bf16_is_fast
@@ -160,13 +160,20 @@ def example_files(kind: str, limit: int = 6) -> list[str]:
 
 
 def zoo_table() -> list[list[str]]:
-    """The zoo catalogue as table rows."""
+    """The zoo catalogue as table rows; a StyleBank entry is followed by one row per bank."""
+
+    def size(path: Path) -> str:
+        return f"{path.stat().st_size / 1e6:.2f} MB" if path.is_file() else "-"
+
     rows = []
     for s in zoo.list_models():
         local = s.embedded_path if s.embedded_path and s.embedded_path.is_file() else zoo.local_weights_dir() / f"{s.name}.safetensors"
-        size = f"{local.stat().st_size / 1e6:.1f} MB" if local.is_file() else "-"
-        rows.append([s.name, s.kind, s.method, size, s.license, s.source_url, "yes" if local.is_file() else "no",
-                     f"{s.repo_id}@{s.revision[:7]}" if s.on_hub else "no"])
+        hub = f"{s.repo_id}@{s.revision[:7]}" if s.on_hub else "no"
+        rows.append([s.name, s.kind, s.method, size(local), s.license, s.source_url, "yes" if local.is_file() else "no", hub])
+        for style in s.style_names:
+            bank = local.parent / zoo.bank_path_in_repo(style)
+            rows.append([f"{s.name} / {style}", "stylebank-bank", s.method, size(bank), s.license, s.source_url,
+                         "yes" if bank.is_file() else "no", hub])
     return rows
 
 
@@ -447,9 +454,35 @@ def push_bank(bank_file: Any, repo_id: str, token: str) -> str:
 
 # ---------------------------------------------------------------- Compare
 
+COMPARE_BANK_MODES = ("nearest zoo bank", "quick incremental bank")
+QUICK_BANK = {"size": 128, "batch_size": 2}
+"""Crop and batch of the Compare tab's quick incremental bank (a first look, not a finished bank)."""
+
+
+def _compare_stylebank(models: Models, content: Image.Image, style: Image.Image, mode: str, steps: int,
+                       notes: list[str]) -> tuple[str, Image.Image, float]:
+    """StyleBank's entry in the comparison: its label, image and seconds (learning the bank included)."""
+    t0 = time.perf_counter()
+    autoencoder, banks = models.stylebank()
+    if mode == COMPARE_BANK_MODES[1]:
+        contents = models.train_contents()
+        size = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
+        bank = learn_bank(style, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(), num_steps=steps,
+                          size=size, batch_size=QUICK_BANK["batch_size"])
+        label, banks = f"StyleBank (new bank, {steps} steps)", {"compare": bank}
+        name = "compare"
+    else:
+        thumbs = {n: b.thumbnail for n, b in banks.items() if getattr(b, "thumbnail", None) is not None}
+        name = nearest_style(style, thumbs, encoder=models.adain_encoder())
+        label = f"StyleBank (nearest bank: {name})"
+        notes.append(f"StyleBank used its closest zoo bank, '{name}', not your style.")
+    image = stylebank.stylize(content, name, autoencoder=autoencoder, banks=banks, size=None).image
+    return label, image, time.perf_counter() - t0
+
+
 def make_compare_handler(models: Models) -> Callable:
     @friendly_errors
-    def run(content, style, gatys_steps, size):
+    def run(content, style, gatys_steps, size, bank_mode, bank_steps):
         notes: list[str] = []
         content_img = fit_within(working_image(content, "content", notes), int(size))[0]
         style_img = working_image(style, "style", notes)
@@ -463,12 +496,16 @@ def make_compare_handler(models: Models) -> Callable:
         t0 = time.perf_counter()
         adain_img = adain.stylize(content_img, style_img, encoder=encoder, decoder=models.adain_decoder(), size=None)
         measure("AdaIN", adain_img, time.perf_counter() - t0)
-        yield adain_img, None, rows, "AdaIN done; Gatys running... " + " ".join(notes)
+        yield adain_img, None, None, rows, "AdaIN done; StyleBank running... " + " ".join(notes)
+        label, bank_img, seconds = _compare_stylebank(models, content_img, style_img, bank_mode, int(bank_steps), notes)
+        measure(label, bank_img, seconds)
+        yield adain_img, bank_img, None, rows, "AdaIN and StyleBank done; Gatys running... " + " ".join(notes)
         result = gatys.stylize(content_img, style_img, encoder=models.vgg(), size=max(content_img.size),
                                num_steps=int(gatys_steps))
         measure(f"Gatys ({int(gatys_steps)} L-BFGS steps)", result.image, result.seconds)
-        yield adain_img, result.image, rows, ("Done. Losses measured the same way for both: VGG-normalised relu4_1 "
-                                              "content MSE, mean/std style loss on relu1_1..relu4_1. " + " ".join(notes))
+        yield adain_img, bank_img, result.image, rows, (
+            "Done. Losses measured the same way for every method: VGG-normalised relu4_1 content MSE, mean/std style "
+            "loss on relu1_1..relu4_1. " + " ".join(notes))
 
     return run
 
@@ -645,21 +682,26 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
 
 def _compare_tab(models: Models) -> None:
     gr.Markdown("One content and one style through every method, side by side, with wall time and the same "
-                "content/style losses for each. (StyleBank joins when its default model ships.)")
+                "content/style losses for each. StyleBank either uses the zoo bank whose style is closest to yours, "
+                "or learns a quick new bank for your style first (its time includes that learning).")
     with gr.Row():
         content = image_input("Content")
         style = image_input("Style")
         with gr.Column():
             steps = gr.Slider(10, 500, value=100, step=10, label="Gatys step budget (L-BFGS)")
             size = gr.Slider(128, 1024, value=256, step=64, label="Size (long side, px)")
+            bank_mode = gr.Radio(list(COMPARE_BANK_MODES), value=COMPARE_BANK_MODES[0], label="StyleBank bank")
+            bank_steps = gr.Slider(10, 1000, value=100, step=10,
+                                   label=f"Quick bank: iterations ({QUICK_BANK['size']} px crops)")
             run = gr.Button("Compare", variant="primary")
     with gr.Row():
         adain_out = gr.Image(label="AdaIN", type="pil", format="png")
+        bank_out = gr.Image(label="StyleBank", type="pil", format="png")
         gatys_out = gr.Image(label="Gatys", type="pil", format="png")
     table = gr.Dataframe(headers=["method", "seconds", "content loss", "style loss"], interactive=False)
     status = gr.Markdown()
-    run.click(make_compare_handler(models), inputs=[content, style, steps, size],
-              outputs=[adain_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
+    run.click(make_compare_handler(models), inputs=[content, style, steps, size, bank_mode, bank_steps],
+              outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
               concurrency_limit=1)
 
 

@@ -139,8 +139,9 @@ def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", type=Path, nargs="+", dest="masks", help="region fusion with one mask per style")
     p.add_argument("--seed", type=int, default=0, help="K-means seed")
     p.add_argument("--size", type=int, default=512, help="long side of the working size in px (0 = keep)")
-    p.add_argument("--autoencoder", type=Path, required=True, help="StyleBank auto-encoder file")
-    p.add_argument("--bank", type=Path, nargs="+", required=True, help="bank files (or folders of them)")
+    p.add_argument("--autoencoder", type=Path,
+                   help="StyleBank auto-encoder file (default: the zoo's StyleBank, with its banks)")
+    p.add_argument("--bank", type=Path, nargs="+", default=[], help="more bank files (or folders of them)")
     p.add_argument("--regions-out", type=Path, help="also write the region map here (PNG)")
 
 
@@ -158,14 +159,21 @@ def _parse_styles(items: list[str]) -> dict[str, float] | list[str]:
 
 
 def _run_stylebank(args: argparse.Namespace) -> int:
-    autoencoder = stylebank.StyleBankAutoEncoder.from_pretrained(args.autoencoder).eval()
+    if args.autoencoder is None:
+        import zoo  # application layer only; see the module docstring
+
+        autoencoder, banks = zoo.load_stylebank()
+        banks, source = dict(banks), autoencoder.weights_source
+    else:
+        autoencoder, banks = stylebank.StyleBankAutoEncoder.from_pretrained(args.autoencoder).eval(), {}
+        source = args.autoencoder.name
     fingerprint = autoencoder.fingerprint()
     files = [f for b in args.bank for f in (sorted(b.glob("*.safetensors")) if b.is_dir() else [b])]
-    banks = {bank.name: bank for bank in (stylebank.load_bank(f, autoencoder, fingerprint=fingerprint) for f in files)}
+    banks |= {bank.name: bank for bank in (stylebank.load_bank(f, autoencoder, fingerprint=fingerprint) for f in files)}
     style = _parse_styles(args.style)
     result = stylebank.stylize(args.content, style, autoencoder=autoencoder, banks=banks, regions=args.regions,
                                masks=args.masks, seed=args.seed, size=args.size or None)
-    settings = {**result.settings, "content": args.content.name, "autoencoder": args.autoencoder.name}
+    settings = {**result.settings, "content": args.content.name, "autoencoder": source}
     save_png(result.image, args.output, method="stylebank", settings=settings)
     if args.regions_out and result.region_map is not None:
         result.region_map.save(args.regions_out)

@@ -18,10 +18,14 @@ from .imageio import pil_to_tensor
 from .ops import calc_mean_std, mean_std_loss
 from .vgg import VGGEncoder
 
-__all__ = ["CONTENT_LAYER", "STYLE_LAYERS", "content_style_losses"]
+__all__ = ["CONTENT_LAYER", "STYLE_LAYERS", "content_style_losses", "style_distance", "nearest_style"]
 
 CONTENT_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+
+def _style_loss(f_out: dict[str, torch.Tensor], f_s: dict[str, torch.Tensor]) -> float:
+    return sum(float(mean_std_loss(f_out[layer], *calc_mean_std(f_s[layer]))) for layer in STYLE_LAYERS)
 
 
 @torch.no_grad()
@@ -30,9 +34,32 @@ def content_style_losses(output: Image.Image, content: Image.Image, style: Image
     device = next(encoder.parameters()).device
     out = pil_to_tensor(output, device)
     c = F.interpolate(pil_to_tensor(content, device), size=out.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-    s = pil_to_tensor(style, device)
     f_out = encoder(out, STYLE_LAYERS)
     f_c = encoder(c, [CONTENT_LAYER])[CONTENT_LAYER]
-    f_s = encoder(s, STYLE_LAYERS)
-    style_loss = sum(float(mean_std_loss(f_out[layer], *calc_mean_std(f_s[layer]))) for layer in STYLE_LAYERS)
-    return {"content": float(F.mse_loss(f_out[CONTENT_LAYER], f_c)), "style": style_loss}
+    f_s = encoder(pil_to_tensor(style, device), STYLE_LAYERS)
+    return {"content": float(F.mse_loss(f_out[CONTENT_LAYER], f_c)), "style": _style_loss(f_out, f_s)}
+
+
+@torch.no_grad()
+def style_distance(image: Image.Image, style: Image.Image, *, encoder: VGGEncoder) -> float:
+    """The style loss of the module docstring between two images (``image`` against ``style``)."""
+    device = next(encoder.parameters()).device
+    return _style_loss(encoder(pil_to_tensor(image, device), STYLE_LAYERS), encoder(pil_to_tensor(style, device), STYLE_LAYERS))
+
+
+def nearest_style(style: Image.Image, candidates: dict[str, Image.Image], *, encoder: VGGEncoder, side: int = 96) -> str:
+    """The name of the candidate image whose style is closest to ``style`` (both compared at ``side`` px, long side).
+
+    Raises:
+        ValueError: no candidates.
+    """
+    if not candidates:
+        raise ValueError("no candidate styles to compare with")
+    small = style.copy()
+    small.thumbnail((side, side), Image.Resampling.LANCZOS)
+    scores = {}
+    for name, img in candidates.items():
+        thumb = img.convert("RGB")
+        thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+        scores[name] = style_distance(thumb, small, encoder=encoder)
+    return min(scores, key=scores.__getitem__)

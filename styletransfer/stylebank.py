@@ -41,7 +41,7 @@ from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
 from .ops import gram_matrix, normalized_weights, total_variation
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
-from .vgg import VGGEncoder, bf16_is_fast
+from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast
 
 __all__ = [
     "AutoEncoderConfig",
@@ -100,9 +100,7 @@ class AutoEncoderConfig:
 
 
 def _conv_in_relu(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride), nn.InstanceNorm2d(cout, affine=True), nn.ReLU()
-    )
+    return nn.Sequential(nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride), nn.InstanceNorm2d(cout, affine=True), nn.ReLU())
 
 
 def _up_in_relu(cin: int, cout: int, mode: str) -> nn.Sequential:
@@ -129,6 +127,12 @@ class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
             nn.ReflectionPad2d(4),
             nn.Conv2d(c1, 3, 9),
         )
+        self._bf16 = Bf16InferenceCopy()
+
+    def for_inference(self, device: torch.device) -> StyleBankAutoEncoder:
+        """The module to run without gradients on ``device``: a standing bf16 channels-last copy where
+        bf16 is fast there, else this module (inputs must then be in the returned module's dtype)."""
+        return self._bf16.get(self) if bf16_is_fast(device) else self
 
     @property
     def feature_channels(self) -> int:
@@ -314,6 +318,16 @@ def _fusion_weights(style: str | Mapping[str, float] | Sequence[str], banks: Map
     return dict(zip(weights, normalized_weights(list(weights.values()), "fusion weights")))
 
 
+def _linear_fusion(features: torch.Tensor, weights: Mapping[StyleBank, float]) -> torch.Tensor:
+    """``(sum_i w_i K_i) * F`` (eq. 5) as one convolution in the features' dtype; kernels of different
+    sizes are zero-padded to the largest (equivalent under the reflection padding)."""
+    k = max(bank.config.kernel_size for bank in weights)
+    kernel = sum(wi * F.pad(bank.conv.weight, [(k - bank.config.kernel_size) // 2] * 4) for bank, wi in weights.items())
+    bias = sum(wi * bank.conv.bias for bank, wi in weights.items())
+    padded = F.pad(features, [k // 2] * 4, mode="reflect")
+    return F.conv2d(padded, kernel.to(features.dtype), bias.to(features.dtype))
+
+
 @dataclass
 class StyleBankResult:
     """The stylised image, and for region fusion the masks (``[n, 1, H, W]`` at image size) and a colour map."""
@@ -360,16 +374,16 @@ def stylize(
     raw = load_image(content, name="content")
     img = fit_within(raw, size)[0] if size else raw
     device = next(autoencoder.parameters()).device
+    net = autoencoder.for_inference(device)
+    dtype = next(net.parameters()).dtype
     x = pil_to_tensor(img, device)
     h, w = x.shape[-2:]
     x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect") if (h % 4 or w % 4) else x
-    use_bf16 = bf16_is_fast(device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        feats = autoencoder.encode(x).float()
+    feats = net.encode(x.to(dtype).contiguous(memory_format=torch.channels_last))
     region_masks = None
     if regions is None and masks is None:
         weights = _fusion_weights(style, banks)
-        fused = sum(wi * banks[name](feats) for name, wi in weights.items())
+        fused = _linear_fusion(feats, {banks[name]: wi for name, wi in weights.items()})
         settings: dict[str, Any] = {"fusion": "linear", "weights": weights}
     else:
         names = [style] if isinstance(style, str) else list(style)
@@ -380,17 +394,15 @@ def stylize(
             region_masks = prepare_masks(masks, raw.size, feats.shape[-2:]).to(device)
             assignment = names
         else:
-            region_masks = kmeans_masks(feats, int(regions), seed=seed)
+            region_masks = kmeans_masks(feats.float(), int(regions), seed=seed)
             assignment = [names[i % len(names)] for i in range(region_masks.shape[0])]
-        coverage = region_masks.sum(0, keepdim=True)
-        norm = coverage.clamp(min=1)
+        norm = region_masks.sum(0, keepdim=True).clamp(min=1)
         fused = torch.zeros_like(feats)
         for name, m in zip(assignment, region_masks):
-            fused = fused + banks[name](feats * (m[None] / norm))
+            fused = fused + _linear_fusion(feats * (m[None] / norm).to(dtype), {banks[name]: 1.0})
         settings = {"fusion": "region", "regions": assignment, "k": int(region_masks.shape[0]), "seed": seed,
                     "source": "masks" if masks is not None else "kmeans"}
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        out = autoencoder.decode(fused).float()[..., :h, :w]
+    out = net.decode(fused).float()[..., :h, :w]
     result = StyleBankResult(tensor_to_pil(out), settings=settings)
     if region_masks is not None:
         up = F.interpolate(region_masks, size=x.shape[-2:], mode="nearest")[..., :h, :w]

@@ -210,6 +210,20 @@ def test_metrics_are_zero_for_identical_images_and_grow_with_difference(tiny_vgg
     assert other["content"] > 0.01 and other["style"] > 0.01
 
 
+def test_nearest_style_picks_the_matching_candidate(tiny_vgg):
+    from styletransfer.metrics import nearest_style, style_distance
+
+    reddish = noise_image(3, 120, 90) // 2
+    reddish[..., 0] += 120
+    style = Image.fromarray(reddish)
+    candidates = {"bluish": Image.fromarray(reddish[..., ::-1].copy()), "gradient": gradient_image(96, 72),
+                  "same": style.resize((96, 72))}
+    assert nearest_style(style, candidates, encoder=tiny_vgg) == "same"
+    assert style_distance(style, style, encoder=tiny_vgg) == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="no candidate"):
+        nearest_style(style, {}, encoder=tiny_vgg)
+
+
 def test_auto_regions_partition_the_content_at_input_size(tiny_vgg):
     masks = adain.auto_regions(gradient_image(80, 48), 3, encoder=tiny_vgg, size=40)
     assert masks.shape == (3, 48, 80)

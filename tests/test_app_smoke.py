@@ -104,15 +104,17 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
                        False, "none", "cholesky", 0, api_name="/gatys")
 
 
-def test_compare_endpoint_reports_time_and_losses_for_each_method(client, images):
+@pytest.mark.parametrize("bank_mode", ["nearest zoo bank", "quick incremental bank"])
+def test_compare_endpoint_reports_time_and_losses_for_each_method(client, images, bank_mode):
     from gradio_client import handle_file
 
     content, style, _ = images
-    adain_img, gatys_img, table, status = client.predict(handle_file(str(content)), handle_file(str(style)), 10, 128,
-                                                         api_name="/compare")
-    assert Image.open(adain_img).size == Image.open(gatys_img).size == (72, 56)
+    adain_img, bank_img, gatys_img, table, status = client.predict(
+        handle_file(str(content)), handle_file(str(style)), 10, 128, bank_mode, 10, api_name="/compare")
+    assert Image.open(adain_img).size == Image.open(bank_img).size == Image.open(gatys_img).size == (72, 56)
     rows = table["data"]
-    assert [r[0] for r in rows] == ["AdaIN", "Gatys (10 L-BFGS steps)"]
+    bank_label = "StyleBank (nearest bank: " if bank_mode.startswith("nearest") else "StyleBank (new bank, 10 steps)"
+    assert [r[0][: len(bank_label)] for r in rows] == ["AdaIN", bank_label, "Gatys (10 L-BFGS steps)"]
     assert all(r[1] >= 0 and r[2] >= 0 and r[3] >= 0 for r in rows)
     assert status.startswith("Done.")
 

@@ -1,7 +1,7 @@
 """Learn a new StyleBank style from one image, with the auto-encoder frozen (incremental learning).
 
     python -m training.learn_bank STYLE_IMAGE --name NAME -o bank.safetensors \
-        --autoencoder path/to/autoencoder.safetensors --contents ../shared/data/train/content
+        [--autoencoder path/to/autoencoder.safetensors] [--contents ../shared/data/train/content]
 
 Only the new bank is trained (paper: about 1,000 iterations); the result is one small
 shareable file with the bank, its name and kernel size, the auto-encoder's fingerprint and a
@@ -22,7 +22,7 @@ import torch
 from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BankStep, StyleBankAutoEncoder, learn_bank, save_bank
-from zoo.registry import load_vgg16
+from zoo.registry import load_stylebank, load_vgg16
 
 from .data import list_images, load_training_image
 
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("style", type=Path, help="the style image")
     parser.add_argument("--name", required=True, help="bank name (letters, digits, _ and -)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="bank file to write (.safetensors)")
-    parser.add_argument("--autoencoder", type=Path, required=True, help="the StyleBank auto-encoder file")
+    parser.add_argument("--autoencoder", type=Path, default=None,
+                        help="the StyleBank auto-encoder file (default: the zoo's StyleBank)")
     parser.add_argument("--contents", type=Path, default=Path("../shared/data/train/content"), help="folder of photos")
     parser.add_argument("--num-contents", type=int, default=200)
     parser.add_argument("--steps", type=int, default=1000)
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        autoencoder = StyleBankAutoEncoder.from_pretrained(args.autoencoder)
+        if args.autoencoder is None:
+            autoencoder = load_stylebank()[0]
+        else:
+            autoencoder = StyleBankAutoEncoder.from_pretrained(args.autoencoder)
         style = load_image(args.style, name="style")
         contents = load_contents(args.contents, args.num_contents, args.size, args.seed)
         stop = threading.Event()

@@ -3,7 +3,7 @@
 from .hub import HubError
 from .manifest import MODELS, ModelSpec
 from .registry import get_spec, list_models, load_adain_decoder, load_normalized_vgg, load_stylebank, load_vgg16
-from .resolve import Resolved, WeightsNotFoundError, local_weights_dir, resolve_weights
+from .resolve import Resolved, WeightsNotFoundError, bank_path_in_repo, local_weights_dir, resolve_weights
 
 __all__ = [
     "HubError",
@@ -11,6 +11,7 @@ __all__ = [
     "ModelSpec",
     "Resolved",
     "WeightsNotFoundError",
+    "bank_path_in_repo",
     "get_spec",
     "list_models",
     "load_adain_decoder",
