@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spike-factor", type=float, default=4.0)
     parser.add_argument("--style-weight", type=float, default=LossConfig.style_weight)
     parser.add_argument("--tv-weight", type=float, default=LossConfig.tv_weight)
-    parser.add_argument("--upsample", choices=("transposed", "resize"), default="transposed")
+    parser.add_argument("--upsample", choices=("transposed", "resize"), default="resize",
+                        help="decoder upsampling (resize: nearest + conv, our default; transposed: the paper's)")
     parser.add_argument("--channels", type=int, nargs=3, default=(32, 64, 128))
     parser.add_argument("--kernel-size", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos (0 = all)")
