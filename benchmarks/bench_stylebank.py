@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import have_test_data, median_time  # noqa: E402
+
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -52,15 +54,6 @@ from training.learn_bank import load_contents  # noqa: E402
 WITHIN = 1.10
 """The incremental bank counts as caught up when its style loss is at most this times the joint bank's."""
 
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def square_crop(img: Image.Image, size: int) -> torch.Tensor:
@@ -105,8 +98,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "stylebank")
     args = parser.parse_args()
-    if not (args.data / "content").is_dir():
-        print(f"skipped: no test images at {args.data} (pass --data)")
+    if not have_test_data(args.data):
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     if args.autoencoder:

@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import have_test_data  # noqa: E402
+
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors import safe_open  # noqa: E402
@@ -56,8 +58,7 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "stylebank")
     args = parser.parse_args()
-    if not (args.data / "content").is_dir():
-        print(f"skipped: no test images at {args.data} (pass --data)")
+    if not have_test_data(args.data):
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     photos = []
