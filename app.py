@@ -50,6 +50,7 @@ MAX_STYLES = 4
 REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
 SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
 _CANCELS: dict[str, threading.Event] = {}
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,27 @@ def _train_contents() -> list[torch.Tensor]:
     return load_contents(folder, 64, 256, seed=0)
 
 
+def _stylebank_on_device() -> tuple[StyleBankAutoEncoder, dict[str, StyleBank]]:
+    autoencoder, banks = zoo.load_stylebank()
+    return autoencoder.to(DEVICE), {name: bank.to(DEVICE) for name, bank in banks.items()}
+
+
 def zoo_models() -> Models:
-    """The zoo's default models (resolved through the weights chain, loaded once)."""
-    return Models(vgg=zoo.load_vgg16, adain_encoder=zoo.load_normalized_vgg, adain_decoder=zoo.load_adain_decoder,
-                  stylebank=zoo.load_stylebank, train_contents=_train_contents)
+    """The zoo's default models (resolved through the weights chain, loaded once), on the GPU when there is one."""
+    return Models(vgg=lambda: zoo.load_vgg16().to(DEVICE), adain_encoder=lambda: zoo.load_normalized_vgg().to(DEVICE),
+                  adain_decoder=lambda: zoo.load_adain_decoder().to(DEVICE), stylebank=_stylebank_on_device,
+                  train_contents=_train_contents)
 
 
 # ---------------------------------------------------------------- shared helpers
 
 def device_notice() -> str:
     """One line saying where the models run and in which precision."""
-    if torch.cuda.is_available():
+    if DEVICE.type == "cuda":
         where = f"GPU ({torch.cuda.get_device_name(0)})"
     else:
         where = f"CPU ({torch.get_num_threads()} threads)"
-    precision = "bf16 autocast" if bf16_is_fast("cuda" if torch.cuda.is_available() else "cpu") else "float32"
+    precision = "bf16 autocast" if bf16_is_fast(DEVICE) else "float32"
     return f"Running on {where}, {precision}. Uploads larger than {MAX_SIDE} px are downscaled."
 
 
@@ -312,8 +319,9 @@ def _all_banks(models: Models, user_banks: dict[str, str]) -> tuple[StyleBankAut
     if not user_banks:
         return autoencoder, banks
     fingerprint = autoencoder.fingerprint()  # hashes every weight: only when there are files to check
+    device = next(autoencoder.parameters()).device
     for name, path in user_banks.items():
-        banks[name] = load_bank(path, autoencoder, fingerprint=fingerprint)
+        banks[name] = load_bank(path, autoencoder, fingerprint=fingerprint).to(device)
     return autoencoder, banks
 
 
@@ -405,7 +413,7 @@ def make_train_handler(models: Models) -> Callable:
             finally:
                 updates.put(None)
 
-        device = "GPU" if torch.cuda.is_available() else "CPU"
+        device = "GPU" if DEVICE.type == "cuda" else "CPU"
         threading.Thread(target=work, daemon=True).start()
         preview = None
         yield None, f"Learning '{name}' on the {device}...", None, user_banks
@@ -651,7 +659,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
 
 
 def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names: list[gr.Dropdown]) -> None:
-    device = "the GPU" if torch.cuda.is_available() else "the CPU (slower)"
+    device = "the GPU" if DEVICE.type == "cuda" else "the CPU (slower)"
     gr.Markdown(f"Learn a new StyleBank style from one image: the auto-encoder stays frozen and only a new bank is "
                 f"trained (incremental learning), here on {device}. The preview shows a fixed photo through the bank.")
     with gr.Row():

@@ -1,7 +1,7 @@
 """StyleBank benchmark: stylisation speed, auto-encoder reconstruction, incremental learning, in one run.
 
     python benchmarks/bench_stylebank.py [--data ../shared/data] [--autoencoder FILE] \
-        [--relearn dph_02 monet_water_lilies_1919] [--steps 1000] [--batch 1]
+        [--relearn BANK BANK] [--steps 1000] [--batch 1]
 
 1. seconds per image at 256 and 512 px (float32 and bf16; one bank and a 2-bank linear fusion);
 2. reconstruction PSNR of the auto-encoder (no bank) on the test content photos;
@@ -34,6 +34,7 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import zoo  # noqa: E402
+import zoo.publish  # noqa: E402
 from styletransfer.imageio import fit_within, load_image, pil_to_tensor, tensor_to_pil  # noqa: E402
 from styletransfer.stylebank import (  # noqa: E402
     BankStep,
@@ -44,7 +45,6 @@ from styletransfer.stylebank import (  # noqa: E402
     learn_bank,
     load_bank,
     perceptual_loss,
-    read_thumbnail,
     style_targets,
     stylize,
 )
@@ -88,8 +88,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--autoencoder", type=Path, default=None, help="auto-encoder file with banks/ beside it (default: the zoo's)")
-    parser.add_argument("--relearn", nargs="*", default=["dph_02", "monet_water_lilies_1919"],
-                        help="styles of the joint set to learn again incrementally")
+    parser.add_argument("--relearn", nargs="*", default=None,
+                        help="banks of the joint set to learn again incrementally (default: the first and the last)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-2)
@@ -102,14 +102,18 @@ def main() -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     if args.autoencoder:
-        autoencoder = StyleBankAutoEncoder.from_pretrained(args.autoencoder).eval().requires_grad_(False)
-        fingerprint = autoencoder.fingerprint()
-        banks = {}
-        for path in sorted((args.autoencoder.parent / "banks").glob("*.safetensors")):
-            banks[path.stem] = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
-            banks[path.stem].thumbnail = read_thumbnail(path)
+        ae_path, bank_files = args.autoencoder, sorted((args.autoencoder.parent / "banks").glob("*.safetensors"))
     else:
-        autoencoder, banks = zoo.load_stylebank()
+        spec = next(s for s in zoo.list_models("stylebank") if s.kind == "stylebank-autoencoder")
+        found, files = zoo.publish.pull(spec.name)
+        ae_path, bank_files = found.path, [p for key, p in files.items() if key != spec.filename]
+    autoencoder = StyleBankAutoEncoder.from_pretrained(ae_path).eval().requires_grad_(False)
+    fingerprint = autoencoder.fingerprint()
+    banks, style_files = {}, {}
+    for path in bank_files:
+        bank = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
+        banks[bank.name] = bank
+        style_files[bank.name] = StyleBank.extra_metadata(path).get("style_image", bank.name)
     loss, style_size = LossConfig(), STYLE_SIZE
     contents = sorted((args.data / "content").glob("*.jpg"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(banks)} banks; "
@@ -154,11 +158,11 @@ def main() -> int:
     pool = load_contents(args.data / "train" / "content", 200, 256, 0)
     styles_dir = args.data / "train" / "styles"
     summary = []
-    for style_name in args.relearn:
+    for style_name in args.relearn if args.relearn is not None else [names[0], names[-1]]:
         if style_name not in banks:
             print(f"\n{style_name}: not a bank of this model; skipped")
             continue
-        style_img = fit_within(load_image(next(styles_dir.glob(style_name + ".*"))), style_size)[0]
+        style_img = fit_within(load_image(next(styles_dir.glob(style_files[style_name] + ".*"))), style_size)[0]
         targets = style_targets(pil_to_tensor(style_img), vgg, loss)
         joint = eval_losses(autoencoder, banks[style_name], vgg, crops, targets, loss)
         print(f"\n{style_name}: joint bank style {joint['style']:.3f} content {joint['content']:.3f}; "

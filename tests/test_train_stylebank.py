@@ -1,6 +1,6 @@
 import json
 
-from styletransfer.stylebank import StyleBankAutoEncoder, load_bank, read_thumbnail
+from styletransfer.stylebank import StyleBank, StyleBankAutoEncoder, load_bank, read_thumbnail
 from training import learn_bank, train_stylebank
 from tests.conftest import gradient_image
 
@@ -19,15 +19,18 @@ def test_joint_training_resumes_exports_and_banks_fit_the_exported_autoencoder(t
               "--channels", "4", "8", "16", "--checkpoint-every", "2", "--log-every", "1", "--warmup", "1",
               "--spike-factor", "1e9"]
     assert train_stylebank.main(common + ["--iterations", "2"]) == 0
-    assert train_stylebank.main(common + ["--iterations", "3", "--export", str(tmp_path / "out")]) == 0
+    assert train_stylebank.main(common + ["--iterations", "3", "--export", str(tmp_path / "out"),
+                                          "--rename", "styles1=swirls"]) == 0
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log] == [1, 2, 3]
     assert all(r["scale"] > 0 and r["psnr"] > 0 for r in log)
     ae = StyleBankAutoEncoder.from_pretrained(tmp_path / "out" / "autoencoder.safetensors")
     banks = sorted((tmp_path / "out" / "banks").glob("*.safetensors"))
-    assert [p.stem for p in banks] == ["styles0", "styles1"]
-    bank = load_bank(banks[0], ae)
-    assert bank.name == "styles0" and read_thumbnail(banks[0]) is not None
+    assert [p.stem for p in banks] == ["styles0", "swirls"]
+    bank = load_bank(banks[1], ae)
+    assert bank.name == "swirls" and read_thumbnail(banks[1]) is not None
+    assert StyleBank.extra_metadata(banks[1])["style_image"] == "styles1"
+    assert StyleBankAutoEncoder.extra_metadata(tmp_path / "out" / "autoencoder.safetensors")["styles"] == ["styles0", "swirls"]
 
     monkeypatch.setattr(learn_bank, "load_vgg16", lambda: tiny_vgg)
     out = tmp_path / "new.safetensors"

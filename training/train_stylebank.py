@@ -155,11 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--export", type=Path, default=None, help="write autoencoder.safetensors and banks/ here (fp16)")
+    parser.add_argument("--rename", nargs="*", default=[], metavar="STEM=NAME",
+                        help="bank names for the export (default: the style files' stems)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.crop % 4:
         parser.error("--crop must be a multiple of 4")
+    if any("=" not in item for item in args.rename):
+        parser.error("--rename takes STEM=NAME pairs")
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     args.run.mkdir(parents=True, exist_ok=True)
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in style_files:
         img = load_training_image(path, long_side=args.style_size)
         if img is not None:
-            styles[path.stem.replace(" ", "_")[:64]] = img
+            styles[path.stem.replace(" ", "_")[:64]] = img  # the style file's stem names the bank (see --rename)
     targets = {name: style_targets(pil_to_tensor(img), vgg, loss_cfg) for name, img in styles.items()}
     photos = []
     for path in list_images(args.data / "content")[: args.limit or None]:
@@ -261,16 +265,18 @@ def export(autoencoder: StyleBankAutoEncoder, banks: torch.nn.ModuleDict, styles
     """Write the fp16 auto-encoder and one shareable bank file per style (fingerprint of the fp16 auto-encoder)."""
     meta = {"iterations": iteration, "T": args.T, "lambda": args.lam, "batch": args.batch, "crop": args.crop,
             "lr": args.lr, "style_weight": args.style_weight, "tv_weight": args.tv_weight, "style_size": args.style_size,
-            "train_seconds": round(seconds),
-            "styles": list(styles), "script": "training/train_stylebank.py"}
+            "train_seconds": round(seconds), "script": "training/train_stylebank.py"}
     out = args.export
+    renames = dict(item.split("=", 1) for item in args.rename)
+    meta["styles"] = [renames.get(name, name) for name in styles]
     autoencoder.save_pretrained(out / "autoencoder.safetensors", metadata=meta, dtype=torch.float16)
     fingerprint = StyleBankAutoEncoder.from_pretrained(out / "autoencoder.safetensors").fingerprint()
-    for name, bank in banks.items():
+    for stem, bank in banks.items():
+        name = renames.get(stem, stem)
         shipped = StyleBank(BankConfig(name, bank.config.channels, bank.config.kernel_size, fingerprint))
         shipped.load_state_dict(bank.state_dict())
-        save_bank(shipped, out / "banks" / f"{name}.safetensors", thumbnail=styles[name], dtype=torch.float16,
-                  metadata={"trained": "jointly (Algorithm 1)", "iterations": iteration})
+        save_bank(shipped, out / "banks" / f"{name}.safetensors", thumbnail=styles[stem], dtype=torch.float16,
+                  metadata={"trained": "jointly (Algorithm 1)", "iterations": iteration, "style_image": stem})
     print(f"exported the auto-encoder and {len(banks)} banks to {out}", flush=True)
 
 
