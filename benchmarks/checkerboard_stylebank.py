@@ -44,7 +44,8 @@ def load_run(run: Path, upsample: str) -> tuple[StyleBankAutoEncoder, dict[str, 
     with safe_open(str(ckpt), framework="pt") as f:
         names = sorted({k.split(".")[2] for k in f.keys() if k.startswith("model.banks.")})
         channels = tuple(f.get_slice(f"model.autoencoder.encoder.{i}.1.weight").get_shape()[0] for i in range(3))
-    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(channels, upsample))
+        norm = "instance" if "model.autoencoder.encoder.0.2.weight" in f.keys() else "none"
+    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(channels, upsample, norm))
     banks = torch.nn.ModuleDict({n: StyleBank(BankConfig(n, channels[-1])) for n in names})
     step, _ = load_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, {})
     return autoencoder.eval(), dict(banks), step

@@ -55,7 +55,8 @@ def load_checkpoint(
     modules: dict[str, torch.nn.Module],
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> tuple[int, dict[str, Any]]:
-    """Restore what :func:`save_checkpoint` wrote (strictly); returns ``(step, extra)``."""
+    """Restore what :func:`save_checkpoint` wrote (modules strictly; an optimiser the file has no
+    state for keeps its fresh state); returns ``(step, extra)``."""
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -64,6 +65,8 @@ def load_checkpoint(
         module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True)
     groups = json.loads(meta["param_groups"])
     for name, opt in optimizers.items():
+        if name not in groups:
+            continue
         prefix = f"optim.{name}."
         state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():

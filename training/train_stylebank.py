@@ -68,7 +68,8 @@ def stylizing_step(
     loss: LossConfig,
     clip: float,
 ) -> tuple[dict[str, float], float]:
-    """One E -> K -> D step (each crop through its own style's bank); returns losses and ``||grad^K||`` on E, D."""
+    """One E -> K -> D step (each crop through its own style's bank); returns the losses and ``||grad^K||``,
+    the norm on E, D of the gradient as applied (after clipping, so ``lambda`` keeps its meaning)."""
     use_bf16 = bf16_is_fast(x.device)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_bf16):
         feats = autoencoder.encode(x)
@@ -77,8 +78,8 @@ def stylizing_step(
     losses = perceptual_loss(out, x, [targets[name] for name in style_names], vgg, loss)
     optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
-    norm_k = grad_norm(list(autoencoder.parameters()))
     torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
+    norm_k = grad_norm(list(autoencoder.parameters()))
     optimizer.step()
     return {k: v.item() for k, v in losses.items()}, norm_k
 
@@ -91,7 +92,8 @@ def identity_step(
     lam: float,
     clip: float,
 ) -> tuple[float, float]:
-    """The auto-encoder step: MSE identity loss, gradient on E, D rescaled to ``lam * norm_k``; returns (loss, scale)."""
+    """The auto-encoder step: MSE identity loss, gradient on E, D rescaled to ``lam * norm_k`` (then clipped at
+    ``lam * clip``, a bound it only reaches if ``norm_k`` exceeds ``clip``); returns (loss, scale)."""
     use_bf16 = bf16_is_fast(x.device)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_bf16):
         out = autoencoder(x).float()
@@ -104,7 +106,7 @@ def identity_step(
     for p in params:
         if p.grad is not None:
             p.grad.mul_(scale)
-    torch.nn.utils.clip_grad_norm_(params, clip)
+    torch.nn.utils.clip_grad_norm_(params, lam * clip)
     optimizer.step()
     return loss.item(), scale
 
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style-files", nargs="*", default=None, help="file names in styles/ to use, in order")
     parser.add_argument("--iterations", type=int, default=12000, help="total Algorithm-1 iterations (T+1 steps each)")
     parser.add_argument("--T", type=int, default=2, dest="T")
-    parser.add_argument("--lam", type=float, default=1.0, help="lambda of the gradient rescaling")
+    parser.add_argument("--lam", type=float, default=1.0, help="lambda of the gradient rescaling (paper: 1)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--style-size", type=int, default=STYLE_SIZE, help="long side of the style images for Gram targets")
@@ -147,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tv-weight", type=float, default=LossConfig.tv_weight)
     parser.add_argument("--upsample", choices=("transposed", "resize"), default="resize",
                         help="decoder upsampling (resize: nearest + conv, our default; transposed: the paper's)")
+    parser.add_argument("--norm", choices=("none", "instance"), default="none",
+                        help="normalisation in E and D (none: our default; instance: the paper's)")
     parser.add_argument("--channels", type=int, nargs=3, default=(32, 64, 128))
     parser.add_argument("--kernel-size", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos (0 = all)")
@@ -185,15 +189,16 @@ def main(argv: list[str] | None = None) -> int:
             photos.append((pil_to_tensor(img)[0] * 255).round().to(torch.uint8))
     print(f"{len(photos)} photos, {len(styles)} styles: {', '.join(styles)}", flush=True)
 
-    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(tuple(args.channels), args.upsample)).train()
+    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(tuple(args.channels), args.upsample, args.norm)).train()
     banks = torch.nn.ModuleDict({
         name: StyleBank(BankConfig(name, args.channels[-1], args.kernel_size)) for name in styles
     })
     optimizer = torch.optim.Adam([*autoencoder.parameters(), *banks.parameters()], lr=args.lr)
+    optimizers = {"adam": optimizer}
     ckpt = args.run / "checkpoint.safetensors"
     iteration, state = 0, {"seconds": 0.0, "lr_scale": 1.0, "best": {}}
     if ckpt.exists():
-        iteration, state = load_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, {"adam": optimizer})
+        iteration, state = load_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, optimizers)
         print(f"resumed at iteration {iteration}", flush=True)
     names = list(styles)
     log = args.run / "log.jsonl"
@@ -230,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"iteration {iteration}: loss spike {means}; rolling back to the last checkpoint", flush=True)
             append_log(log, {**record, "event": "rollback"})
             lr_scale = state["lr_scale"] * 0.5
-            iteration, state = load_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, {"adam": optimizer})
+            iteration, state = load_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, optimizers)
             state["lr_scale"] = lr_scale
             t0, seconds0 = time.perf_counter(), seconds
             continue
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
               f"identity {means['identity']:.4f} ({psnr:.1f} dB) scale {means['scale']:.3g} ({seconds:.0f} s)", flush=True)
         if iteration % args.checkpoint_every == 0 or iteration == args.iterations:
             state["seconds"] = seconds
-            save_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, {"adam": optimizer},
+            save_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, optimizers,
                             step=iteration, extra=state)
             _preview(autoencoder, banks, photos[0], args.run / f"preview_{iteration:06d}.jpg")
     if args.export:
