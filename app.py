@@ -347,6 +347,22 @@ def refresh_banks(models: Models, user_banks: dict[str, str]) -> tuple:
     return (items, *[choices] * MAX_STYLES)
 
 
+def first_load_banks(models: Models, user_banks: dict[str, str]) -> tuple:
+    """As :func:`refresh_banks`, with the first bank preselected in the first dropdown."""
+    items, *updates = refresh_banks(models, user_banks)
+    if items:
+        updates[0] = gr.update(choices=updates[0]["choices"], value=items[0][1])
+    return (items, *updates)
+
+
+def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
+    """The bank a click on the gallery chose (its caption; it goes into the first dropdown)."""
+    index = evt.index if isinstance(evt.index, int) else None
+    if not items or index is None or index >= len(items):
+        return gr.update()
+    return items[index][1]
+
+
 def make_stylebank_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, user_banks):
@@ -616,7 +632,8 @@ def _adain_tab(models: Models) -> None:
 
 
 def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, list[gr.Dropdown]]:
-    gr.Markdown("One auto-encoder, one small filter bank per style. Pick banks from the gallery; fuse them linearly "
+    gr.Markdown("One auto-encoder, one small filter bank per style. Click a thumbnail to put its bank in Bank 1, or "
+                "pick banks in the dropdowns; fuse them linearly "
                 "with weights, or give each its own region (K-means on the encoder's features, or painted).")
     gallery = gr.Gallery(label="Style banks", columns=8, height=140, allow_preview=False)
     with gr.Row():
@@ -655,6 +672,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
               concurrency_limit=2)
     add.click(make_add_bank_handler(models), inputs=[bank_file, repo, filename, user_banks],
               outputs=[user_banks, gallery, *names, added], api_name="stylebank_add")
+    gallery.select(pick_from_gallery, inputs=gallery, outputs=names[0], api_name=False)
     return gallery, names
 
 
@@ -754,7 +772,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tab("Zoo"):
             table = _zoo_tab()
         demo.load(zoo_table, outputs=table, api_name=False)
-        demo.load(functools.partial(refresh_banks, models), inputs=user_banks, outputs=[gallery, *names],
+        demo.load(functools.partial(first_load_banks, models), inputs=user_banks, outputs=[gallery, *names],
                   api_name=False)
         demo.load(device_notice, outputs=notice, api_name="device")
     return demo

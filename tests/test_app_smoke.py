@@ -196,3 +196,16 @@ def test_painted_strokes_become_one_mask_per_style_colour():
     assert left[:, :60].all() and not left[:, 60:].any() and right[:, 60:].all()
     with pytest.raises(Exception, match="no region is painted for style"):
         app.painted_masks({"layers": [layer]}, 3, (120, 80))
+
+
+def test_first_load_preselects_a_bank_and_gallery_clicks_fill_bank_one(tiny_models):
+    import gradio as gr
+
+    import app
+
+    items, first, *rest = app.first_load_banks(tiny_models, {})
+    assert [name for _, name in items] == ["waves", "dots"]
+    assert first["value"] == "waves" and first["choices"] == ["waves", "dots"] and "value" not in rest[0]
+    click = gr.SelectData(None, {"index": 1, "value": {"caption": "dots"}})
+    assert app.pick_from_gallery(items, click) == "dots"
+    assert app.pick_from_gallery([], click) == gr.update()

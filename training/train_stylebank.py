@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--style-size", type=int, default=STYLE_SIZE, help="long side of the style images for Gram targets")
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=3e-4, help="peak Adam rate (1e-3 wrecked the reconstruction, see README)")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--decay", type=float, default=0.8)
     parser.add_argument("--decay-every", type=int, default=3000)
