@@ -124,4 +124,28 @@ MODELS: tuple[ModelSpec, ...] = (
         config={"widths": [512, 256, 128, 64], "depths": [3, 2, 2]},
         default_controls={"alpha": 1.0, "preserve_color": "none", "size": 512, "style_size": 512},
     ),
+    ModelSpec(
+        name="stylebank.pd16",
+        kind="stylebank-autoencoder",
+        method="stylebank",
+        description=(
+            "StyleBank auto-encoder trained by this project (Algorithm 1, 2,500 iterations) jointly with 16 banks "
+            "of public-domain paintings on 1,000 photos; the default StyleBank (fp16; banks in banks/)."
+        ),
+        license="mit",
+        source_url="training/train_stylebank.py (trained by this project)",
+        paper="Chen, Yuan, Liao, Yu & Hua, StyleBank: An Explicit Representation for Neural Image Style Transfer, CVPR 2017",
+        preprocessing="RGB in [0, 1]; sides padded to multiples of 4",
+        filename="autoencoder.safetensors",
+        embedded="stylebank/autoencoder.safetensors",
+        sha256="d850d3c70369999275815b2a11ca1ee31096f8b037bab3304be933681a34265e",
+        config={"channels": [32, 64, 128], "upsample": "resize", "norm": "none"},
+        default_controls={"size": 512},
+        style_names=(
+            "fete_galante_engraving", "van_gogh_self_portrait", "van_gogh_bedroom", "seurat_grande_jatte",
+            "vermeer_pearl_earring", "leonardo_mona_lisa", "tintoretto_st_mark", "bingham_flatboatmen",
+            "cezanne_card_players", "cezanne_apples", "monet_haystacks", "van_gogh_girl_in_white",
+            "van_gogh_starry_night_rhone", "lorrain_seaport", "monet_water_lilies_1919", "sakai_hoitsu_flowers",
+        ),
+    ),
 )
