@@ -71,7 +71,7 @@ def tiny_models(tiny_vgg):
 
     torch.manual_seed(0)
     decoder = AdaINDecoder(DecoderConfig(widths=(8, 8, 8, 8)), precision="fp32").eval()
-    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16))).eval()
+    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16), norm="instance")).eval()  # visible outputs
     banks = {}
     for name in ("waves", "dots"):
         banks[name] = StyleBank(BankConfig(name, 16, 3, autoencoder.fingerprint())).eval()

@@ -92,3 +92,20 @@ def test_train_tab_shows_progress_and_finishes_a_bank(page, uploads):
     panel.get_by_text("Step ").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "train_progress.png"), full_page=True)
     panel.get_by_text("is ready").wait_for(timeout=120_000)
+
+
+def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
+    content, _ = uploads
+    page.get_by_role("tab", name="StyleBank").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="One auto-encoder, one small filter bank per style")
+    bank_one = panel.get_by_label("Bank 1")
+    bank_one.wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('img').length > 0", timeout=30_000)
+    panel.get_by_role("button").filter(has=page.locator("img")).nth(1).click()  # the second thumbnail: "dots"
+    page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'dots')",
+                           timeout=30_000)
+    panel.locator("input[type=file]").first.set_input_files(str(content))
+    page.wait_for_timeout(500)
+    panel.get_by_role("button", name="Stylize").click()
+    panel.get_by_text("Done in").wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "stylebank_tab.png"), full_page=True)
