@@ -39,7 +39,7 @@ from styletransfer.adain import AdaINDecoder
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
 from styletransfer.metrics import content_style_losses, nearest_style
 from styletransfer.serialization import ModelFileError
-from styletransfer.stylebank import BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, read_thumbnail, save_bank
+from styletransfer.stylebank import BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks, save_bank
 from styletransfer.vgg import VGGEncoder, bf16_is_fast
 from training.learn_bank import load_contents
 
@@ -318,12 +318,8 @@ def _all_banks(models: Models, user_banks: dict[str, str]) -> tuple[StyleBankAut
     """The default banks plus this session's (learned or added) bank files."""
     autoencoder, banks = models.stylebank()
     banks = dict(banks)
-    if not user_banks:
-        return autoencoder, banks
-    fingerprint = autoencoder.fingerprint()  # hashes every weight: only when there are files to check
     device = next(autoencoder.parameters()).device
-    for name, path in user_banks.items():
-        banks[name] = load_bank(path, autoencoder, fingerprint=fingerprint).to(device)
+    banks |= {name: bank.to(device) for name, bank in load_banks((user_banks or {}).values(), autoencoder).items()}
     return autoencoder, banks
 
 
@@ -334,12 +330,7 @@ def bank_gallery(models: Models, user_banks: dict[str, str]) -> tuple[list, Any]
     except (zoo.WeightsNotFoundError, ModelFileError) as e:
         gr.Warning(f"StyleBank is not available: {e}")
         return [], gr.update(choices=[])
-    items = []
-    for name, bank in banks.items():
-        thumb = getattr(bank, "thumbnail", None)
-        if thumb is None and name in (user_banks or {}):
-            thumb = read_thumbnail(user_banks[name])
-        items.append((thumb or Image.new("RGB", (96, 96), "#888"), name))
+    items = [(getattr(bank, "thumbnail", None) or Image.new("RGB", (96, 96), "#888"), name) for name, bank in banks.items()]
     return items, gr.update(choices=list(banks))
 
 

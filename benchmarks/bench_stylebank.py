@@ -43,7 +43,7 @@ from styletransfer.stylebank import (  # noqa: E402
     STYLE_SIZE,
     StyleBankAutoEncoder,
     learn_bank,
-    load_bank,
+    load_banks,
     perceptual_loss,
     style_targets,
     stylize,
@@ -108,12 +108,8 @@ def main() -> int:
         found, files = zoo.publish.pull(spec.name)
         ae_path, bank_files = found.path, [p for key, p in files.items() if key != spec.filename]
     autoencoder = StyleBankAutoEncoder.from_pretrained(ae_path).eval().requires_grad_(False)
-    fingerprint = autoencoder.fingerprint()
-    banks, style_files = {}, {}
-    for path in bank_files:
-        bank = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
-        banks[bank.name] = bank
-        style_files[bank.name] = StyleBank.extra_metadata(path).get("style_image", bank.name)
+    banks = load_banks(bank_files, autoencoder)
+    style_files = {name: StyleBank.extra_metadata(path).get("style_image", name) for name, path in zip(banks, bank_files)}
     loss, style_size = LossConfig(), STYLE_SIZE
     contents = sorted((args.data / "content").glob("*.jpg"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(banks)} banks; "

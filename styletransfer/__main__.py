@@ -167,9 +167,8 @@ def _run_stylebank(args: argparse.Namespace) -> int:
     else:
         autoencoder, banks = stylebank.StyleBankAutoEncoder.from_pretrained(args.autoencoder).eval(), {}
         source = args.autoencoder.name
-    fingerprint = autoencoder.fingerprint()
     files = [f for b in args.bank for f in (sorted(b.glob("*.safetensors")) if b.is_dir() else [b])]
-    banks |= {bank.name: bank for bank in (stylebank.load_bank(f, autoencoder, fingerprint=fingerprint) for f in files)}
+    banks |= stylebank.load_banks(files, autoencoder)
     style = _parse_styles(args.style)
     result = stylebank.stylize(args.content, style, autoencoder=autoencoder, banks=banks, regions=args.regions,
                                masks=args.masks, seed=args.seed, size=args.size or None)

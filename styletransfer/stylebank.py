@@ -38,7 +38,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +65,7 @@ __all__ = [
     "style_targets",
     "perceptual_loss",
     "load_bank",
+    "load_banks",
     "save_bank",
     "bank_thumbnail",
     "stylize",
@@ -257,6 +258,25 @@ def load_bank(path: str | os.PathLike, autoencoder: StyleBankAutoEncoder, *, fin
     if bank.config.channels != autoencoder.feature_channels:
         raise ModelFileError(f"the bank '{bank.name}' has {bank.config.channels} channels, the auto-encoder {autoencoder.feature_channels}")
     return bank
+
+
+def load_banks(paths: Iterable[str | os.PathLike], autoencoder: StyleBankAutoEncoder) -> dict[str, StyleBank]:
+    """Load bank files for ``autoencoder`` (fingerprint hashed once) for inference, by bank name, in file order;
+    each bank carries the style ``thumbnail`` its file holds (or ``None``).
+
+    Raises:
+        ModelFileError: a file is not a bank, or a bank for another auto-encoder.
+    """
+    paths = list(paths)
+    if not paths:
+        return {}
+    fingerprint = autoencoder.fingerprint()
+    banks = {}
+    for path in paths:
+        bank = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
+        bank.thumbnail = read_thumbnail(path)
+        banks[bank.name] = bank
+    return banks
 
 
 def read_thumbnail(path: str | os.PathLike) -> Image.Image | None:

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from styletransfer.adain import AdaINDecoder
-from styletransfer.stylebank import StyleBank, StyleBankAutoEncoder, load_bank, read_thumbnail
+from styletransfer.stylebank import StyleBank, StyleBankAutoEncoder, load_banks
 from styletransfer.vgg import VGGConfig, VGGEncoder
 from styletransfer.vgg_normalize import apply_filter_scales
 
@@ -109,12 +109,6 @@ def load_stylebank(name: str | None = None) -> tuple[StyleBankAutoEncoder, dict[
     spec = specs[0]
     found = resolve_weights(spec)
     autoencoder = StyleBankAutoEncoder.from_pretrained(found.path).eval().requires_grad_(False)
-    fingerprint = autoencoder.fingerprint()
-    banks = {}
-    for style in spec.style_names:
-        path = resolve_bank(spec, found, style)
-        bank = load_bank(path, autoencoder, fingerprint=fingerprint).eval().requires_grad_(False)
-        bank.thumbnail = read_thumbnail(path)
-        banks[style] = bank
+    banks = load_banks([resolve_bank(spec, found, style) for style in spec.style_names], autoencoder)
     autoencoder.weights_source = found.source
     return autoencoder, banks
