@@ -1,0 +1,92 @@
+"""The inference re-parameterisations agree with the layers they replace."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from styletransfer.adain import AdaINDecoder, DecoderConfig
+from styletransfer.reparam import SpaceToDepthConv, SubPixelConv, reparameterize
+from styletransfer.stylebank import AutoEncoderConfig, StyleBankAutoEncoder
+from styletransfer.vgg import Bf16InferenceCopy
+
+
+def _resize_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    return conv(F.pad(F.interpolate(x, scale_factor=2, mode="nearest"), (1, 1, 1, 1), mode="reflect"))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("shape", [(1, 5, 4, 4), (2, 3, 7, 10), (1, 4, 1, 3)])
+def test_subpixel_conv_equals_upsample_pad_conv(relu: bool, shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(shape[1], 6, 3)
+    x = torch.randn(shape)
+    want = _resize_conv(x, conv)
+    want = want.relu() if relu else want
+    with torch.no_grad():
+        got = SubPixelConv(conv, relu)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k,factor,size", [(9, 2, (20, 20)), (9, 2, (19, 24)), (5, 3, (17, 13)), (7, 2, (8, 9))])
+def test_space_to_depth_conv_equals_conv(k: int, factor: int, size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 3, k)
+    x = torch.randn(2, 4, *size)
+    with torch.no_grad():
+        got = SpaceToDepthConv(conv, factor)(x)
+        want = conv(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["none", "instance"])
+def test_reparameterized_stylebank_decoder_matches(norm: str) -> None:
+    torch.manual_seed(0)
+    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8), norm=norm)).eval()
+    fast = reparameterize(copy.deepcopy(ae))
+    kinds = [type(m) for m in fast.modules()]
+    assert SubPixelConv in kinds and SpaceToDepthConv in kinds and nn.Upsample not in kinds
+    x = torch.rand(2, 3, 20, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), ae(x), atol=1e-5, rtol=1e-4)
+
+
+def test_reparameterized_adain_decoder_matches() -> None:
+    torch.manual_seed(0)
+    dec = AdaINDecoder(DecoderConfig(widths=(8, 8, 6, 4), depths=(2, 2, 2)), precision="fp32").eval()
+    fast = reparameterize(copy.deepcopy(dec.layers))
+    assert sum(isinstance(m, SubPixelConv) for m in fast.modules()) == 3
+    assert not any(isinstance(m, SpaceToDepthConv) for m in fast.modules())  # a 3x3 RGB layer stays as it is
+    x = torch.randn(1, 8, 5, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), dec.layers(x), atol=1e-5, rtol=1e-4)
+
+
+def test_only_exact_patterns_are_rewritten() -> None:
+    layers = nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear"), nn.ReflectionPad2d(1), nn.Conv2d(3, 3, 3),  # not nearest
+        nn.Upsample(scale_factor=2, mode="nearest"), nn.ZeroPad2d(1), nn.Conv2d(3, 3, 3),  # not reflection
+        nn.ConvTranspose2d(3, 3, 3, stride=2), nn.Conv2d(3, 3, 9, stride=2),  # strided narrow conv
+    )
+    before = [type(m) for m in layers]
+    assert [type(m) for m in reparameterize(layers)] == before
+    transposed = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8), upsample="transposed"))
+    assert not any(isinstance(m, SubPixelConv) for m in reparameterize(transposed).modules())
+
+
+def test_inference_copy_is_reparameterized_bf16_without_gradients() -> None:
+    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8)))
+    fast = Bf16InferenceCopy().get(ae)
+    assert any(isinstance(m, SubPixelConv) for m in fast.modules())
+    assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in fast.parameters())
+    assert all(p.requires_grad for p in ae.parameters())  # the original is untouched
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        got = fast(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)).float()
+        torch.testing.assert_close(got, ae(x), atol=0.05, rtol=0.05)
