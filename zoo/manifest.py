@@ -129,7 +129,7 @@ MODELS: tuple[ModelSpec, ...] = (
         kind="stylebank-autoencoder",
         method="stylebank",
         description=(
-            "StyleBank auto-encoder trained by this project (Algorithm 1, 2,500 iterations) jointly with 16 banks "
+            "StyleBank auto-encoder trained by this project (Algorithm 1, 5,000 iterations) jointly with 16 banks "
             "of public-domain paintings on 1,000 photos; the default StyleBank (fp16; banks in banks/)."
         ),
         license="mit",
@@ -138,7 +138,7 @@ MODELS: tuple[ModelSpec, ...] = (
         preprocessing="RGB in [0, 1]; sides padded to multiples of 4",
         filename="autoencoder.safetensors",
         embedded="stylebank/autoencoder.safetensors",
-        sha256="d850d3c70369999275815b2a11ca1ee31096f8b037bab3304be933681a34265e",
+        sha256="8a27589b531235137bf8bc8102f068e328330cf90c7774bd40ffbd28211c4aaf",
         config={"channels": [32, 64, 128], "upsample": "resize", "norm": "none"},
         default_controls={"size": 512},
         style_names=(
