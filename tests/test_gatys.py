@@ -43,8 +43,8 @@ def test_coarse_to_fine_returns_requested_size_and_runs_each_scale(tiny_vgg, con
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(3, 2))
     assert result.image.size == (64, 43)
     assert [e["scale"] for e in result.losses] == [0, 0, 0, 1, 1]
-    assert default_schedule(512, 300) == ((256, 512), (200, 50))
-    assert default_schedule(1024, 300) == ((256, 512, 1024), (200, 50, 50))
+    assert default_schedule(512, 300) == ((256, 512), (100, 75))
+    assert default_schedule(1024, 300) == ((256, 512, 1024), (100, 75, 75))
     assert default_schedule(300, 30) == ((300,), (30,))
     auto = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 40}, coarse_to_fine=True)
     assert auto.image.size == (40, 27) and auto.settings["scales"] == (40,)
