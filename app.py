@@ -36,6 +36,7 @@ import zoo.hub
 import zoo.publish
 from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
+from styletransfer.allocator import keep_freed_memory
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
 from styletransfer.metrics import content_style_losses, nearest_style
 from styletransfer.serialization import ModelFileError
@@ -774,6 +775,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
 
 def main() -> None:
     """Resolve the models through the weights chain, then serve the demo."""
+    keep_freed_memory()
     models = zoo_models()
     print(f"VGG-16 weights: {models.vgg().weights_source}", flush=True)
     print(f"AdaIN decoder: {models.adain_decoder().weights_source}", flush=True)

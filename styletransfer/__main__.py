@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from . import adain, stylebank
+from .allocator import keep_freed_memory
 from .color import COLOR_SPACES, MATCH_METHODS
 from .gatys import COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, GatysConfig, StepInfo, stylize
 from .imageio import ImageInputError, save_png
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     _adain_parser(sub)
     _stylebank_parser(sub)
     args = parser.parse_args(argv)
+    keep_freed_memory()
     run = {"gatys": _run_gatys, "adain": _run_adain, "stylebank": _run_stylebank}[args.method]
     try:
         return run(args)

@@ -9,10 +9,13 @@
   StyleBank decoder's 9x9 RGB output layer) computed on the 4x space-to-depth grid: oneDNN blocks
   output channels by 16, so a 3-output convolution wastes most of its work; on the 16x-channel
   grid it has 48 outputs and a 3x3 kernel (1.7-1.8x faster in bf16 on this CPU, 1.3x with a 2x
-  grid; for a 3x3 RGB layer it was slower, so only kernels of 5 and more are rewritten).
+  grid; for a 3x3 RGB layer it was slower, so only kernels of 5 and more are rewritten). A
+  reflection padding just before it is done in the same pass that builds the grid.
+- **In-place ReLU** after a convolution (whose output is a fresh tensor): no extra full-size copy.
 
 :func:`reparameterize` rewrites a module in place; the results are for inference only (no
-gradients through the interleave) and agree with the original to float rounding.
+gradients through the interleave, ReLUs that overwrite their input) and agree with the original
+to float rounding.
 """
 
 from __future__ import annotations
@@ -65,37 +68,60 @@ class SubPixelConv(nn.Module):
 
 
 class SpaceToDepthConv(nn.Module):
-    """A stride-1, unpadded ``k x k`` convolution evaluated on the ``factor``-x space-to-depth grid."""
+    """A stride-1 ``k x k`` convolution, after an optional reflection padding, evaluated on the
+    ``factor``-x space-to-depth grid.
 
-    def __init__(self, conv: nn.Conv2d, factor: int = 4) -> None:
+    The padding and the space-to-depth rearrangement are one pass into a channels-last buffer
+    whose grid channels are ordered (row phase, column phase, channel), so each copy moves whole
+    pixels; ``F.pixel_unshuffle`` on a channels-last map was 5-6x slower here.
+    """
+
+    def __init__(self, conv: nn.Conv2d, factor: int = 4, reflect_pad: int = 0) -> None:
         super().__init__()
         w = conv.weight.detach().float()
         cout, cin, k, _ = w.shape
         f = factor
         big = math.ceil((k + f - 1) / f)
-        weight = torch.zeros(cout, f, f, cin, f, f, big, big, dtype=w.dtype, device=w.device)
+        weight = torch.zeros(cout, f, f, f, f, cin, big, big, dtype=w.dtype, device=w.device)
         for a in range(f):
             for b in range(f):
                 for dy in range(k):
                     m, r = divmod(a + dy, f)
                     for dx in range(k):
                         n, s = divmod(b + dx, f)
-                        weight[:, a, b, :, r, s, m, n] = w[:, :, dy, dx]
+                        weight[:, a, b, r, s, :, m, n] = w[:, :, dy, dx]
         bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(cout, device=w.device)
-        self.weight = nn.Parameter(weight.reshape(cout * f * f, cin * f * f, big, big), requires_grad=False)
+        self.weight = nn.Parameter(weight.reshape(cout * f * f, f * f * cin, big, big), requires_grad=False)
         self.bias = nn.Parameter(bias.repeat_interleave(f * f), requires_grad=False)
-        self.factor, self.kernel_size = f, k
+        self.factor, self.kernel_size, self.reflect_pad = f, k, reflect_pad
+
+    def _space_to_depth(self, x: torch.Tensor) -> torch.Tensor:
+        """Reflection-pad ``x``, zero-fill to whole ``f x f`` cells and fold the cells into channels."""
+        f, k, p, big = self.factor, self.kernel_size, self.reflect_pad, self.weight.shape[-1]
+        n, c, h, w = x.shape
+        if p and (p >= h or p >= w):
+            raise ValueError(f"a {h}x{w} map is too small for reflection padding {p}")
+
+        def cells(size: int) -> int:  # enough rows for every output; the zeros only reach cropped outputs
+            return max(-(-size // f), -(-(size - k + 1) // f) + big - 1)
+
+        hp, wp = f * cells(h + 2 * p), f * cells(w + 2 * p)
+        buf = x.new_empty(n, hp, wp, c)
+        buf[:, p:p + h, p:p + w] = x.permute(0, 2, 3, 1)
+        if p:
+            buf[:, p:p + h, :p] = buf[:, p:p + h, p + 1:2 * p + 1].flip(2)
+            buf[:, p:p + h, p + w:w + 2 * p] = buf[:, p:p + h, w - 1:w + p - 1].flip(2)
+            buf[:, :p, : w + 2 * p] = buf[:, p + 1:2 * p + 1, : w + 2 * p].flip(1)
+            buf[:, p + h:h + 2 * p, : w + 2 * p] = buf[:, h - 1:h + p - 1, : w + 2 * p].flip(1)
+        buf[:, h + 2 * p:].zero_()
+        buf[:, : h + 2 * p, w + 2 * p:].zero_()
+        grid = buf.view(n, hp // f, f, wp // f, f, c).permute(0, 1, 3, 2, 4, 5)
+        return grid.reshape(n, hp // f, wp // f, f * f * c).permute(0, 3, 1, 2)  # channels-last NCHW
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f, k, (h, w) = self.factor, self.kernel_size, x.shape[-2:]
-        big = self.weight.shape[-1]
-
-        def padded(n: int) -> int:  # enough rows for every output, in whole f x f cells
-            return f * max(-(-n // f), -(-(n - k + 1) // f) + big - 1)
-
-        x = F.pad(x, (0, padded(w) - w, 0, padded(h) - h))  # the zeros only reach outputs that are cropped off
-        y = F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(x, f), self.weight, self.bias), f)
-        return y[..., : h - k + 1, : w - k + 1]
+        size = [s + 2 * self.reflect_pad - self.kernel_size + 1 for s in x.shape[-2:]]
+        y = F.pixel_shuffle(F.conv2d(self._space_to_depth(x), self.weight, self.bias), self.factor)
+        return y[..., : size[0], : size[1]]
 
 
 def _is_resize_conv(layers: list[nn.Module], i: int) -> bool:
@@ -115,6 +141,13 @@ def _is_narrow_conv(m: nn.Module) -> bool:
     )
 
 
+def _reflect_pad(m: nn.Module) -> int:
+    """The width of a uniform reflection padding, else 0."""
+    if isinstance(m, nn.ReflectionPad2d) and len(set(m.padding)) == 1:
+        return int(m.padding[0])
+    return 0
+
+
 def reparameterize(module: nn.Module) -> nn.Module:
     """Rewrite every ``nn.Sequential`` inside ``module`` (and ``module`` itself) in place with the
     faster equivalents above; returns ``module``. Layers that match no pattern are kept."""
@@ -130,6 +163,12 @@ def reparameterize(module: nn.Module) -> nn.Module:
             i += 4 if relu else 3
         elif _is_narrow_conv(layers[i]):
             out.append(SpaceToDepthConv(layers[i]))
+            i += 1
+        elif _reflect_pad(layers[i]) and i + 1 < len(layers) and _is_narrow_conv(layers[i + 1]):
+            out.append(SpaceToDepthConv(layers[i + 1], reflect_pad=_reflect_pad(layers[i])))
+            i += 2
+        elif isinstance(layers[i], nn.ReLU) and out and isinstance(out[-1], nn.Conv2d):
+            out.append(nn.ReLU(inplace=True))  # the convolution's output is a fresh tensor
             i += 1
         else:
             out.append(layers[i])

@@ -90,3 +90,38 @@ def test_inference_copy_is_reparameterized_bf16_without_gradients() -> None:
     with torch.no_grad():
         got = fast(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)).float()
         torch.testing.assert_close(got, ae(x), atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("factor,pad,size", [(4, 4, (21, 18)), (2, 4, (9, 5)), (4, 1, (9, 13)), (4, 0, (12, 12))])
+def test_space_to_depth_conv_absorbs_reflection_padding(
+    factor: int, pad: int, size: tuple[int, int], channels_last: bool
+) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(5, 3, 9)
+    x = torch.randn(2, 5, *size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = conv(F.pad(x, (pad,) * 4, mode="reflect") if pad else x)
+        got = SpaceToDepthConv(conv, factor, reflect_pad=pad)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_space_to_depth_conv_rejects_a_map_smaller_than_its_padding() -> None:
+    with pytest.raises(ValueError, match="too small for reflection padding 4"):
+        SpaceToDepthConv(nn.Conv2d(2, 3, 9), reflect_pad=4)(torch.randn(1, 2, 4, 9))
+
+
+def test_pad_before_narrow_conv_is_absorbed_and_relus_after_convs_run_in_place() -> None:
+    layers = nn.Sequential(nn.ReLU(), nn.Conv2d(3, 4, 3), nn.ReLU(), nn.ReflectionPad2d(4), nn.Conv2d(4, 3, 9))
+    ref = copy.deepcopy(layers)
+    fast = reparameterize(layers)
+    assert [type(m) for m in fast] == [nn.ReLU, nn.Conv2d, nn.ReLU, SpaceToDepthConv]
+    assert not fast[0].inplace and fast[2].inplace  # the first ReLU would overwrite the caller's tensor
+    x = torch.randn(1, 3, 14, 15)
+    keep = x.clone()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), ref(x), atol=1e-5, rtol=1e-5)
+    assert torch.equal(x, keep)
