@@ -54,6 +54,11 @@ _CANCELS: dict[str, threading.Event] = {}
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 TRAIN_BATCH = 4 if DEVICE.type == "cuda" else 1
 """Crops per step of the Train tab (on a 2-core CPU a batch-1 step at 256 px took 0.51 s; see README)."""
+BANK_RECIPES = {
+    "probe a random and an identity start, averaged weights (default)": {"init": "auto", "ema": 0.98},
+    "random init (the paper)": {"init": "random", "ema": 0.0},
+}
+"""How the Train tab (and the Compare tab's quick bank, with the first) learns a new bank; see README."""
 
 
 @dataclass(frozen=True)
@@ -401,10 +406,12 @@ def make_add_bank_handler(models: Models) -> Callable:
 
 def make_train_handler(models: Models) -> Callable:
     @friendly_errors
-    def train(style, name, num_steps, size, user_banks, request: gr.Request):
+    def train(style, name, num_steps, size, recipe, user_banks, request: gr.Request):
         notes: list[str] = []
         style_img = working_image(style, "style", notes)
         stylebank.check_bank_name(name)
+        if recipe not in BANK_RECIPES:
+            raise ValueError(f"choose one of the recipes: {'; '.join(BANK_RECIPES)}")
         autoencoder, _ = models.stylebank()
         contents = models.train_contents()
         preview_content = contents[0][..., : int(size), : int(size)]
@@ -417,7 +424,7 @@ def make_train_handler(models: Models) -> Callable:
             try:
                 outcome["bank"] = learn_bank(style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
                                              num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH,
-                                             progress=updates.put,
+                                             **BANK_RECIPES[recipe], progress=updates.put,
                                              preview_every=25, preview_content=preview_content, cancel=stop)
             except Exception as e:  # reported below as a readable message
                 outcome["error"] = e
@@ -426,21 +433,21 @@ def make_train_handler(models: Models) -> Callable:
 
         device = "GPU" if DEVICE.type == "cuda" else "CPU"
         threading.Thread(target=work, daemon=True).start()
-        preview = None
+        preview, start = None, ""
         yield None, f"Learning '{name}' on the {device}...", None, user_banks
         while (info := updates.get()) is not None:
             info: BankStep
-            preview = info.preview or preview
+            preview, start = info.preview or preview, info.init
             if info.preview is not None or info.step % 5 == 0:
-                yield (preview, f"Step {info.step}/{info.total}: style loss {info.losses['style']:.4g}, content loss "
-                       f"{info.losses['content']:.4g} ({info.seconds:.0f} s)", None, user_banks)
+                yield (preview, f"Step {info.step}/{info.total} ({start} start): style loss {info.losses['style']:.4g}, "
+                       f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s)", None, user_banks)
         if "error" in outcome:
             e = outcome["error"]
             raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Training failed: {e}")
         path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
         save_bank(outcome["bank"], path, thumbnail=style_img,
                   metadata={"trained": "incrementally in the studio", "steps": int(num_steps), "size": int(size),
-                            "stopped_early": stop.is_set()})
+                            **BANK_RECIPES[recipe], "start": start, "stopped_early": stop.is_set()})
         user_banks = {**(user_banks or {}), name: str(path)}
         note = "Stopped early; " if stop.is_set() else ""
         yield preview, f"{note}bank '{name}' is ready: use it in the StyleBank tab or download it.", str(path), user_banks
@@ -487,7 +494,7 @@ def _compare_stylebank(models: Models, content: Image.Image, style: Image.Image,
         contents = models.train_contents()
         size = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
         bank = learn_bank(style, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(), num_steps=steps,
-                          size=size, batch_size=QUICK_BANK["batch_size"])
+                          size=size, batch_size=QUICK_BANK["batch_size"], **next(iter(BANK_RECIPES.values())))
         label, banks = f"StyleBank (new bank, {steps} steps)", {"compare": bank}
         name = "compare"
     else:
@@ -681,6 +688,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
             name = gr.Textbox(label="Style name (letters, digits, _ and -)", value="my_style")
             steps = gr.Slider(10, 2000, value=300, step=10, label="Iterations (paper: about 1,000)")
             size = gr.Slider(64, 512, value=256, step=32, label="Training crop size (px)")
+            recipe = gr.Radio(list(BANK_RECIPES), value=next(iter(BANK_RECIPES)), label="How the new bank learns")
             with gr.Row():
                 run = gr.Button("Train", variant="primary")
                 stop = gr.Button("Stop")
@@ -693,7 +701,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
                 token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
             push = gr.Button("Push bank to the Hub")
             pushed = gr.Markdown()
-    event = run.click(make_train_handler(models), inputs=[style, name, steps, size, user_banks],
+    event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, user_banks],
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
                       concurrency_limit=1)
     event.then(functools.partial(refresh_banks, models), inputs=user_banks, outputs=[gallery, *names], api_name=False)

@@ -3,9 +3,9 @@
     python benchmarks/bench_reparam.py [--repeats 7]
 
 For the zoo's StyleBank (one bank, ``stylebank.stylize``) and AdaIN (cached style statistics,
-``adain.stylize_tensor``) at 256 and 512 px: the standing bf16 copies built plainly, then
-re-parameterised (sub-pixel upsampling convolutions, space-to-depth RGB output layer); medians
-and their ratio. Needs only the zoo's embedded weights.
+``adain.stylize_tensor``) at 256 and 512 px: the standing bf16 decoder copies built plainly, then
+re-parameterised (sub-pixel upsampling convolutions, space-to-depth RGB output layer with its
+padding, in-place ReLUs); medians and their ratio. Needs only the zoo's embedded weights.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """StyleBank benchmark: stylisation speed, auto-encoder reconstruction, incremental learning, in one run.
 
     python benchmarks/bench_stylebank.py [--data ../shared/data] [--autoencoder FILE] \
-        [--relearn BANK BANK] [--steps 1000] [--batch 1]
+        [--relearn BANK BANK] [--steps 1000] [--batch 1] [--variant random:0 identity:0.98]
 
-1. seconds per image at 256 and 512 px (float32 and bf16; one bank and a 2-bank linear fusion);
+1. seconds per image at 256 and 512 px (float32 and bf16, then bf16 after
+   ``allocator.keep_freed_memory()``; one bank and a 2-bank linear fusion), and the compute floor
+   (FLOPs of the pass over the best measured convolution rate);
 2. reconstruction PSNR of the auto-encoder (no bank) on the test content photos;
-3. for each ``--relearn`` style of the jointly trained set: a new bank learned from random init
+3. for each ``--relearn`` style of the jointly trained set and each ``--variant``: a new bank learned
    with E and D frozen (:func:`styletransfer.stylebank.learn_bank`, 256 px crops), its style and
    content loss on fixed evaluation crops every ``--eval-every`` steps next to the jointly
    trained bank's on the same crops, and the training time (evaluation excluded) at which its
@@ -27,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import have_test_data, median_time  # noqa: E402
+from benchmarks.common import conv_rate, flops, have_test_data, median_time  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -38,11 +40,13 @@ import zoo.publish  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.imageio import fit_within, load_image, pil_to_tensor, tensor_to_pil  # noqa: E402
 from styletransfer.stylebank import (  # noqa: E402
+    BANK_INITS,
     BankStep,
     LossConfig,
     StyleBank,
     STYLE_SIZE,
     StyleBankAutoEncoder,
+    StyleTargets,
     learn_bank,
     load_banks,
     perceptual_loss,
@@ -54,7 +58,6 @@ from training.learn_bank import load_contents  # noqa: E402
 
 WITHIN = 1.10
 """The incremental bank counts as caught up when its style loss is at most this times the joint bank's."""
-
 
 
 def square_crop(img: Image.Image, size: int) -> torch.Tensor:
@@ -85,6 +88,40 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return -10 * math.log10(max(float(F.mse_loss(a, b)), 1e-12))
 
 
+def variant(text: str) -> tuple[str, float]:
+    """``INIT:EMA`` (e.g. ``identity:0.98``) for ``--variant``."""
+    init, _, ema = text.partition(":")
+    if init not in BANK_INITS or not ema:
+        raise argparse.ArgumentTypeError(f"expected INIT:EMA with INIT one of {', '.join(BANK_INITS)}, got {text!r}")
+    return init, float(ema)
+
+
+def relearn(style_img: Image.Image, pool: list[torch.Tensor], autoencoder: StyleBankAutoEncoder, vgg: VGGEncoder,
+            crops: torch.Tensor, targets: StyleTargets, loss: LossConfig, joint: dict[str, float], init: str,
+            ema: float, args: argparse.Namespace) -> tuple[StyleBank, list[tuple[int, float, dict[str, float]]]]:
+    """Learn one bank incrementally; its losses on ``crops`` every ``--eval-every`` steps as
+    (step, training seconds without the evaluations, losses)."""
+    curve: list[tuple[int, float, dict[str, float]]] = []
+    eval_seconds = [0.0]
+
+    def progress(info: BankStep) -> None:
+        if info.step % args.eval_every and info.step != info.total:
+            return
+        t0 = time.perf_counter()
+        train_seconds = info.seconds - eval_seconds[0]  # learn_bank's clock includes earlier evaluations
+        measured = eval_losses(autoencoder, info.bank, vgg, crops, targets, loss)
+        eval_seconds[0] += time.perf_counter() - t0
+        curve.append((info.step, train_seconds, measured))
+        print(f"  step {info.step:>5} {train_seconds:>6.0f} s  style {measured['style']:.3f} "
+              f"({measured['style'] / joint['style']:.2f}x joint)  content {measured['content']:.3f}  "
+              f"({info.init} start)", flush=True)
+
+    bank = learn_bank(style_img, pool, name="relearned", autoencoder=autoencoder, vgg=vgg, num_steps=args.steps,
+                      size=256, batch_size=args.batch, style_size=STYLE_SIZE, lr=args.lr, loss=loss, init=init,
+                      ema=ema, progress=progress)
+    return bank, curve
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -94,6 +131,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--variant", nargs="+", type=variant, default=[("auto", 0.98)], metavar="INIT:EMA",
+                        help="new-bank recipes to compare: start (random, identity or auto) and weight-average decay; "
+                             "the default is learn_bank's, random:0 is the paper's")
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--eval-crops", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=9)
@@ -140,6 +180,10 @@ def main() -> int:
               f"{fp32[size] / bf16[size]:>9.2f}x {bf16[size] / heap[size]:>9.2f}x", flush=True)
     if not heap_ok:
         print("(the C library refused the allocator settings: the heap columns ran with its defaults)")
+    total = flops(lambda: stylize(images[512], names[0], autoencoder=autoencoder, banks=banks, size=None))
+    rate = conv_rate(args.repeats)
+    print(f"compute floor at 512x512: {total / 1e9:.1f} GFLOP per image as bf16 runs it; a large bf16 3x3 "
+          f"convolution runs at {rate / 1e9:.0f} GFLOP/s here, so at least {total / rate:.3f} s; measured {heap[512]:.3f} s")
 
     # ---- 2. reconstruction
     scores = []
@@ -172,39 +216,27 @@ def main() -> int:
         style_img = fit_within(load_image(next(styles_dir.glob(style_files[style_name] + ".*"))), style_size)[0]
         targets = style_targets(pil_to_tensor(style_img), vgg, loss)
         joint = eval_losses(autoencoder, banks[style_name], vgg, crops, targets, loss)
-        print(f"\n{style_name}: joint bank style {joint['style']:.3f} content {joint['content']:.3f}; "
-              f"learning a new bank ({args.steps} steps, batch {args.batch}, 256 px)", flush=True)
-        curve: list[tuple[int, float, dict[str, float]]] = []
-        eval_seconds = [0.0]
-
-        def progress(info: BankStep) -> None:
-            if info.step % args.eval_every and info.step != info.total:
-                return
-            t0 = time.perf_counter()
-            train_seconds = info.seconds - eval_seconds[0]  # learn_bank's clock includes earlier evaluations
-            measured = eval_losses(autoencoder, info.bank, vgg, crops, targets, loss)
-            eval_seconds[0] += time.perf_counter() - t0
-            curve.append((info.step, train_seconds, measured))
-            print(f"  step {info.step:>5} {train_seconds:>6.0f} s  style {measured['style']:.3f} "
-                  f"({measured['style'] / joint['style']:.2f}x joint)  content {measured['content']:.3f}", flush=True)
-
-        bank = learn_bank(style_img, pool, name=style_name + "_incremental", autoencoder=autoencoder, vgg=vgg,
-                          num_steps=args.steps, size=256, batch_size=args.batch, style_size=style_size, lr=args.lr,
-                          loss=loss, progress=progress)
-        reached = next((seconds for _, seconds, m in curve if m["style"] <= WITHIN * joint["style"]), None)
-        final = curve[-1][2]
-        summary.append((style_name, joint, final, reached, curve[-1][1]))
-        img = fit_within(load_image(contents[0]), 256)[0]
-        tiles = [img, stylize(img, style_name, autoencoder=autoencoder, banks=banks, size=None).image,
-                 stylize(img, "new", autoencoder=autoencoder, banks={"new": bank}, size=None).image]
+        tiles = [fit_within(load_image(contents[0]), 256)[0]]
+        tiles.append(stylize(tiles[0], style_name, autoencoder=autoencoder, banks=banks, size=None).image)
+        for init, ema in args.variant:
+            print(f"\n{style_name}: joint bank style {joint['style']:.3f} content {joint['content']:.3f}; learning a "
+                  f"new bank ({init} init, ema {ema}, {args.steps} steps, batch {args.batch}, 256 px)", flush=True)
+            bank, curve = relearn(style_img, pool, autoencoder, vgg, crops, targets, loss, joint, init, ema, args)
+            within = [m["style"] <= WITHIN * joint["style"] for _, _, m in curve]
+            first = within.index(True) if any(within) else None
+            reached = None if first is None else curve[first][1]
+            held = "" if first is None else f"{sum(within[first:])}/{len(within) - first}"
+            summary.append((style_name, f"{init}:{ema:g}", joint, curve[-1][2], reached, held, curve[-1][1]))
+            tiles.append(stylize(tiles[0], "new", autoencoder=autoencoder, banks={"new": bank}, size=None).image)
         tensor_to_pil(torch.cat([pil_to_tensor(t) for t in tiles], dim=-1)).save(args.out / f"relearn_{style_name}.jpg")
     if summary:
-        print(f"\n{'style':<26} {'joint style':>11} {'incr style':>11} {'joint content':>13} {'incr content':>12} "
-              f"{'within 10% after':>17} {'total':>7}")
-        for name, joint, final, reached, total in summary:
+        print(f"\n{'style':<26} {'variant':<14} {'joint style':>11} {'incr style':>11} {'joint content':>13} "
+              f"{'incr content':>12} {'within 10% after':>17} {'held':>6} {'total':>7}")
+        for name, init, joint, final, reached, held, total in summary:
             when = f"{reached:.0f} s" if reached is not None else "not reached"
-            print(f"{name:<26} {joint['style']:>11.3f} {final['style']:>11.3f} {joint['content']:>13.3f} "
-                  f"{final['content']:>12.3f} {when:>17} {total:>5.0f} s")
+            print(f"{name:<26} {init:<14} {joint['style']:>11.3f} {final['style']:>11.3f} {joint['content']:>13.3f} "
+                  f"{final['content']:>12.3f} {when:>17} {held:>6} {total:>5.0f} s")
+        print("(held: evaluations from the first one within 10% on that were within 10%)")
     print(f"\nimages in {args.out}")
     return 0
 

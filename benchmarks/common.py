@@ -7,7 +7,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["median_time", "have_test_data"]
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["median_time", "have_test_data", "flops", "conv_rate"]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -27,3 +31,19 @@ def have_test_data(data: Path) -> bool:
         return True
     print(f"skipped: no test images at {data} (pass --data)")
     return False
+
+
+def flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations (2 per multiply-add) of the matrix products and convolutions in one call of ``fn``."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def conv_rate(repeats: int, size: int = 128, channels: int = 256) -> float:
+    """FLOP/s of a large bf16 channels-last 3x3 convolution: what this CPU's convolutions reach at best."""
+    x = torch.rand(1, channels, size + 2, size + 2).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(channels, channels, 3, 3).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        seconds = median_time(lambda: F.conv2d(x, w), repeats)
+    return 2 * size * size * channels * channels * 9 / seconds

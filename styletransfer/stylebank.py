@@ -31,6 +31,7 @@ feature map's mean and scale, so ``E`` cannot see an image's overall colour and 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import io
 import json
@@ -466,7 +467,11 @@ class BankStep:
     losses: dict[str, float]
     seconds: float
     preview: Image.Image | None = None
-    bank: StyleBank | None = None  # the bank being learned (evaluate it, do not train it)
+    bank: StyleBank | None = None  # the bank learn_bank would return now (evaluate it, do not train it)
+    init: str = ""  # the start of the bank being trained (with init="auto" the probes change it)
+
+
+BANK_INITS = ("random", "identity", "auto")
 
 
 def learn_bank(
@@ -484,6 +489,9 @@ def learn_bank(
     lr: float = 1e-2,
     loss: LossConfig = LossConfig(),
     seed: int = 0,
+    init: str = "auto",
+    ema: float = 0.98,
+    probe_steps: int = 200,
     progress: Callable[[BankStep], None] | None = None,
     preview_every: int = 50,
     preview_content: torch.Tensor | None = None,
@@ -506,6 +514,18 @@ def learn_bank(
         lr: Adam learning rate.
         loss: perceptual loss weights and layers.
         seed: initialisation and sampling seed.
+        init: ``"random"`` (the paper: PyTorch's default convolution init), ``"identity"`` (the
+            centre tap is the identity, so training starts from the auto-encoder's reconstruction)
+            or ``"auto"`` (default): ``probe_steps`` steps from each (at most a quarter of
+            ``num_steps`` each), then the one with the lower training loss over the second half of
+            its probe goes on for the remaining steps. Either single start can settle in a wrong
+            palette for some styles; the probes catch that early (see README).
+        ema: decay of an exponential moving average of the bank's weights (warmed up as
+            ``min(ema, (1 + t) / (10 + t))``), which is returned instead of the last step's
+            weights; 0 turns it off (the paper). With batch 1 the iterates are noisy and the
+            average is steadier.
+        The paper's recipe is ``init="random", ema=0``.
+        probe_steps: steps of each probe for ``init="auto"``.
         progress: called after every step with a :class:`BankStep`.
         preview_every: attach a preview (``preview_content`` through the bank) every this many steps.
         cancel: set it to stop early; the bank learned so far is returned.
@@ -520,6 +540,10 @@ def learn_bank(
         raise ValueError(f"size must be a multiple of 4 and >= 16, got {size}")
     if not contents:
         raise ValueError("learning a bank needs some content images")
+    if init not in BANK_INITS:
+        raise ValueError(f"init must be one of {', '.join(BANK_INITS)}, got {init!r}")
+    if not 0.0 <= ema < 1.0:
+        raise ValueError(f"ema must be in [0, 1), got {ema}")
     pool = [c if c.ndim == 4 else c[None] for c in contents]
     small = [i for i, c in enumerate(pool) if min(c.shape[-2:]) < size]
     if small:
@@ -528,33 +552,75 @@ def learn_bank(
     device = next(autoencoder.parameters()).device
     targets = style_targets(pil_to_tensor(style_img, device), vgg, loss)
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    bank = StyleBank(BankConfig(name, autoencoder.feature_channels, kernel_size, autoencoder.fingerprint())).to(device)
     autoencoder.eval().requires_grad_(False)
-    optimizer = torch.optim.Adam(bank.parameters(), lr=lr)
+    config = BankConfig(name, autoencoder.feature_channels, kernel_size, autoencoder.fingerprint())
+    candidates = [_BankRun(i, config, lr, ema, seed, device) for i in (("random", "identity") if init == "auto" else (init,))]
+    probe = min(probe_steps, num_steps // 4) if len(candidates) > 1 else 0
     use_bf16 = bf16_is_fast(device)
     t0 = time.perf_counter()
-    for step in range(1, num_steps + 1):
-        if cancel is not None and cancel.is_set():
-            break
-        batch = torch.cat([_random_crop(pool[int(i)], size, gen) for i in torch.randint(len(pool), (batch_size,), generator=gen)])
-        batch = batch.to(device)
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            feats = autoencoder.encode(batch).float()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            out = autoencoder.decode(bank(feats)).float()
-        losses = perceptual_loss(out, batch, [targets] * batch_size, vgg, loss)
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        optimizer.step()
-        if progress is not None:
-            preview = None
-            if preview_content is not None and (step % preview_every == 0 or step == num_steps):
-                with torch.no_grad():
-                    preview = tensor_to_pil(autoencoder.decode(bank(autoencoder.encode(preview_content.to(device)))))
-            progress(BankStep(step, num_steps, {k: v.item() for k, v in losses.items()}, time.perf_counter() - t0, preview,
-                              bank))
-    return bank.eval().requires_grad_(False)
+    step = 0
+
+    def train(run: _BankRun, steps: int) -> bool:
+        """``steps`` steps of ``run``; False when cancelled."""
+        nonlocal step
+        for _ in range(steps):
+            if cancel is not None and cancel.is_set():
+                return False
+            step += 1
+            picks = torch.randint(len(pool), (batch_size,), generator=gen)
+            batch = torch.cat([_random_crop(pool[int(i)], size, gen) for i in picks]).to(device)
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                feats = autoencoder.encode(batch).float()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                out = autoencoder.decode(run.bank(feats)).float()
+            losses = perceptual_loss(out, batch, [targets] * batch_size, vgg, loss)
+            run.update(losses["total"])
+            if progress is not None:
+                preview = None
+                if preview_content is not None and (step % preview_every == 0 or step == num_steps):
+                    with torch.no_grad():
+                        preview = tensor_to_pil(autoencoder.decode(run.result(autoencoder.encode(preview_content.to(device)))))
+                progress(BankStep(step, num_steps, {k: v.item() for k, v in losses.items()}, time.perf_counter() - t0,
+                                  preview, run.result, run.init))
+        return True
+
+    chosen = candidates[0]
+    if probe:  # a short run from each start; the lower training loss over its second half goes on
+        for run in candidates:
+            if not train(run, probe):
+                return run.result.eval().requires_grad_(False)
+        chosen = min(candidates, key=lambda run: sum(run.totals[probe // 2:]) / (probe - probe // 2))
+    train(chosen, num_steps - step)
+    return chosen.result.eval().requires_grad_(False)
+
+
+class _BankRun:
+    """One new bank being learned: its start, Adam state, weight average and training losses."""
+
+    def __init__(self, init: str, config: BankConfig, lr: float, ema: float, seed: int, device: torch.device) -> None:
+        torch.manual_seed(seed)
+        self.init, self.ema, self.totals = init, ema, []
+        self.bank = StyleBank(config).to(device)
+        if init == "identity":
+            with torch.no_grad():
+                self.bank.conv.weight.zero_()
+                self.bank.conv.bias.zero_()
+                self.bank.conv.weight[:, :, config.kernel_size // 2, config.kernel_size // 2] = torch.eye(config.channels)
+        self.result = copy.deepcopy(self.bank).requires_grad_(False) if ema else self.bank
+        self.optimizer = torch.optim.Adam(self.bank.parameters(), lr=lr)
+
+    def update(self, total: torch.Tensor) -> None:
+        """One optimiser step on ``total``, then the weight average."""
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.totals.append(total.item())
+        if self.ema:
+            t = len(self.totals)
+            decay = min(self.ema, (1 + t) / (10 + t))
+            with torch.no_grad():
+                for averaged, current in zip(self.result.parameters(), self.bank.parameters()):
+                    averaged.lerp_(current, 1 - decay)
 
 
 def _random_crop(image: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:

@@ -159,13 +159,19 @@ def test_train_a_bank_then_use_it_and_refuse_a_foreign_one(client, images, tmp_p
     from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder, save_bank
 
     content, style, _ = images
-    preview, status, bank_file = client.predict(handle_file(str(style)), "fresh", 10, 64, api_name="/train_bank")
+    from app import BANK_RECIPES
+
+    first, paper = BANK_RECIPES
+    preview, status, bank_file = client.predict(handle_file(str(style)), "fresh", 10, 64, first, api_name="/train_bank")
     assert "bank 'fresh' is ready" in status
     assert Image.open(preview).size == (64, 64)
     image, _, _, _ = client.predict(*stylebank_args(content, ["fresh"]), api_name="/stylebank")
     assert Image.open(image).size == (72, 56)
+    assert StyleBank.extra_metadata(bank_file)["init"] == "auto"
+    _, status, bank_file = client.predict(handle_file(str(style)), "paper", 10, 64, paper, api_name="/train_bank")
+    assert "bank 'paper' is ready" in status and StyleBank.extra_metadata(bank_file)["init"] == "random"
     with pytest.raises(Exception, match="bank name"):
-        client.predict(handle_file(str(style)), "bad name!", 10, 64, api_name="/train_bank")
+        client.predict(handle_file(str(style)), "bad name!", 10, 64, first, api_name="/train_bank")
 
     torch.manual_seed(3)
     other = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16)))

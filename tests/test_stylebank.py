@@ -155,6 +155,54 @@ def test_incremental_learning_can_be_cancelled(autoencoder, tiny_vgg):
                    vgg=tiny_vgg, num_steps=1, size=64, loss=LOSS)
 
 
+def test_identity_init_starts_from_the_reconstruction(autoencoder, tiny_vgg):
+    x = torch.rand(1, 3, 32, 32)
+    bank = learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40)], name="x", autoencoder=autoencoder,
+                      vgg=tiny_vgg, num_steps=1, size=32, batch_size=1, lr=0.0, loss=LOSS, init="identity")
+    with torch.no_grad():
+        features = autoencoder.encode(x)
+        torch.testing.assert_close(bank(features), features)
+    with pytest.raises(ValueError, match="init must be one of random, identity"):
+        learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40)], name="x", autoencoder=autoencoder,
+                   vgg=tiny_vgg, num_steps=1, size=32, loss=LOSS, init="zeros")
+
+
+def test_ema_returns_the_moving_average_of_the_iterates(autoencoder, tiny_vgg):
+    def run(ema, seen):
+        return learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1))],
+                          name="x", autoencoder=autoencoder, vgg=tiny_vgg, num_steps=5, size=32, batch_size=1,
+                          loss=LOSS, seed=3, init="random", ema=ema,
+                          progress=lambda info: seen.append(info.bank.conv.weight.clone()))
+
+    iterates, averages = [], []
+    last = run(0.0, iterates)
+    assert torch.equal(last.conv.weight, iterates[-1])
+    averaged = run(0.5, averages)
+    torch.manual_seed(3)  # the average starts at learn_bank's initial weights (same seed)
+    want = StyleBank(BankConfig("x", 16, 3)).conv.weight.detach().clone()
+    for t, w in enumerate(iterates, start=1):
+        want.lerp_(w, 1 - min(0.5, (1 + t) / (10 + t)))
+    torch.testing.assert_close(averaged.conv.weight, want)
+    assert not torch.equal(averaged.conv.weight, last.conv.weight)
+    torch.testing.assert_close(averages[-1], averaged.conv.weight)
+    with pytest.raises(ValueError, match=r"ema must be in \[0, 1\)"):
+        run(1.0, [])
+
+
+def test_auto_init_probes_both_starts_and_continues_the_better(autoencoder, tiny_vgg):
+    seen = []
+    bank = learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40)], name="x", autoencoder=autoencoder,
+                      vgg=tiny_vgg, num_steps=12, size=32, batch_size=1, loss=LOSS, init="auto", probe_steps=4,
+                      progress=seen.append)
+    assert [s.step for s in seen] == list(range(1, 13))
+    assert [s.init for s in seen[:6]] == ["random"] * 3 + ["identity"] * 3  # probes: a quarter of 12 steps each
+    probe_loss = {init: sum(s.losses["total"] for s in seen if s.init == init and s.step in steps) / 2
+                  for init, steps in (("random", (2, 3)), ("identity", (5, 6)))}
+    winner = min(probe_loss, key=probe_loss.get)
+    assert {s.init for s in seen[6:]} == {winner}
+    assert seen[-1].bank is not None and torch.equal(bank.conv.weight, seen[-1].bank.conv.weight)
+
+
 def test_linear_fusion_with_weights_one_zero_equals_the_single_style(autoencoder):
     banks = {"a": make_bank(autoencoder, "a", 1), "b": make_bank(autoencoder, "b", 2)}
     content = gradient_image(50, 38)

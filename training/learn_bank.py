@@ -21,7 +21,7 @@ import torch
 
 from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
 from styletransfer.serialization import ModelFileError
-from styletransfer.stylebank import BankStep, StyleBankAutoEncoder, learn_bank, save_bank
+from styletransfer.stylebank import BANK_INITS, BankStep, StyleBankAutoEncoder, learn_bank, save_bank
 from zoo.registry import load_stylebank, load_vgg16
 
 from .data import list_images, load_training_image
@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--kernel-size", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", choices=BANK_INITS, default="auto",
+                        help="new bank's start: random (the paper), identity (the auto-encoder's reconstruction) or "
+                             "auto (a short probe from each, the better goes on)")
+    parser.add_argument("--ema", type=float, default=0.98,
+                        help="decay of the weight average returned instead of the last step (0: off, the paper)")
+    parser.add_argument("--probe-steps", type=int, default=200, help="steps of each probe with --init auto")
     args = parser.parse_args(argv)
     try:
         if args.autoencoder is None:
@@ -65,22 +71,27 @@ def main(argv: list[str] | None = None) -> int:
         style = load_image(args.style, name="style")
         contents = load_contents(args.contents, args.num_contents, args.size, args.seed)
         stop = threading.Event()
+        start = [""]
 
         def progress(info: BankStep) -> None:
+            start[0] = info.init
             if info.step % 25 == 0 or info.step == info.total:
-                print(f"step {info.step}/{info.total} style {info.losses['style']:.4f} "
+                print(f"step {info.step}/{info.total} ({info.init} start) style {info.losses['style']:.4f} "
                       f"content {info.losses['content']:.3f} ({info.seconds:.0f} s)", flush=True)
 
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
         try:
             bank = learn_bank(style, contents, name=args.name, autoencoder=autoencoder, vgg=load_vgg16(),
                               num_steps=args.steps, size=args.size, batch_size=args.batch, lr=args.lr,
-                              kernel_size=args.kernel_size, seed=args.seed, progress=progress, cancel=stop)
+                              kernel_size=args.kernel_size, seed=args.seed, init=args.init, ema=args.ema,
+                              probe_steps=args.probe_steps, progress=progress,
+                              cancel=stop)
         finally:
             signal.signal(signal.SIGINT, previous)
         save_bank(bank, args.output, thumbnail=style, metadata={
             "trained": "incrementally (E, D frozen)", "steps": args.steps, "size": args.size, "batch": args.batch,
-            "lr": args.lr, "stopped_early": stop.is_set(), "style_image": args.style.name})
+            "lr": args.lr, "init": args.init, "ema": args.ema, "start": start[0], "stopped_early": stop.is_set(),
+            "style_image": args.style.name})
     except (ImageInputError, ModelFileError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
