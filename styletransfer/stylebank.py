@@ -528,7 +528,8 @@ def learn_bank(
         probe_steps: steps of each probe for ``init="auto"``.
         progress: called after every step with a :class:`BankStep`.
         preview_every: attach a preview (``preview_content`` through the bank) every this many steps.
-        cancel: set it to stop early; the bank learned so far is returned.
+        cancel: set it to stop early; the bank learned so far is returned (during the probes, the
+            better one so far).
 
     Returns:
         The new :class:`StyleBank` (recording the auto-encoder's fingerprint).
@@ -588,9 +589,9 @@ def learn_bank(
     if probe:  # a short run from each start; the lower training loss over its second half goes on
         for run in candidates:
             if not train(run, probe):
-                return run.result.eval().requires_grad_(False)
-        chosen = min(candidates, key=lambda run: sum(run.totals[probe // 2:]) / (probe - probe // 2))
-    train(chosen, num_steps - step)
+                break
+        chosen = min((run for run in candidates if run.totals), key=_BankRun.recent_loss, default=chosen)
+    train(chosen, num_steps - step)  # returns at once if cancelled
     return chosen.result.eval().requires_grad_(False)
 
 
@@ -608,6 +609,11 @@ class _BankRun:
                 self.bank.conv.weight[:, :, config.kernel_size // 2, config.kernel_size // 2] = torch.eye(config.channels)
         self.result = copy.deepcopy(self.bank).requires_grad_(False) if ema else self.bank
         self.optimizer = torch.optim.Adam(self.bank.parameters(), lr=lr)
+
+    def recent_loss(self) -> float:
+        """Mean training loss over the second half of the steps so far."""
+        recent = self.totals[len(self.totals) // 2:]
+        return sum(recent) / len(recent)
 
     def update(self, total: torch.Tensor) -> None:
         """One optimiser step on ``total``, then the weight average."""

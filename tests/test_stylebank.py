@@ -203,6 +203,24 @@ def test_auto_init_probes_both_starts_and_continues_the_better(autoencoder, tiny
     assert seen[-1].bank is not None and torch.equal(bank.conv.weight, seen[-1].bank.conv.weight)
 
 
+def test_cancel_during_the_probes_returns_the_better_start_so_far(autoencoder, tiny_vgg):
+    stop, seen = threading.Event(), []
+
+    def progress(info):
+        seen.append(info)
+        if info.step == 5:  # the identity probe's second step
+            stop.set()
+
+    bank = learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40)], name="x", autoencoder=autoencoder,
+                      vgg=tiny_vgg, num_steps=12, size=32, batch_size=1, loss=LOSS, init="auto", probe_steps=3,
+                      progress=progress, cancel=stop)
+    assert [s.step for s in seen] == [1, 2, 3, 4, 5]
+    recent = {"random": (seen[1].losses["total"] + seen[2].losses["total"]) / 2, "identity": seen[4].losses["total"]}
+    best = min(recent, key=recent.get)
+    want = next(s for s in reversed(seen) if s.init == best).bank
+    assert torch.equal(bank.conv.weight, want.conv.weight)
+
+
 def test_linear_fusion_with_weights_one_zero_equals_the_single_style(autoencoder):
     banks = {"a": make_bank(autoencoder, "a", 1), "b": make_bank(autoencoder, "b", 2)}
     content = gradient_image(50, 38)
