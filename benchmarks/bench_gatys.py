@@ -1,8 +1,11 @@
 """Gatys benchmark: step cost, direct vs coarse-to-fine, in one run.
 
-    python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...]
+    python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...] [--quick]
 
-1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16 (median over 8 steps after 2);
+1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
+   ``allocator.keep_freed_memory()`` (median over 8 steps after 2); the FLOPs of one step and the
+   least time the default and the fast schedule need at the best measured convolution rate, and
+   their actual wall time and loss (``--quick`` stops here);
 2. for each test pair: a direct 512 px run of ``--steps`` L-BFGS steps (its image is also taken
    every 50 steps, to give its loss against time) and each coarse-to-fine schedule of
    ``--schedules`` (default: the library's default schedule), all in bf16; every loss is
@@ -22,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from styletransfer.gatys import default_schedule, measure_losses, stylize  # noqa: E402
+from benchmarks.common import conv_rate, flops  # noqa: E402
+from styletransfer.allocator import keep_freed_memory  # noqa: E402
+from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize  # noqa: E402
 from zoo.registry import load_vgg16  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -48,6 +53,8 @@ def main() -> None:
     parser.add_argument("--schedules", nargs="*", default=None,
                         help="coarse-to-fine schedules SIZExSTEPS+SIZExSTEPS... (default: the library's)")
     parser.add_argument("--skip-step-cost", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="only section 1 (seconds per step, compute floor, the default and fast schedules' time)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "gatys")
     args = parser.parse_args()
     if not (DATA / "content").is_dir():
@@ -57,10 +64,32 @@ def main() -> None:
     fp32, bf16 = load_vgg16("fp32"), load_vgg16("bf16")
     c0, s0 = DATA / "content" / PAIRS[0][0], DATA / "styles" / PAIRS[0][1]
     if not args.skip_step_cost:
-        print("1. seconds per L-BFGS step (content + 5 style layers, forward + backward)")
-        for size in (256, 512):
-            t32, t16 = step_seconds(fp32, c0, s0, size), step_seconds(bf16, c0, s0, size)
-            print(f"   {size}px  fp32 {t32:.3f} s  bf16 {t16:.3f} s  ({t32 / t16:.2f}x)", flush=True)
+        print("1. seconds per L-BFGS step (content + 5 style layers, forward + backward); 'heap' after "
+              "allocator.keep_freed_memory()")
+        sizes = (256, 512)
+        t32 = {size: step_seconds(fp32, c0, s0, size) for size in sizes}
+        t16 = {size: step_seconds(bf16, c0, s0, size) for size in sizes}
+        keep_freed_memory()
+        heap = {size: step_seconds(bf16, c0, s0, size) for size in sizes}
+        for size in sizes:
+            print(f"   {size}px  fp32 {t32[size]:.3f} s  bf16 {t16[size]:.3f} s  bf16 heap {heap[size]:.3f} s  "
+                  f"({t32[size] / t16[size]:.2f}x, heap {t16[size] / heap[size]:.2f}x)", flush=True)
+        step_flops = {size: flops(lambda: stylize(c0, s0, encoder=bf16, size=size, num_steps=2))
+                      - flops(lambda: stylize(c0, s0, encoder=bf16, size=size, num_steps=1)) for size in (128, 256, 512)}
+        rate = conv_rate(5)
+        print(f"   one step: {step_flops[256] / 1e9:.0f} GFLOP at 256px, {step_flops[512] / 1e9:.0f} at 512px; a large bf16 "
+              f"3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so one 512px step needs at least "
+              f"{step_flops[512] / rate:.3f} s", flush=True)
+        for name, (sizes_, steps_) in (("default", default_schedule(512, args.steps)), ("fast", fast_schedule(512))):
+            label = "+".join(f"{a}x{b}" for a, b in zip(sizes_, steps_))
+            floor = sum(n * step_flops[size] for size, n in zip(sizes_, steps_)) / rate
+            result = stylize(c0, s0, encoder=bf16, size=512, scales=sizes_, scale_steps=steps_)
+            result.image.save(args.out / f"schedule_{name}.png")
+            loss = measure_losses(result.image, c0, s0, encoder=fp32, size=512)["total"]
+            print(f"   {name} schedule {label}: {result.seconds:.1f} s (at least {floor:.1f} s of convolutions), "
+                  f"total loss at 512px {loss:.4g}", flush=True)
+    if args.quick:
+        return
     schedules = [parse_schedule(s) for s in args.schedules] if args.schedules else [default_schedule(512, args.steps)]
     print(f"2. direct 512px {args.steps} steps vs coarse-to-fine (bf16 runs; losses at 512px in float32)")
     for content_name, style_name in PAIRS[: args.pairs]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import adain, stylebank
 from .allocator import keep_freed_memory
 from .color import COLOR_SPACES, MATCH_METHODS
-from .gatys import COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, GatysConfig, StepInfo, stylize
+from .gatys import COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, GatysConfig, StepInfo, fast_schedule, stylize
 from .imageio import ImageInputError, save_png
 
 _DEFAULTS = GatysConfig()
@@ -47,6 +47,9 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coarse-to-fine", action="store_true", help="solve small, upscale, refine (default schedule)")
     p.add_argument("--scales", type=int, nargs="+", help="explicit coarse-to-fine sizes, smallest first")
     p.add_argument("--scale-steps", type=int, nargs="+", help="steps at each of --scales")
+    p.add_argument("--fast", action="store_true",
+                   help="quick coarse-to-fine schedule: 120/40/8 steps at 1/4, 1/2 and full size (under 30 s at 512 px "
+                        "on 2 CPU cores); overrides --steps and --scales")
     p.add_argument("--color", choices=COLOR_MODES, default=_DEFAULTS.color)
     p.add_argument("--color-space", choices=COLOR_SPACES, default=_DEFAULTS.color_space)
     p.add_argument("--color-method", choices=MATCH_METHODS, default=_DEFAULTS.color_method)
@@ -67,6 +70,8 @@ def _run_gatys(args: argparse.Namespace) -> int:
     for key in ("content_layers", "style_layers", "style_layer_weights", "scales", "scale_steps"):
         if key in controls:
             controls[key] = tuple(controls[key])
+    if args.fast:
+        controls["scales"], controls["scale_steps"] = fast_schedule(controls.get("size", _DEFAULTS.size))
     stop = threading.Event()
 
     def progress(info: StepInfo) -> None:

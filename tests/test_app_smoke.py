@@ -92,16 +92,23 @@ def test_large_upload_is_downscaled_with_a_note(client, images, tmp_path):
 def test_gatys_endpoint_runs_to_the_end(client, images):
     from gradio_client import handle_file
 
+    from app import GATYS_SCHEDULES
+
     content, style, _ = images
     image, status, png = client.predict(
-        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, False, "none",
-        "cholesky", 0, api_name="/gatys")
+        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
+        "none", "cholesky", 0, api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 10 steps")
+    image, status, png = client.predict(
+        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
+        "none", "cholesky", 0, api_name="/gatys")
+    assert max(Image.open(image).size) == 128
+    assert status.startswith("Done. 128 steps")  # fast: 120 at 64 px, 8 at 128 px
     assert read_png_settings(png)["method"] == "gatys"
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
         client.predict(handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, -1.0, 1e6, 0.0, 10, 128,
-                       False, "none", "cholesky", 0, api_name="/gatys")
+                       GATYS_SCHEDULES[2], "none", "cholesky", 0, api_name="/gatys")
 
 
 @pytest.mark.parametrize("bank_mode", ["nearest zoo bank", "quick incremental bank"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from styletransfer import color
-from styletransfer.gatys import default_schedule, measure_losses, stylize
+from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize
 from styletransfer.imageio import pil_to_tensor
 from tests.conftest import gradient_image
 
@@ -46,6 +46,8 @@ def test_coarse_to_fine_returns_requested_size_and_runs_each_scale(tiny_vgg, con
     assert default_schedule(512, 300) == ((256, 512), (100, 75))
     assert default_schedule(1024, 300) == ((256, 512, 1024), (100, 75, 75))
     assert default_schedule(300, 30) == ((300,), (30,))
+    assert fast_schedule(512) == ((128, 256, 512), (120, 40, 8))
+    assert fast_schedule(200) == ((100, 200), (120, 8)) and fast_schedule(100) == ((100,), (120,))
     auto = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 40}, coarse_to_fine=True)
     assert auto.image.size == (40, 27) and auto.settings["scales"] == (40,)
 
@@ -142,6 +144,9 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     record = read_png_settings(out)
     assert record["method"] == "gatys" and record["settings"]["color"] == "luminance"
     assert record["settings"]["num_steps"] == 2 and record["settings"]["styles"] == ["s.png"]
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
+                 "--fast", "--vgg", str(weights), "--fp32"])
+    assert code == 0 and read_png_settings(out)["settings"]["scale_steps"] == list(fast_schedule(32)[1])
     (tmp_path / "bad.png").write_bytes(b"nope")
     code = main(["gatys", str(tmp_path / "bad.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights)])
     assert code == 2 and "content image: this is not an image file" in capsys.readouterr().err
