@@ -3,9 +3,9 @@
 glibc's ``malloc`` serves blocks above a threshold (at most 32 MiB with its dynamic rule) with a
 fresh ``mmap`` and unmaps them on free, so every full-size activation of every forward pass costs
 thousands of page faults on zero-filled pages. Raising the mmap threshold and the trim threshold
-makes the blocks reusable: a 512x512 StyleBank pass in bf16 ran about 1.2x faster here (see
-``benchmarks/bench_stylebank.py``). The price is that the process keeps its peak heap. Call it once
-from a program's entry point (the app and the CLI do); a library import never changes it.
+makes the blocks reusable: 512x512 passes in bf16 ran 1.1-1.2x faster here (the StyleBank,
+AdaIN and Gatys benchmarks). The price is that the process keeps its peak heap. Call it once from
+a program's entry point (the app and the CLI do); a library import never changes it.
 """
 
 from __future__ import annotations
