@@ -164,8 +164,8 @@ def reparameterize(module: nn.Module) -> nn.Module:
         elif _is_narrow_conv(layers[i]):
             out.append(SpaceToDepthConv(layers[i]))
             i += 1
-        elif _reflect_pad(layers[i]) and i + 1 < len(layers) and _is_narrow_conv(layers[i + 1]):
-            out.append(SpaceToDepthConv(layers[i + 1], reflect_pad=_reflect_pad(layers[i])))
+        elif (pad := _reflect_pad(layers[i])) and i + 1 < len(layers) and _is_narrow_conv(layers[i + 1]):
+            out.append(SpaceToDepthConv(layers[i + 1], reflect_pad=pad))
             i += 2
         elif isinstance(layers[i], nn.ReLU) and out and isinstance(out[-1], nn.Conv2d):
             out.append(nn.ReLU(inplace=True))  # the convolution's output is a fresh tensor

@@ -523,8 +523,7 @@ def learn_bank(
         ema: decay of an exponential moving average of the bank's weights (warmed up as
             ``min(ema, (1 + t) / (10 + t))``), which is returned instead of the last step's
             weights; 0 turns it off (the paper). With batch 1 the iterates are noisy and the
-            average is steadier.
-        The paper's recipe is ``init="random", ema=0``.
+            average is steadier. (The paper's recipe is ``init="random", ema=0``.)
         probe_steps: steps of each probe for ``init="auto"``.
         progress: called after every step with a :class:`BankStep`.
         preview_every: attach a preview (``preview_content`` through the bank) every this many steps.
