@@ -68,12 +68,13 @@ def kmeans_masks(features: torch.Tensor, k: int, *, seed: int = 0, iters: int = 
         seed: seeds the k-means++ initialisation; same seed, same masks.
 
     Returns:
-        ``[k, 1, h, w]`` one-hot masks that partition the grid, ordered by region size (largest first).
+        ``[k, 1, h, w]`` one-hot masks that partition the grid, ordered by region size (largest first),
+        on the features' device (the clustering runs on the CPU, so every device gives the same masks).
     """
     if k < 1:
         raise ValueError(f"the number of regions must be >= 1, got {k}")
     _, c, h, w = features.shape
-    x = F.normalize(features[0].reshape(c, -1).T.float(), dim=1)  # [h*w, C]
+    x = F.normalize(features[0].reshape(c, -1).T.float().cpu(), dim=1)  # [h*w, C]
     if k > x.shape[0]:
         raise ValueError(f"{k} regions is more than the {x.shape[0]} feature positions")
     gen = torch.Generator().manual_seed(seed)
@@ -91,7 +92,7 @@ def kmeans_masks(features: torch.Tensor, k: int, *, seed: int = 0, iters: int = 
         centres = new
     order = torch.bincount(labels, minlength=k).argsort(descending=True, stable=True)
     masks = torch.stack([(labels == j).float() for j in order.tolist()])
-    return masks.view(k, 1, h, w)
+    return masks.view(k, 1, h, w).to(features.device)
 
 
 _REGION_COLORS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -101,5 +102,5 @@ _REGION_COLORS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (
 def region_map_image(masks: torch.Tensor) -> Image.Image:
     """A colour picture of one-hot or soft masks ``[n, 1, H, W]`` (region i in colour i)."""
     colors = torch.tensor([_REGION_COLORS[i % len(_REGION_COLORS)] for i in range(masks.shape[0])], dtype=torch.float32)
-    rgb = torch.einsum("nhw,nc->chw", masks[:, 0].float(), colors) / 255
+    rgb = torch.einsum("nhw,nc->chw", masks[:, 0].float().cpu(), colors) / 255
     return tensor_to_pil(rgb.clamp(0, 1))
