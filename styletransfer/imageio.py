@@ -208,11 +208,13 @@ def check_image(img: Image.Image | None, name: str, *, max_side: int, min_side: 
         )
 
 
-def pil_to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
-    """RGB PIL image -> float32 tensor ``[1, 3, H, W]`` in [0, 1]."""
+def pil_to_tensor(img: Image.Image, device: torch.device | str = "cpu", *, dtype: torch.dtype = torch.float32,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """RGB PIL image -> tensor ``[1, 3, H, W]`` in [0, 1] (float32 and contiguous unless asked otherwise;
+    a bf16 channels-last result is made straight from the pixel bytes, with the same values)."""
     data = torch.frombuffer(bytearray(to_rgb(img).tobytes()), dtype=torch.uint8)
-    t = data.view(img.size[1], img.size[0], 3).permute(2, 0, 1)
-    return t.unsqueeze(0).to(device=device, dtype=torch.float32).div_(255).contiguous()
+    t = data.view(img.size[1], img.size[0], 3).permute(2, 0, 1)  # channels-last strides
+    return t.unsqueeze(0).to(device=device, dtype=dtype).div_(255).contiguous(memory_format=memory_format)
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:

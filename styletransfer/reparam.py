@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SubPixelConv", "SpaceToDepthConv", "reparameterize"]
+__all__ = ["ReflectPadConv", "SubPixelConv", "SubPixelGridConv", "SpaceToDepthConv", "reparameterize"]
 
 _TAPS = {0: ((0, (0,)), (1, (1, 2))), 1: ((0, (0, 1)), (1, (2,)))}
 """For output phase ``a``, which taps of the 3x3 kernel fall on each of the two small-map rows it
@@ -55,16 +55,22 @@ class SubPixelConv(nn.Module):
         n, _, h, w = x.shape
         c = self.weight.shape[0] // 4
         y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias)  # [n, 4c, h+1, w+1]
-        y = y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, c)
-        out = torch.empty(n, h, 2, w, 2, c, dtype=y.dtype, device=y.device)
-        for a in range(2):
-            for b in range(2):
-                phase = y[:, a:a + h, b:b + w, a, b, :]
-                if self.relu:
-                    torch.clamp_min(phase, 0, out=out[:, :, a, :, b, :])
-                else:
-                    out[:, :, a, :, b, :] = phase
-        return out.view(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)  # channels-last NCHW
+        return _interleave(y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, c), self.relu).permute(0, 3, 1, 2)
+
+
+def _interleave(phases: torch.Tensor, relu: bool) -> torch.Tensor:
+    """Sub-pixel phase outputs ``[n, h + 1, w + 1, 2, 2, c]``, holding pixel ``(2i + a, 2j + b)`` at
+    ``[:, i + a, j + b, a, b]``, as one map ``[n, 2h, 2w, c]`` (with a ReLU applied on the way if asked)."""
+    n, h, w, c = phases.shape[0], phases.shape[1] - 1, phases.shape[2] - 1, phases.shape[-1]
+    out = torch.empty(n, h, 2, w, 2, c, dtype=phases.dtype, device=phases.device)
+    for a in range(2):
+        for b in range(2):
+            phase = phases[:, a:a + h, b:b + w, a, b, :]
+            if relu:
+                torch.clamp_min(phase, 0, out=out[:, :, a, :, b, :])
+            else:
+                out[:, :, a, :, b, :] = phase
+    return out.view(n, 2 * h, 2 * w, c)  # permute(0, 3, 1, 2) gives channels-last NCHW
 
 
 class SpaceToDepthConv(nn.Module):
@@ -124,6 +130,110 @@ class SpaceToDepthConv(nn.Module):
         return y[..., : size[0], : size[1]]
 
 
+class SubPixelGridConv(nn.Module):
+    """A :class:`SubPixelConv` with ReLU, then reflection padding ``p`` and a narrow ``(2p + 1)``-square
+    convolution (the StyleBank decoder's last two layers), evaluated on the sub-pixel phase grid.
+
+    The sub-pixel convolution's output holds pixel ``2I - a`` of the upsampled map at grid row ``I``,
+    phase ``a``: a 2x space-to-depth grid, for free. The narrow convolution runs on that grid (a
+    ``(p + 1)``-tap kernel, or ``p + 2`` for odd ``p``; outputs ordered the same way, padded to 16
+    channels for oneDNN's blocking), so no interleaved map, padding copy or space-to-depth copy is
+    made. The reflection padding is written into the grid's border cells, which exist because the
+    small map is replicate-padded a little more than the sub-pixel convolution alone needs.
+    """
+
+    def __init__(self, up: SubPixelConv, conv: nn.Conv2d, reflect_pad: int) -> None:
+        super().__init__()
+        w = conv.weight.detach().float()
+        cout, cin, k, _ = w.shape
+        p = reflect_pad
+        if not up.relu or k != 2 * p + 1 or up.weight.shape[0] != 4 * cin:
+            raise ValueError("expected a sub-pixel convolution with ReLU feeding a (2p+1)-square convolution")
+        self.first, self.last = -((p + 1) // 2), -(-p // 2)  # the grid rows a kernel row reaches, relative
+        taps = self.last - self.first + 1
+        grid = torch.zeros(2, 2, cout, 2, 2, cin, taps, taps, dtype=w.dtype, device=w.device)
+        for r in range(2):  # output pixel 2I - r reads input pixel 2I - r + dy - p = 2(I + t) - a
+            for dy in range(k):
+                t = -(-(dy - r - p) // 2)
+                a = 2 * t - (dy - r - p)
+                for s in range(2):
+                    for dx in range(k):
+                        u = -(-(dx - s - p) // 2)
+                        b = 2 * u - (dx - s - p)
+                        grid[r, s, :, a, b, :, t - self.first, u - self.first] = w[:, :, dy, dx]
+        rows = -(-4 * cout // 16) * 16
+        weight = torch.zeros(rows, 4 * cin, taps, taps, dtype=w.dtype, device=w.device)
+        weight[: 4 * cout] = grid.reshape(4 * cout, 4 * cin, taps, taps)
+        bias = torch.zeros(rows, dtype=w.dtype, device=w.device)
+        if conv.bias is not None:
+            bias[: 4 * cout] = conv.bias.detach().float().repeat(4)
+        self.up = up
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = nn.Parameter(bias, requires_grad=False)
+        self.pad, self.cout = p, cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        p, c = self.pad, self.up.weight.shape[0] // 4
+        if p >= 2 * h or p >= 2 * w:
+            raise ValueError(f"a {2 * h}x{2 * w} map is too small for reflection padding {p}")
+        top, bottom = 1 - self.first, self.last + 1  # grid rows first .. h + last exist
+        y = _conv_relu(F.pad(x, (top, bottom, top, bottom), mode="replicate"), self.up.weight, self.up.bias)
+        grid = y.permute(0, 2, 3, 1).reshape(n, y.shape[2], y.shape[3], 2, 2, c)
+        _reflect_into_border(grid, 1, 3, 2 * h, p, top - 1)
+        _reflect_into_border(grid, 2, 4, 2 * w, p, top - 1)
+        out = F.conv2d(grid.flatten(3).permute(0, 3, 1, 2), self.weight, self.bias)  # [n, rows, h + 1, w + 1]
+        phases = out.permute(0, 2, 3, 1)[..., : 4 * self.cout].unflatten(-1, (2, 2, self.cout))
+        return _interleave(phases, relu=False).permute(0, 3, 1, 2)
+
+
+def _reflect_into_border(grid: torch.Tensor, cell_dim: int, phase_dim: int, size: int, pad: int, offset: int) -> None:
+    """Write the reflection padding of a map of ``size`` pixels along one axis into ``grid``, which holds
+    pixel ``2I - a`` at index ``I + offset`` of ``cell_dim`` and ``a`` of ``phase_dim``."""
+    for q in [*range(-pad, 0), *range(size, size + pad)]:
+        src = -q if q < 0 else 2 * (size - 1) - q
+        cell, cell_src = -(-q // 2), -(-src // 2)
+        grid.select(phase_dim, 2 * cell - q).select(cell_dim, cell + offset).copy_(
+            grid.select(phase_dim, 2 * cell_src - src).select(cell_dim, cell_src + offset))
+
+
+def _conv_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1,
+               padding: int = 0, relu: bool = True) -> torch.Tensor:
+    """``conv2d(x)`` with zero ``padding``, then a ReLU if asked, fused into the convolution by oneDNN on the CPU."""
+    if x.device.type == "cpu" and torch.backends.mkldnn.is_available():
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, weight, bias, [padding] * 2, [stride] * 2, [1, 1], 1, "relu" if relu else "none", [], "")
+    y = F.conv2d(x, weight, bias, stride, padding)
+    return F.relu_(y) if relu else y
+
+
+class ReflectPadConv(nn.Module):
+    """Reflection padding, a convolution and an optional ReLU (the StyleBank encoder's and the AdaIN
+    decoder's layers), with the ReLU fused into the convolution.
+
+    A stride-2 3x3 convolution after padding 1 on a map of even size never reads the bottom row or
+    the right column of the padding, so it runs on the unpadded map with zero padding, and only its
+    first output row and column, the ones that read the reflected top row and left column, are
+    computed again from small reflection-padded strips: no padded copy of the map.
+    """
+
+    def __init__(self, pad: int, conv: nn.Conv2d, relu: bool) -> None:
+        super().__init__()
+        self.weight, self.bias = conv.weight, conv.bias
+        self.pad, self.stride, self.relu = pad, conv.stride[0], relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if not (self.pad == 1 and self.stride == 2 and self.weight.shape[-1] == 3 and h % 2 == 0 and w % 2 == 0):
+            return _conv_relu(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, self.bias, self.stride, relu=self.relu)
+        y = _conv_relu(x, self.weight, self.bias, 2, padding=1, relu=self.relu)
+        top = F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect")
+        y[:, :, :1] = _conv_relu(top, self.weight, self.bias, 2, relu=self.relu)
+        left = F.pad(x[:, :, :, :2], (1, 0, 1, 1), mode="reflect")
+        y[:, :, :, :1] = _conv_relu(left, self.weight, self.bias, 2, relu=self.relu)
+        return y
+
+
 def _is_resize_conv(layers: list[nn.Module], i: int) -> bool:
     up, pad, conv = (layers[i:i + 3] + [None, None, None])[:3]
     return (
@@ -139,6 +249,31 @@ def _is_narrow_conv(m: nn.Module) -> bool:
         isinstance(m, nn.Conv2d) and m.out_channels <= 4 and m.kernel_size[0] == m.kernel_size[1] >= 5
         and m.stride == (1, 1) and m.padding == (0, 0) and m.dilation == (1, 1) and m.groups == 1
     )
+
+
+def _is_plain_conv(ms: list[nn.Module]) -> bool:
+    """``ms`` is one unpadded, undilated, ungrouped square convolution with equal strides."""
+    return (
+        len(ms) == 1 and isinstance(m := ms[0], nn.Conv2d) and m.padding == (0, 0) and m.dilation == (1, 1)
+        and m.groups == 1 and m.stride[0] == m.stride[1] and m.kernel_size[0] == m.kernel_size[1]
+    )
+
+
+def _pop_trailing_subpixel(out: list[nn.Module]) -> SubPixelConv | None:
+    """Remove and return the :class:`SubPixelConv` with ReLU that ends ``out`` (possibly as the last
+    layer of a nested ``nn.Sequential``, which is dropped once empty), else ``None``."""
+    if not out:
+        return None
+    last = out[-1]
+    if isinstance(last, SubPixelConv) and last.relu:
+        return out.pop()
+    if isinstance(last, nn.Sequential):
+        inner = list(last)
+        found = _pop_trailing_subpixel(inner)
+        if found is not None:
+            out[-1:] = [nn.Sequential(*inner)] if inner else []
+        return found
+    return None
 
 
 def _reflect_pad(m: nn.Module) -> int:
@@ -165,8 +300,14 @@ def reparameterize(module: nn.Module) -> nn.Module:
             out.append(SpaceToDepthConv(layers[i]))
             i += 1
         elif (pad := _reflect_pad(layers[i])) and i + 1 < len(layers) and _is_narrow_conv(layers[i + 1]):
-            out.append(SpaceToDepthConv(layers[i + 1], reflect_pad=pad))
+            conv = layers[i + 1]
+            up = _pop_trailing_subpixel(out) if conv.kernel_size[0] == 2 * pad + 1 else None
+            out.append(SpaceToDepthConv(conv, reflect_pad=pad) if up is None else SubPixelGridConv(up, conv, pad))
             i += 2
+        elif (pad := _reflect_pad(layers[i])) and _is_plain_conv(layers[i + 1:i + 2]):
+            relu = i + 2 < len(layers) and isinstance(layers[i + 2], nn.ReLU)
+            out.append(ReflectPadConv(pad, layers[i + 1], relu))
+            i += 3 if relu else 2
         elif isinstance(layers[i], nn.ReLU) and out and isinstance(out[-1], nn.Conv2d):
             out.append(nn.ReLU(inplace=True))  # the convolution's output is a fresh tensor
             i += 1

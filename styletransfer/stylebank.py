@@ -420,11 +420,10 @@ def stylize(
     img = fit_within(raw, size)[0] if size else raw
     device = next(autoencoder.parameters()).device
     net = autoencoder.for_inference(device)
-    dtype = next(net.parameters()).dtype
-    x = pil_to_tensor(img, device)
+    x = pil_to_tensor(img, device, dtype=next(net.parameters()).dtype, memory_format=torch.channels_last)
     h, w = x.shape[-2:]
     x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect") if (h % 4 or w % 4) else x
-    feats = net.encode(x.to(dtype).contiguous(memory_format=torch.channels_last))
+    feats = net.encode(x)
     region_masks = None
     if regions is None and masks is None:
         weights = _fusion_weights(style, banks)
@@ -444,7 +443,7 @@ def stylize(
         norm = region_masks.sum(0, keepdim=True).clamp(min=1)
         fused = torch.zeros_like(feats)
         for name, m in zip(assignment, region_masks):
-            fused = fused + _linear_fusion(feats * (m[None] / norm).to(dtype), {banks[name]: 1.0})
+            fused = fused + _linear_fusion(feats * (m[None] / norm).to(feats.dtype), {banks[name]: 1.0})
         settings = {"fusion": "region", "regions": assignment, "k": int(region_masks.shape[0]), "seed": seed,
                     "source": "masks" if masks is not None else "kmeans"}
     out = net.decode(fused).float()[..., :h, :w]

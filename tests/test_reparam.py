@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from styletransfer.adain import AdaINDecoder, DecoderConfig
-from styletransfer.reparam import SpaceToDepthConv, SubPixelConv, reparameterize
+from styletransfer.reparam import ReflectPadConv, SpaceToDepthConv, SubPixelConv, SubPixelGridConv, reparameterize
 from styletransfer.stylebank import AutoEncoderConfig, StyleBankAutoEncoder
 from styletransfer.vgg import Bf16InferenceCopy
 
@@ -51,7 +51,12 @@ def test_reparameterized_stylebank_decoder_matches(norm: str) -> None:
     ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8), norm=norm)).eval()
     fast = reparameterize(copy.deepcopy(ae))
     kinds = [type(m) for m in fast.modules()]
-    assert SubPixelConv in kinds and SpaceToDepthConv in kinds and nn.Upsample not in kinds
+    assert SubPixelConv in kinds and nn.Upsample not in kinds and nn.ReflectionPad2d not in kinds
+    if norm == "none":  # the last sub-pixel convolution, its ReLU, the padding and the RGB layer become one
+        assert SubPixelGridConv in kinds and kinds.count(SpaceToDepthConv) == 1  # the 4-output first layer
+        assert kinds.count(ReflectPadConv) == 2
+    else:  # instance norm sits between the convolutions and their ReLUs
+        assert kinds.count(SpaceToDepthConv) == 2 and SubPixelGridConv not in kinds
     x = torch.rand(2, 3, 20, 28)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), ae(x), atol=1e-5, rtol=1e-4)
@@ -74,8 +79,9 @@ def test_only_exact_patterns_are_rewritten() -> None:
         nn.Upsample(scale_factor=2, mode="nearest"), nn.ZeroPad2d(1), nn.Conv2d(3, 3, 3),  # not reflection
         nn.ConvTranspose2d(3, 3, 3, stride=2), nn.Conv2d(3, 3, 9, stride=2),  # strided narrow conv
     )
-    before = [type(m) for m in layers]
-    assert [type(m) for m in reparameterize(layers)] == before
+    kinds = [type(m) for m in reparameterize(layers)]
+    assert not {SubPixelConv, SubPixelGridConv, SpaceToDepthConv} & set(kinds)
+    assert kinds.count(nn.Upsample) == 2 and nn.ZeroPad2d in kinds and nn.ConvTranspose2d in kinds
     transposed = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8), upsample="transposed"))
     assert not any(isinstance(m, SubPixelConv) for m in reparameterize(transposed).modules())
 
@@ -125,3 +131,33 @@ def test_pad_before_narrow_conv_is_absorbed_and_relus_after_convs_run_in_place()
     with torch.no_grad():
         torch.testing.assert_close(fast(x), ref(x), atol=1e-5, rtol=1e-5)
     assert torch.equal(x, keep)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("pad,size", [(4, (6, 7)), (4, (3, 5)), (1, (4, 4)), (2, (5, 3)), (3, (4, 6))])
+def test_subpixel_grid_conv_equals_subpixel_pad_and_narrow_conv(pad: int, size: tuple[int, int], channels_last: bool) -> None:
+    torch.manual_seed(0)
+    up, conv = nn.Conv2d(5, 4, 3), nn.Conv2d(4, 3, 2 * pad + 1)
+    x = torch.randn(2, 5, *size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = conv(F.pad(_resize_conv(x, up).relu(), (pad,) * 4, mode="reflect"))
+        got = SubPixelGridConv(SubPixelConv(up, True), conv, pad)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="too small for reflection padding"):
+        SubPixelGridConv(SubPixelConv(up, True), conv, pad)(torch.randn(1, 5, 1, 1) if pad > 1 else torch.randn(1, 5, 0, 3))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("k,stride,pad,size", [(3, 2, 1, (8, 10)), (3, 2, 1, (7, 10)), (3, 2, 1, (2, 2)), (9, 1, 4, (12, 13)),
+                                               (3, 1, 1, (5, 6))])
+def test_reflect_pad_conv_equals_pad_then_conv(k: int, stride: int, pad: int, size: tuple[int, int], relu: bool) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(5, 6, k, stride)
+    x = torch.randn(2, 5, *size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = conv(F.pad(x, (pad,) * 4, mode="reflect"))
+        got = ReflectPadConv(pad, conv, relu)(x)
+    torch.testing.assert_close(got, want.relu() if relu else want, atol=1e-5, rtol=1e-5)
