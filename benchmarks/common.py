@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, register_flop_formula
 
 __all__ = ["median_time", "have_test_data", "flops", "conv_rate"]
 
@@ -31,6 +31,12 @@ def have_test_data(data: Path) -> bool:
         return True
     print(f"skipped: no test images at {data} (pass --data)")
     return False
+
+
+@register_flop_formula(torch.ops.mkldnn._convolution_pointwise)
+def _fused_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """oneDNN's fused convolution + ReLU (``styletransfer.reparam``) counts as the convolution it is."""
+    return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
 
 
 def flops(fn: Callable[[], object]) -> int:

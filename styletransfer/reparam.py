@@ -11,6 +11,13 @@
   grid it has 48 outputs and a 3x3 kernel (1.7-1.8x faster in bf16 on this CPU, 1.3x with a 2x
   grid; for a 3x3 RGB layer it was slower, so only kernels of 5 and more are rewritten). A
   reflection padding just before it is done in the same pass that builds the grid.
+- **Sub-pixel grid convolution.** When a sub-pixel convolution with ReLU feeds a reflection padding
+  and such a narrow convolution (the StyleBank decoder's last two layers), the narrow one runs on
+  the sub-pixel phase outputs themselves, which already form a 2x space-to-depth grid: no
+  interleaved map, padding copy or space-to-depth copy is made.
+- **Reflection padding + convolution (+ ReLU)** as one module with the ReLU fused into oneDNN's
+  convolution; at stride 2 on even sizes the padded copy is skipped (only the first output row and
+  column read the reflected border, and they are recomputed from small strips).
 - **In-place ReLU** after a convolution (whose output is a fresh tensor): no extra full-size copy.
 
 :func:`reparameterize` rewrites a module in place; the results are for inference only (no
