@@ -231,7 +231,8 @@ class ReflectPadConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        if not (self.pad == 1 and self.stride == 2 and self.weight.shape[-1] == 3 and h % 2 == 0 and w % 2 == 0):
+        strips = x.device.type == "cpu"  # on CUDA the bf16 strip path gave wrong first rows (not yet understood)
+        if not (strips and self.pad == 1 and self.stride == 2 and self.weight.shape[-1] == 3 and h % 2 == 0 and w % 2 == 0):
             return _conv_relu(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, self.bias, self.stride, relu=self.relu)
         y = _conv_relu(x, self.weight, self.bias, 2, padding=1, relu=self.relu)
         top = F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect")
@@ -256,6 +257,10 @@ def _is_narrow_conv(m: nn.Module) -> bool:
         isinstance(m, nn.Conv2d) and m.out_channels <= 4 and m.kernel_size[0] == m.kernel_size[1] >= 5
         and m.stride == (1, 1) and m.padding == (0, 0) and m.dilation == (1, 1) and m.groups == 1
     )
+
+
+_REFLECT_PAD_CONV = False
+"""Off: exact on the CPU, but a CUDA run of the inference copy diverged at this layer (2026-11-22; cause not found)."""
 
 
 def _is_plain_conv(ms: list[nn.Module]) -> bool:
@@ -311,7 +316,7 @@ def reparameterize(module: nn.Module) -> nn.Module:
             up = _pop_trailing_subpixel(out) if conv.kernel_size[0] == 2 * pad + 1 else None
             out.append(SpaceToDepthConv(conv, reflect_pad=pad) if up is None else SubPixelGridConv(up, conv, pad))
             i += 2
-        elif (pad := _reflect_pad(layers[i])) and _is_plain_conv(layers[i + 1:i + 2]):
+        elif (pad := _reflect_pad(layers[i])) and _is_plain_conv(layers[i + 1:i + 2]) and _REFLECT_PAD_CONV:
             relu = i + 2 < len(layers) and isinstance(layers[i + 2], nn.ReLU)
             out.append(ReflectPadConv(pad, layers[i + 1], relu))
             i += 3 if relu else 2
