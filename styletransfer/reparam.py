@@ -17,7 +17,7 @@
   interleaved map, padding copy or space-to-depth copy is made.
 - **Reflection padding + convolution (+ ReLU)** as one module with the ReLU fused into oneDNN's
   convolution; at stride 2 on even sizes the padded copy is skipped (only the first output row and
-  column read the reflected border, and they are recomputed from small strips).
+  column read the reflected border, and they are recomputed from small strips). Off for now (``_REFLECT_PAD_CONV``): a CUDA run diverged at it.
 - **In-place ReLU** after a convolution (whose output is a fresh tensor): no extra full-size copy.
 
 :func:`reparameterize` rewrites a module in place; the results are for inference only (no
