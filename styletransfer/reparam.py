@@ -17,7 +17,8 @@
   interleaved map, padding copy or space-to-depth copy is made.
 - **Reflection padding + convolution (+ ReLU)** as one module with the ReLU fused into oneDNN's
   convolution; at stride 2 on even sizes the padded copy is skipped (only the first output row and
-  column read the reflected border, and they are recomputed from small strips). Off for now (``_REFLECT_PAD_CONV``): a CUDA run diverged at it.
+  column read the reflected border, and they are recomputed from small strips). Off for now
+  (``_REFLECT_PAD_CONV``): a CUDA run of the inference copy diverged at it.
 - **In-place ReLU** after a convolution (whose output is a fresh tensor): no extra full-size copy.
 
 :func:`reparameterize` rewrites a module in place; the results are for inference only (no
@@ -231,8 +232,7 @@ class ReflectPadConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        strips = x.device.type == "cpu"  # on CUDA the bf16 strip path gave wrong first rows (not yet understood)
-        if not (strips and self.pad == 1 and self.stride == 2 and self.weight.shape[-1] == 3 and h % 2 == 0 and w % 2 == 0):
+        if not (self.pad == 1 and self.stride == 2 and self.weight.shape[-1] == 3 and h % 2 == 0 and w % 2 == 0):
             return _conv_relu(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, self.bias, self.stride, relu=self.relu)
         y = _conv_relu(x, self.weight, self.bias, 2, padding=1, relu=self.relu)
         top = F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect")
