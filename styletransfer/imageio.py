@@ -218,12 +218,14 @@ def pil_to_tensor(img: Image.Image, device: torch.device | str = "cpu", *, dtype
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
-    """Float tensor ``[1, 3, H, W]`` or ``[3, H, W]`` in [0, 1] -> RGB PIL image (clamped)."""
+    """Float tensor ``[1, 3, H, W]`` or ``[3, H, W]`` in [0, 1] (any float dtype) -> RGB PIL image (clamped);
+    rounded in float32, with one working copy, in the tensor's memory layout."""
     if t.ndim == 4:
         assert t.shape[0] == 1, "tensor_to_pil takes a single image"
         t = t[0]
     assert t.ndim == 3 and t.shape[0] == 3, f"expected 3xHxW, got {tuple(t.shape)}"
-    u8 = t.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu()
+    f = t.detach().to(torch.float32, copy=True).clamp_(0, 1).mul_(255).round_()
+    u8 = f.to(torch.uint8).permute(1, 2, 0).contiguous().cpu()
     return Image.frombytes("RGB", (u8.shape[1], u8.shape[0]), u8.numpy().tobytes())
 
 

@@ -4,7 +4,7 @@
   convolution (the AdaIN and StyleBank decoders' upsampling step) equal a replicate padding of
   the small map, one 2x2 convolution with four times the outputs (one group per output phase)
   and an interleave: 16 instead of 36 multiply-adds per small-map pixel, and no 4x-size
-  upsampled and padded copies. A following ReLU is applied while interleaving.
+  upsampled and padded copies. A following ReLU is fused into the convolution (oneDNN on the CPU).
 - **Space-to-depth convolution.** A large-kernel convolution with few output channels (the
   StyleBank decoder's 9x9 RGB output layer) computed on the 4x space-to-depth grid: oneDNN blocks
   output channels by 16, so a 3-output convolution wastes most of its work; on the 16x-channel
@@ -17,8 +17,13 @@
   interleaved map, padding copy or space-to-depth copy is made.
 - **Reflection padding + convolution (+ ReLU)** as one module with the ReLU fused into oneDNN's
   convolution; at stride 2 on even sizes the padded copy is skipped (only the first output row and
-  column read the reflected border, and they are recomputed from small strips). Off for now
-  (``_REFLECT_PAD_CONV``): a CUDA run of the inference copy diverged at it.
+  column read the reflected border, and they are recomputed from small strips). CPU copies only:
+  a CUDA run of an inference copy with it diverged at this layer (H100, 2026-11-22; cause not
+  found), and it exists for oneDNN's fused ReLU.
+- **Column-unfolded convolution** for a large kernel on few input channels after a reflection padding
+  (the StyleBank encoder's 9x9 RGB layer): the ``k`` columns of each window become channels, so
+  oneDNN runs a ``k x 1`` convolution on 27 channels instead of padding 3 channels to 4. CPU
+  copies only, like the next one.
 - **In-place ReLU** after a convolution (whose output is a fresh tensor): no extra full-size copy.
 
 :func:`reparameterize` rewrites a module in place; the results are for inference only (no
@@ -34,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ReflectPadConv", "SubPixelConv", "SubPixelGridConv", "SpaceToDepthConv", "reparameterize"]
+__all__ = ["ColumnUnfoldConv", "ReflectPadConv", "SubPixelConv", "SubPixelGridConv", "SpaceToDepthConv", "reparameterize"]
 
 _TAPS = {0: ((0, (0,)), (1, (1, 2))), 1: ((0, (0, 1)), (1, (2,)))}
 """For output phase ``a``, which taps of the 3x3 kernel fall on each of the two small-map rows it
@@ -62,22 +67,18 @@ class SubPixelConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
         c = self.weight.shape[0] // 4
-        y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias)  # [n, 4c, h+1, w+1]
-        return _interleave(y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, c), self.relu).permute(0, 3, 1, 2)
+        y = _conv_relu(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias, relu=self.relu)
+        return _interleave(y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, c)).permute(0, 3, 1, 2)
 
 
-def _interleave(phases: torch.Tensor, relu: bool) -> torch.Tensor:
+def _interleave(phases: torch.Tensor) -> torch.Tensor:
     """Sub-pixel phase outputs ``[n, h + 1, w + 1, 2, 2, c]``, holding pixel ``(2i + a, 2j + b)`` at
-    ``[:, i + a, j + b, a, b]``, as one map ``[n, 2h, 2w, c]`` (with a ReLU applied on the way if asked)."""
+    ``[:, i + a, j + b, a, b]``, as one map ``[n, 2h, 2w, c]``."""
     n, h, w, c = phases.shape[0], phases.shape[1] - 1, phases.shape[2] - 1, phases.shape[-1]
     out = torch.empty(n, h, 2, w, 2, c, dtype=phases.dtype, device=phases.device)
     for a in range(2):
         for b in range(2):
-            phase = phases[:, a:a + h, b:b + w, a, b, :]
-            if relu:
-                torch.clamp_min(phase, 0, out=out[:, :, a, :, b, :])
-            else:
-                out[:, :, a, :, b, :] = phase
+            out[:, :, a, :, b, :] = phases[:, a:a + h, b:b + w, a, b, :]
     return out.view(n, 2 * h, 2 * w, c)  # permute(0, 3, 1, 2) gives channels-last NCHW
 
 
@@ -179,20 +180,20 @@ class SubPixelGridConv(nn.Module):
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.bias = nn.Parameter(bias, requires_grad=False)
         self.pad, self.cout = p, cout
+        self.border = self.last + 1  # = 1 - first: grid rows first .. h + last exist
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
-        p, c = self.pad, self.up.weight.shape[0] // 4
+        e, p, c = self.border, self.pad, self.up.weight.shape[0] // 4
         if p >= 2 * h or p >= 2 * w:
             raise ValueError(f"a {2 * h}x{2 * w} map is too small for reflection padding {p}")
-        top, bottom = 1 - self.first, self.last + 1  # grid rows first .. h + last exist
-        y = _conv_relu(F.pad(x, (top, bottom, top, bottom), mode="replicate"), self.up.weight, self.up.bias)
+        y = _conv_relu(F.pad(x, (e,) * 4, mode="replicate"), self.up.weight, self.up.bias)
         grid = y.permute(0, 2, 3, 1).reshape(n, y.shape[2], y.shape[3], 2, 2, c)
-        _reflect_into_border(grid, 1, 3, 2 * h, p, top - 1)
-        _reflect_into_border(grid, 2, 4, 2 * w, p, top - 1)
+        _reflect_into_border(grid, 1, 3, 2 * h, p, e - 1)
+        _reflect_into_border(grid, 2, 4, 2 * w, p, e - 1)
         out = F.conv2d(grid.flatten(3).permute(0, 3, 1, 2), self.weight, self.bias)  # [n, rows, h + 1, w + 1]
         phases = out.permute(0, 2, 3, 1)[..., : 4 * self.cout].unflatten(-1, (2, 2, self.cout))
-        return _interleave(phases, relu=False).permute(0, 3, 1, 2)
+        return _interleave(phases).permute(0, 3, 1, 2)
 
 
 def _reflect_into_border(grid: torch.Tensor, cell_dim: int, phase_dim: int, size: int, pad: int, offset: int) -> None:
@@ -213,6 +214,34 @@ def _conv_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
             x, weight, bias, [padding] * 2, [stride] * 2, [1, 1], 1, "relu" if relu else "none", [], "")
     y = F.conv2d(x, weight, bias, stride, padding)
     return F.relu_(y) if relu else y
+
+
+class ColumnUnfoldConv(nn.Module):
+    """Reflection padding, a stride-1 ``k x k`` convolution on a map with few channels (the StyleBank
+    encoder's 9x9 RGB input layer) and an optional fused ReLU, with the ``k`` columns of each window
+    unfolded into channels: a ``k x 1`` convolution on ``k * c`` channels.
+
+    oneDNN pads 3 input channels to 4, so the RGB layer does a third more work than it needs; 27
+    unfolded channels it takes as they are (1.1x faster here with the unfolding). The unfolded map
+    is one copy from a strided view of the padded map: channel ``dx * c + i`` of pixel ``x`` is
+    channel ``i`` of pixel ``x + dx``, the next element in channels-last memory.
+    """
+
+    def __init__(self, pad: int, conv: nn.Conv2d, relu: bool) -> None:
+        super().__init__()
+        w = conv.weight.detach()
+        cout, cin, k, _ = w.shape
+        self.weight = nn.Parameter(w.permute(0, 3, 1, 2).reshape(cout, k * cin, k, 1).clone(), requires_grad=False)
+        self.bias = conv.bias
+        self.pad, self.relu = pad, relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.pad
+        padded = (F.pad(x, (p,) * 4, mode="reflect") if p else x).contiguous(memory_format=torch.channels_last)
+        n, c, h, w = padded.shape
+        k = self.weight.shape[2]
+        cols = padded.as_strided((n, h, w - k + 1, k * c), (h * w * c, w * c, c, 1), padded.storage_offset())
+        return _conv_relu(cols.contiguous().permute(0, 3, 1, 2), self.weight, self.bias, relu=self.relu)
 
 
 class ReflectPadConv(nn.Module):
@@ -257,10 +286,6 @@ def _is_narrow_conv(m: nn.Module) -> bool:
         isinstance(m, nn.Conv2d) and m.out_channels <= 4 and m.kernel_size[0] == m.kernel_size[1] >= 5
         and m.stride == (1, 1) and m.padding == (0, 0) and m.dilation == (1, 1) and m.groups == 1
     )
-
-
-_REFLECT_PAD_CONV = False
-"""Off: exact on the CPU, but a CUDA run of the inference copy diverged at this layer (2026-11-22; cause not found)."""
 
 
 def _is_plain_conv(ms: list[nn.Module]) -> bool:
@@ -316,9 +341,10 @@ def reparameterize(module: nn.Module) -> nn.Module:
             up = _pop_trailing_subpixel(out) if conv.kernel_size[0] == 2 * pad + 1 else None
             out.append(SpaceToDepthConv(conv, reflect_pad=pad) if up is None else SubPixelGridConv(up, conv, pad))
             i += 2
-        elif (pad := _reflect_pad(layers[i])) and _is_plain_conv(layers[i + 1:i + 2]) and _REFLECT_PAD_CONV:
-            relu = i + 2 < len(layers) and isinstance(layers[i + 2], nn.ReLU)
-            out.append(ReflectPadConv(pad, layers[i + 1], relu))
+        elif (pad := _reflect_pad(layers[i])) and _is_plain_conv(layers[i + 1:i + 2]) and layers[i + 1].weight.is_cpu:
+            conv, relu = layers[i + 1], i + 2 < len(layers) and isinstance(layers[i + 2], nn.ReLU)
+            thin = conv.stride == (1, 1) and conv.kernel_size[0] >= 5 and conv.in_channels * conv.kernel_size[0] <= 32
+            out.append((ColumnUnfoldConv if thin else ReflectPadConv)(pad, conv, relu))
             i += 3 if relu else 2
         elif isinstance(layers[i], nn.ReLU) and out and isinstance(out[-1], nn.Conv2d):
             out.append(nn.ReLU(inplace=True))  # the convolution's output is a fresh tensor

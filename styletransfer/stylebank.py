@@ -446,7 +446,7 @@ def stylize(
             fused = fused + _linear_fusion(feats * (m[None] / norm).to(feats.dtype), {banks[name]: 1.0})
         settings = {"fusion": "region", "regions": assignment, "k": int(region_masks.shape[0]), "seed": seed,
                     "source": "masks" if masks is not None else "kmeans"}
-    out = net.decode(fused).float()[..., :h, :w]
+    out = net.decode(fused)[..., :h, :w]
     result = StyleBankResult(tensor_to_pil(out), settings=settings)
     if region_masks is not None:
         up = F.interpolate(region_masks, size=x.shape[-2:], mode="nearest")[..., :h, :w]

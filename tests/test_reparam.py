@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from styletransfer.adain import AdaINDecoder, DecoderConfig
-from styletransfer.reparam import ReflectPadConv, SpaceToDepthConv, SubPixelConv, SubPixelGridConv, reparameterize
+from styletransfer.reparam import ColumnUnfoldConv, ReflectPadConv, SpaceToDepthConv, SubPixelConv, SubPixelGridConv, reparameterize
 from styletransfer.stylebank import AutoEncoderConfig, StyleBankAutoEncoder
 from styletransfer.vgg import Bf16InferenceCopy
 
@@ -48,14 +48,15 @@ def test_space_to_depth_conv_equals_conv(k: int, factor: int, size: tuple[int, i
 @pytest.mark.parametrize("norm", ["none", "instance"])
 def test_reparameterized_stylebank_decoder_matches(norm: str) -> None:
     torch.manual_seed(0)
-    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8), norm=norm)).eval()
+    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(5, 6, 8), norm=norm)).eval()
     fast = reparameterize(copy.deepcopy(ae))
     kinds = [type(m) for m in fast.modules()]
     assert SubPixelConv in kinds and nn.Upsample not in kinds
+    assert ColumnUnfoldConv in kinds and ReflectPadConv in kinds  # the encoder's padded convolutions (CPU weights)
     if norm == "none":  # the last sub-pixel convolution, its ReLU, the padding and the RGB layer become one
-        assert SubPixelGridConv in kinds and kinds.count(SpaceToDepthConv) == 1  # the 4-output first layer
+        assert SubPixelGridConv in kinds and SpaceToDepthConv not in kinds
     else:  # instance norm sits between the convolutions and their ReLUs
-        assert kinds.count(SpaceToDepthConv) == 2 and SubPixelGridConv not in kinds
+        assert kinds.count(SpaceToDepthConv) == 1 and SubPixelGridConv not in kinds
     x = torch.rand(2, 3, 20, 28)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), ae(x), atol=1e-5, rtol=1e-4)
@@ -159,4 +160,28 @@ def test_reflect_pad_conv_equals_pad_then_conv(k: int, stride: int, pad: int, si
     with torch.no_grad():
         want = conv(F.pad(x, (pad,) * 4, mode="reflect"))
         got = ReflectPadConv(pad, conv, relu)(x)
+    torch.testing.assert_close(got, want.relu() if relu else want, atol=1e-5, rtol=1e-5)
+
+
+def test_reflect_pad_conv_rewrite_is_for_cpu_weights_only() -> None:
+    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8), norm="none")).to("meta")
+    kinds = [type(m) for m in reparameterize(ae).modules()]
+    assert ReflectPadConv not in kinds and ColumnUnfoldConv not in kinds and nn.ReflectionPad2d in kinds
+    assert SubPixelGridConv in kinds  # the device-independent rewrites still apply
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("cin,k,pad,size,channels_last", [(3, 9, 4, (12, 13), True), (3, 9, 4, (5, 7), False),
+                                                          (2, 5, 2, (6, 9), True), (1, 7, 0, (9, 8), False)])
+def test_column_unfold_conv_equals_pad_then_conv(cin: int, k: int, pad: int, size: tuple[int, int],
+                                                 channels_last: bool, relu: bool) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(cin, 6, k)
+    x = torch.randn(2, cin, *size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = conv(F.pad(x, (pad,) * 4, mode="reflect") if pad else x)
+        got = ColumnUnfoldConv(pad, conv, relu)(x)
+    assert got.shape == want.shape
     torch.testing.assert_close(got, want.relu() if relu else want, atol=1e-5, rtol=1e-5)
