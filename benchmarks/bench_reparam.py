@@ -3,14 +3,17 @@
     python benchmarks/bench_reparam.py [--repeats 7]
 
 For the zoo's StyleBank (one bank, ``stylebank.stylize``) and AdaIN (cached style statistics,
-``adain.stylize_tensor``) at 256 and 512 px: the standing bf16 decoder copies built plainly, then
-re-parameterised (sub-pixel upsampling convolutions, space-to-depth RGB output layer with its
-padding, in-place ReLUs); medians and their ratio. Needs only the zoo's embedded weights.
+``adain.stylize_tensor``) at 256 and 512 px: the standing bf16 copies built plainly, then
+re-parameterised without the rewrites made for oneDNN (sub-pixel convolutions, the RGB output
+layer on the sub-pixel grid or the space-to-depth grid, in-place ReLUs), then with them as
+shipped (column-unfolded RGB input layer, padding + convolution with fused ReLU); medians and
+the ratios to the plain copies. Needs only the zoo's embedded weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -35,25 +38,28 @@ def main() -> None:
     encoder, decoder = load_normalized_vgg(), load_adain_decoder()
     bank = next(iter(banks))
     rewrite = vgg.reparameterize
+    variants = {"plain": lambda module: module, "portable": functools.partial(rewrite, onednn=False), "shipped": rewrite}
     torch.manual_seed(0)
     style = adain.encode_style(tensor_to_pil(torch.rand(1, 3, 512, 512)), encoder=encoder)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}, bf16")
-    print(f"{'method':<10} {'size':>5} {'plain (s)':>10} {'reparam (s)':>12} {'speed-up':>9}")
+    print(f"{'method':<10} {'size':>5} {'plain (s)':>10} {'portable (s)':>13} {'shipped (s)':>12} "
+          f"{'plain/portable':>15} {'plain/shipped':>14}")
     for size in (256, 512):
         content = torch.rand(1, 3, size, size)
         image = tensor_to_pil(content)
-        times: dict[tuple[str, bool], float] = {}
-        for on in (False, True, False, True):  # two rounds; the second's figures are kept (the first warms up)
-            vgg.reparameterize = rewrite if on else (lambda module: module)
+        times: dict[tuple[str, str], float] = {}
+        for variant in [*variants, *variants]:  # two rounds; the second's figures are kept (the first warms up)
+            vgg.reparameterize = variants[variant]
             autoencoder._bf16, decoder._bf16 = vgg.Bf16InferenceCopy(), vgg.Bf16InferenceCopy()  # rebuilt on next use
-            times["StyleBank", on] = median_time(
+            times["StyleBank", variant] = median_time(
                 lambda: stylebank.stylize(image, bank, autoencoder=autoencoder, banks=banks, size=None), args.repeats)
-            times["AdaIN", on] = median_time(
+            times["AdaIN", variant] = median_time(
                 lambda: adain.stylize_tensor(content, [style], encoder=encoder, decoder=decoder), args.repeats)
         vgg.reparameterize = rewrite
         for method in ("StyleBank", "AdaIN"):
-            plain, fast = times[method, False], times[method, True]
-            print(f"{method:<10} {size:>5} {plain:>10.3f} {fast:>12.3f} {plain / fast:>8.2f}x", flush=True)
+            plain, portable, shipped = (times[method, v] for v in variants)
+            print(f"{method:<10} {size:>5} {plain:>10.3f} {portable:>13.3f} {shipped:>12.3f} "
+                  f"{plain / portable:>14.2f}x {plain / shipped:>13.2f}x", flush=True)
 
 
 if __name__ == "__main__":

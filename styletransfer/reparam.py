@@ -1,4 +1,4 @@
-"""Exact re-parameterisations of decoder layers that run faster at inference.
+"""Exact re-parameterisations of encoder and decoder layers that run faster at inference.
 
 - **Sub-pixel convolution.** Nearest 2x upsampling, reflection padding 1 and a 3x3
   convolution (the AdaIN and StyleBank decoders' upsampling step) equal a replicate padding of
@@ -17,13 +17,12 @@
   interleaved map, padding copy or space-to-depth copy is made.
 - **Reflection padding + convolution (+ ReLU)** as one module with the ReLU fused into oneDNN's
   convolution; at stride 2 on even sizes the padded copy is skipped (only the first output row and
-  column read the reflected border, and they are recomputed from small strips). CPU copies only:
-  a CUDA run of an inference copy with it diverged at this layer (H100, 2026-11-22; cause not
-  found), and it exists for oneDNN's fused ReLU.
+  column read the reflected border, and they are recomputed from small strips).
 - **Column-unfolded convolution** for a large kernel on few input channels after a reflection padding
   (the StyleBank encoder's 9x9 RGB layer): the ``k`` columns of each window become channels, so
-  oneDNN runs a ``k x 1`` convolution on 27 channels instead of padding 3 channels to 4. CPU
-  copies only, like the next one.
+  oneDNN runs a ``k x 1`` convolution on 27 channels instead of padding 3 channels to 4.
+- The last two are made for oneDNN and applied to CPU copies only: a CUDA run of an inference copy
+  with the padding rewrite diverged at that layer (H100, 2026-11-22; cause not found).
 - **In-place ReLU** after a convolution (whose output is a fresh tensor): no extra full-size copy.
 
 :func:`reparameterize` rewrites a module in place; the results are for inference only (no
@@ -320,11 +319,15 @@ def _reflect_pad(m: nn.Module) -> int:
     return 0
 
 
-def reparameterize(module: nn.Module) -> nn.Module:
+def reparameterize(module: nn.Module, *, onednn: bool | None = None) -> nn.Module:
     """Rewrite every ``nn.Sequential`` inside ``module`` (and ``module`` itself) in place with the
-    faster equivalents above; returns ``module``. Layers that match no pattern are kept."""
+    faster equivalents above; returns ``module``. Layers that match no pattern are kept.
+
+    ``onednn``: whether to apply the rewrites made for oneDNN (column unfolding, padding +
+    convolution); by default, where a layer's weights are on the CPU.
+    """
     for child in list(module.children()):
-        reparameterize(child)
+        reparameterize(child, onednn=onednn)
     if not isinstance(module, nn.Sequential):
         return module
     layers, out, i = [m for m in module if not isinstance(m, nn.Identity)], [], 0
@@ -341,7 +344,8 @@ def reparameterize(module: nn.Module) -> nn.Module:
             up = _pop_trailing_subpixel(out) if conv.kernel_size[0] == 2 * pad + 1 else None
             out.append(SpaceToDepthConv(conv, reflect_pad=pad) if up is None else SubPixelGridConv(up, conv, pad))
             i += 2
-        elif (pad := _reflect_pad(layers[i])) and _is_plain_conv(layers[i + 1:i + 2]) and layers[i + 1].weight.is_cpu:
+        elif (pad := _reflect_pad(layers[i])) and _is_plain_conv(layers[i + 1:i + 2]) and (
+                layers[i + 1].weight.is_cpu if onednn is None else onednn):
             conv, relu = layers[i + 1], i + 2 < len(layers) and isinstance(layers[i + 2], nn.ReLU)
             thin = conv.stride == (1, 1) and conv.kernel_size[0] >= 5 and conv.in_channels * conv.kernel_size[0] <= 32
             out.append((ColumnUnfoldConv if thin else ReflectPadConv)(pad, conv, relu))

@@ -163,11 +163,12 @@ def test_reflect_pad_conv_equals_pad_then_conv(k: int, stride: int, pad: int, si
     torch.testing.assert_close(got, want.relu() if relu else want, atol=1e-5, rtol=1e-5)
 
 
-def test_reflect_pad_conv_rewrite_is_for_cpu_weights_only() -> None:
-    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8), norm="none")).to("meta")
-    kinds = [type(m) for m in reparameterize(ae).modules()]
-    assert ReflectPadConv not in kinds and ColumnUnfoldConv not in kinds and nn.ReflectionPad2d in kinds
-    assert SubPixelGridConv in kinds  # the device-independent rewrites still apply
+def test_onednn_rewrites_are_for_cpu_weights_by_default() -> None:
+    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(5, 6, 8), norm="none"))
+    for module, onednn in [(copy.deepcopy(ae).to("meta"), None), (copy.deepcopy(ae), False)]:
+        kinds = [type(m) for m in reparameterize(module, onednn=onednn).modules()]
+        assert ReflectPadConv not in kinds and ColumnUnfoldConv not in kinds and nn.ReflectionPad2d in kinds
+        assert SubPixelGridConv in kinds  # the device-independent rewrites still apply
 
 
 @pytest.mark.parametrize("relu", [False, True])
