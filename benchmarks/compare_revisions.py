@@ -5,8 +5,9 @@
 These machines drift by up to 1.5x between minutes, so two figures taken apart say little. This
 checks REV out into a temporary worktree and alternates one process per tree, ``--rounds``
 times; each process times the zoo's StyleBank (``stylebank.stylize`` from a PIL image, one bank,
-after ``allocator.keep_freed_memory()`` where the tree has it) and prints its median. The table
-shows every round's pair, then the median over rounds of each tree and their ratio.
+two warm-up calls, after ``allocator.keep_freed_memory()`` where the tree has it) and prints its
+median. The table shows every round's pair, then the median over rounds of each tree and their
+ratio. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
-import statistics, sys, time
+import sys
 import torch
 try:
     from styletransfer.allocator import keep_freed_memory
     keep_freed_memory()
 except ImportError:
     pass
+from benchmarks.common import median_time
 from styletransfer import stylebank
 from styletransfer.imageio import tensor_to_pil
 from zoo.registry import load_stylebank
@@ -37,14 +39,8 @@ autoencoder, banks = load_stylebank()
 torch.manual_seed(0)
 image = tensor_to_pil(torch.rand(1, 3, size, size))
 run = lambda: stylebank.stylize(image, next(iter(banks)), autoencoder=autoencoder, banks=banks, size=None)
-for _ in range(3):
-    run()
-times = []
-for _ in range(repeats):
-    t0 = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - t0)
-print(statistics.median(times))
+run()
+print(median_time(run, repeats))
 """
 
 
