@@ -158,7 +158,7 @@ def working_image(source: Any, name: str, notes: list[str]) -> Image.Image:
     """Read an upload and cap its size, noting any downscale."""
     if source is None:
         raise ImageInputError(f"{name}: please upload an image.")
-    img, note = fit_within(load_image(source, name=name), MAX_SIDE)
+    img, note = fit_within(load_image(source, name=name), MAX_SIDE, name=name)
     if note:
         notes.append(f"{name}: {note}")
     return img
@@ -325,7 +325,7 @@ def editor_background(content: Any) -> Any:
     """Put the uploaded content into the region painter as its background."""
     if content is None:
         return None
-    img = fit_within(load_image(content, name="content"), MAX_SIDE)[0]
+    img = fit_within(load_image(content, name="content"), MAX_SIDE, name="content")[0]
     return {"background": img, "layers": [], "composite": None}
 
 
@@ -521,13 +521,13 @@ def make_compare_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style, gatys_steps, size, bank_mode, bank_steps):
         notes: list[str] = []
-        content_img = fit_within(working_image(content, "content", notes), int(size))[0]
+        content_img = fit_within(working_image(content, "content", notes), int(size), name="content")[0]
         style_img = working_image(style, "style", notes)
         encoder = models.adain_encoder()
         rows: list[list[Any]] = []
 
         def measure(name: str, image: Image.Image, seconds: float) -> None:
-            losses = content_style_losses(image, content_img, fit_within(style_img, 512)[0], encoder=encoder)
+            losses = content_style_losses(image, content_img, fit_within(style_img, 512, name="style")[0], encoder=encoder)
             rows.append([name, round(seconds, 2), round(losses["content"], 3), round(losses["style"], 3)])
 
         t0 = time.perf_counter()

@@ -144,7 +144,7 @@ def _check_size(size: int | None, name: str) -> None:
 
 def _working_image(source: ImageSource, name: str, size: int | None) -> Image.Image:
     img = load_image(source, name=name)
-    return fit_within(img, size)[0] if size else img
+    return fit_within(img, size, name=name)[0] if size else img
 
 
 @torch.no_grad()
@@ -181,7 +181,7 @@ def auto_regions(content: ImageSource, k: int, *, encoder: VGGEncoder, size: int
         for :func:`stylize`'s ``masks``.
     """
     raw = load_image(content, name="content")
-    img = fit_within(raw, size)[0] if size else raw
+    img = fit_within(raw, size, name="content")[0] if size else raw
     x = pil_to_tensor(img, next(encoder.parameters()).device)
     masks = kmeans_masks(encoder(x, [ENCODER_LAYER])[ENCODER_LAYER].cpu(), k, seed=seed)
     return F.interpolate(masks, size=(raw.height, raw.width), mode="nearest")[:, 0]
@@ -290,7 +290,7 @@ def stylize(
     if masks is not None and len(masks) != len(styles):
         raise ImageInputError(f"got {len(masks)} masks for {len(styles)} styles; give one mask per style")
     raw = load_image(content, name="content")
-    img = fit_within(raw, size)[0] if size else raw
+    img = fit_within(raw, size, name="content")[0] if size else raw
     device = next(encoder.parameters()).device
     x = pil_to_tensor(img, device)
     stats = []

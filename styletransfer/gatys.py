@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import color as colorops
-from .imageio import ImageSource, load_image, pil_to_tensor, tensor_to_pil
+from .imageio import ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from .ops import gram_matrix, total_variation
 from .vgg import VGGEncoder
 
@@ -323,6 +323,7 @@ def stylize(
     else:
         sizes, steps = (c["size"],), (c["num_steps"],)
     c["scales"], c["scale_steps"] = sizes, steps
+    scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")  # coarser ones round up
 
     opt_content, opt_styles = _prepare_images(content_img, style_imgs, c)
 

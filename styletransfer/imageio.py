@@ -26,6 +26,7 @@ __all__ = [
     "load_image",
     "to_rgb",
     "fit_within",
+    "scaled_size",
     "check_image",
     "pil_to_tensor",
     "tensor_to_pil",
@@ -176,18 +177,40 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def fit_within(img: Image.Image, max_side: int) -> tuple[Image.Image, str | None]:
+def scaled_size(size: tuple[int, int], long_side: int, *, name: str = "image",
+                min_side: int = MIN_SIDE) -> tuple[int, int]:
+    """``size`` (w, h) scaled to ``long_side`` on the long side, keeping the aspect ratio.
+
+    Raises:
+        ImageInputError: the shorter side would fall below ``min_side`` (``name`` says which image).
+    """
+    w, h = size
+    s = long_side / max(w, h)
+    new = (max(1, round(w * s)), max(1, round(h * s)))
+    if min(new) < min_side:
+        raise ImageInputError(
+            f"{name}: {w}x{h} px is too elongated for {long_side} px on the long side (its shorter side would be "
+            f"{min(new)} px, under {min_side}); crop it or choose a larger size."
+        )
+    return new
+
+
+def fit_within(img: Image.Image, max_side: int, *, name: str = "image",
+               min_side: int = MIN_SIDE) -> tuple[Image.Image, str | None]:
     """Downscale so the long side is at most ``max_side``, keeping the aspect ratio.
 
     Returns:
         The (possibly) resized image and a note saying what was done, or ``None`` when
         the image already fits.
+
+    Raises:
+        ImageInputError: the image is so elongated that its shorter side would fall below
+            ``min_side`` (``name`` says which image).
     """
     w, h = img.size
     if max(w, h) <= max_side:
         return img, None
-    s = max_side / max(w, h)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
+    size = scaled_size((w, h), max_side, name=name, min_side=min_side)
     note = f"Downscaled from {w}x{h} to {size[0]}x{size[1]} (working size is capped at {max_side} px)."
     return img.resize(size, Image.Resampling.LANCZOS), note
 

@@ -417,7 +417,7 @@ def stylize(
     if regions is not None and masks is not None:
         raise ValueError("give either regions (K-means) or masks, not both")
     raw = load_image(content, name="content")
-    img = fit_within(raw, size)[0] if size else raw
+    img = fit_within(raw, size, name="content")[0] if size else raw
     device = next(autoencoder.parameters()).device
     net = autoencoder.for_inference(device)
     x = pil_to_tensor(img, device, dtype=next(net.parameters()).dtype, memory_format=torch.channels_last)
@@ -547,7 +547,7 @@ def learn_bank(
     small = [i for i, c in enumerate(pool) if min(c.shape[-2:]) < size]
     if small:
         raise ValueError(f"{len(small)} content image(s) are smaller than the {size} px crop")
-    style_img = fit_within(load_image(style, name="style"), style_size)[0]
+    style_img = fit_within(load_image(style, name="style"), style_size, name="style")[0]
     device = next(autoencoder.parameters()).device
     targets = style_targets(pil_to_tensor(style_img, device), vgg, loss)
     gen = torch.Generator().manual_seed(seed)

@@ -6,7 +6,7 @@ import torch
 
 from styletransfer import color
 from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize
-from styletransfer.imageio import pil_to_tensor
+from styletransfer.imageio import ImageInputError, pil_to_tensor
 from tests.conftest import gradient_image
 
 FAST = dict(size=32, num_steps=3, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu2_2",))
@@ -160,3 +160,8 @@ def test_output_at_the_input_size_works_with_lbfgs(tiny_vgg):
     # the permuted (non-contiguous) layout of the decoded pixels and L-BFGS failed to flatten it.
     result = stylize(gradient_image(72, 56), gradient_image(40, 40), encoder=tiny_vgg, size=72, num_steps=2)
     assert result.image.size == (72, 56)
+
+
+def test_a_content_too_elongated_for_the_output_size_is_a_clear_error(tiny_vgg, style):
+    with pytest.raises(ImageInputError, match="content image: 20x2000 px is too elongated for 512 px"):
+        stylize(gradient_image(20, 2000), style, encoder=tiny_vgg, **{**FAST, "size": 512})

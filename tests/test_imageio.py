@@ -130,6 +130,13 @@ def test_fit_within_keeps_aspect_and_says_so():
     assert same.size == (100, 50) and none is None
 
 
+def test_fit_within_refuses_a_shorter_side_under_the_minimum():
+    with pytest.raises(ImageInputError, match="content: 20x2000 px is too elongated for 512 px on the long side"):
+        fit_within(gradient_image(20, 2000), 512, name="content")
+    img, _ = fit_within(gradient_image(64, 2000), 512)  # 16 px: still enough
+    assert img.size == (16, 512)
+
+
 def test_check_image_names_argument_and_range():
     with pytest.raises(ImageInputError, match="style image: 400x100 px is above the 300 px cap"):
         check_image(gradient_image(400, 100), "style image", max_side=300)

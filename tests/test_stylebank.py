@@ -248,6 +248,13 @@ def test_kmeans_masks_partition_the_grid_and_follow_the_seed():
         kmeans_masks(feats, 0)
 
 
+def test_a_content_too_elongated_for_the_working_size_is_a_clear_error(autoencoder):
+    banks = {"a": make_bank(autoencoder, "a", 1)}
+    with pytest.raises(ImageInputError, match="content: 16x2000 px is too elongated"):
+        stylize(gradient_image(16, 2000), "a", autoencoder=autoencoder, banks=banks, size=512)
+    assert stylize(gradient_image(16, 2000), "a", autoencoder=autoencoder, banks=banks, size=None).image.size == (16, 2000)
+
+
 def test_region_fusion_returns_masks_at_image_size(autoencoder):
     banks = {"a": make_bank(autoencoder, "a", 1), "b": make_bank(autoencoder, "b", 2)}
     content = gradient_image(64, 40)
