@@ -323,7 +323,7 @@ def stylize(
     else:
         sizes, steps = (c["size"],), (c["num_steps"],)
     c["scales"], c["scale_steps"] = sizes, steps
-    scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")  # coarser ones round up
+    scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")  # coarser sizes clamp sides to 16
 
     opt_content, opt_styles = _prepare_images(content_img, style_imgs, c)
 
