@@ -157,8 +157,8 @@ class SubPixelGridConv(nn.Module):
         p = reflect_pad
         if not up.relu or k != 2 * p + 1 or up.weight.shape[0] != 4 * cin:
             raise ValueError("expected a sub-pixel convolution with ReLU feeding a (2p+1)-square convolution")
-        self.first, self.last = -((p + 1) // 2), -(-p // 2)  # the grid rows a kernel row reaches, relative
-        taps = self.last - self.first + 1
+        first, last = -((p + 1) // 2), -(-p // 2)  # the grid rows a kernel row reaches, relative
+        taps = last - first + 1
         grid = torch.zeros(2, 2, cout, 2, 2, cin, taps, taps, dtype=w.dtype, device=w.device)
         for r in range(2):  # output pixel 2I - r reads input pixel 2I - r + dy - p = 2(I + t) - a
             for dy in range(k):
@@ -168,7 +168,7 @@ class SubPixelGridConv(nn.Module):
                     for dx in range(k):
                         u = -(-(dx - s - p) // 2)
                         b = 2 * u - (dx - s - p)
-                        grid[r, s, :, a, b, :, t - self.first, u - self.first] = w[:, :, dy, dx]
+                        grid[r, s, :, a, b, :, t - first, u - first] = w[:, :, dy, dx]
         rows = -(-4 * cout // 16) * 16
         weight = torch.zeros(rows, 4 * cin, taps, taps, dtype=w.dtype, device=w.device)
         weight[: 4 * cout] = grid.reshape(4 * cout, 4 * cin, taps, taps)
@@ -179,7 +179,7 @@ class SubPixelGridConv(nn.Module):
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.bias = nn.Parameter(bias, requires_grad=False)
         self.pad, self.cout = p, cout
-        self.border = self.last + 1  # = 1 - first: grid rows first .. h + last exist
+        self.border = last + 1  # = 1 - first: grid rows first .. h + last exist
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
