@@ -29,7 +29,9 @@ __all__ = [
     "scaled_size",
     "check_image",
     "pil_to_tensor",
+    "pil_to_bytes",
     "tensor_to_pil",
+    "bytes_to_pil",
     "save_png",
     "read_png_settings",
 ]
@@ -235,9 +237,19 @@ def pil_to_tensor(img: Image.Image, device: torch.device | str = "cpu", *, dtype
                   memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """RGB PIL image -> tensor ``[1, 3, H, W]`` in [0, 1] (float32 and contiguous unless asked otherwise;
     a bf16 channels-last result is made straight from the pixel bytes, with the same values)."""
+    return pil_to_bytes(img).to(device=device, dtype=dtype).div_(255).contiguous(memory_format=memory_format)
+
+
+def pil_to_bytes(img: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> its pixel bytes as a uint8 tensor ``[1, 3, H, W]`` with channels-last strides (one copy)."""
     data = torch.frombuffer(bytearray(to_rgb(img).tobytes()), dtype=torch.uint8)
-    t = data.view(img.size[1], img.size[0], 3).permute(2, 0, 1)  # channels-last strides
-    return t.unsqueeze(0).to(device=device, dtype=dtype).div_(255).contiguous(memory_format=memory_format)
+    return data.view(1, img.size[1], img.size[0], 3).permute(0, 3, 1, 2)
+
+
+def bytes_to_pil(pixels: torch.Tensor) -> Image.Image:
+    """uint8 ``[H, W, 3]`` (any strides, any device) -> RGB PIL image."""
+    u8 = pixels.contiguous().cpu()
+    return Image.frombytes("RGB", (u8.shape[1], u8.shape[0]), u8.numpy().tobytes())
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
@@ -248,8 +260,7 @@ def tensor_to_pil(t: torch.Tensor) -> Image.Image:
         t = t[0]
     assert t.ndim == 3 and t.shape[0] == 3, f"expected 3xHxW, got {tuple(t.shape)}"
     f = t.detach().to(torch.float32, copy=True).clamp_(0, 1).mul_(255).round_()
-    u8 = f.to(torch.uint8).permute(1, 2, 0).contiguous().cpu()
-    return Image.frombytes("RGB", (u8.shape[1], u8.shape[0]), u8.numpy().tobytes())
+    return bytes_to_pil(f.to(torch.uint8).permute(1, 2, 0))
 
 
 def save_png(img: Image.Image, path: str | os.PathLike, *, method: str, settings: dict[str, Any]) -> Path:

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-__all__ = ["SafetensorsMixin", "ModelFileError", "read_metadata"]
+__all__ = ["SafetensorsMixin", "ModelFileError", "read_metadata", "update_extra_metadata"]
 
 FORMAT = "styletransfer/1"
 T = TypeVar("T", bound="SafetensorsMixin")
@@ -40,6 +40,24 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
             return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelFileError(f"'{Path(path).name}' is not a readable safetensors file ({e}).") from e
+
+
+def update_extra_metadata(path: str | os.PathLike, updates: dict[str, Any], output: str | os.PathLike | None = None,
+                          ) -> Path:
+    """Rewrite a :meth:`~SafetensorsMixin.save_pretrained` file (to ``output``, default in place) with
+    ``updates`` merged into its ``extra`` metadata; the tensors are copied bit for bit.
+
+    Raises:
+        ModelFileError: the file is unreadable.
+    """
+    meta = read_metadata(path)
+    extra = {**json.loads(meta.get("extra", "{}")), **updates}
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    output = Path(output or path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(output), metadata={**meta, "extra": json.dumps(extra, sort_keys=True, default=str)})
+    return output
 
 
 class SafetensorsMixin:

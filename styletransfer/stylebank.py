@@ -48,8 +48,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, int8_is_available, \
+    int8_is_fast
 from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
-from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
+from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
+    tensor_to_pil
 from .ops import gram_matrix, normalized_weights, total_variation
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
 from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast
@@ -70,6 +73,7 @@ __all__ = [
     "save_bank",
     "bank_thumbnail",
     "stylize",
+    "PRECISIONS",
     "learn_bank",
     "check_bank_name",
     "STYLE_SIZE",
@@ -154,11 +158,32 @@ class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
             nn.Conv2d(c1, 3, 9),
         )
         self._bf16 = Bf16InferenceCopy()
+        self.int8_calibration: dict[str, Any] | None = None
+        """The :func:`~styletransfer.quantized.calibrate` record read with the weights, if any."""
+        self._int8 = Int8InferenceCopy()
 
-    def for_inference(self, device: torch.device) -> StyleBankAutoEncoder:
-        """The module to run without gradients on ``device``: a standing bf16 channels-last copy where
-        bf16 is fast there, else this module (inputs must then be in the returned module's dtype)."""
-        return self._bf16.get(self) if bf16_is_fast(device) else self
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> StyleBankAutoEncoder:
+        """:meth:`SafetensorsMixin.from_pretrained`, plus the int8 calibration stored with the weights."""
+        model = super().from_pretrained(path, **kwargs)
+        model.int8_calibration = cls.extra_metadata(path).get(METADATA_KEY)
+        return model
+
+    def for_inference(self, device: torch.device, precision: str = "auto") -> StyleBankAutoEncoder:
+        """The module to run without gradients on ``device``: a standing bf16 channels-last copy for
+        ``"bf16"``, or for ``"auto"`` where bf16 is fast there, else this module (inputs must then be
+        in the returned module's dtype)."""
+        use_bf16 = precision == "bf16" or (precision == "auto" and bf16_is_fast(device))
+        return self._bf16.get(self) if use_bf16 else self
+
+    def quantized(self) -> QuantizedAutoEncoder:
+        """The standing int8 copy (:class:`~styletransfer.quantized.QuantizedAutoEncoder`) made from
+        :attr:`int8_calibration`, rebuilt when the weights or the calibration change.
+
+        Raises:
+            Int8UnavailableError: no calibration for these weights, or an architecture it does not support.
+        """
+        return self._int8.get(self, self.int8_calibration)
 
     @property
     def feature_channels(self) -> int:
@@ -363,14 +388,98 @@ def _fusion_weights(style: str | Mapping[str, float] | Sequence[str], banks: Map
     return dict(zip(weights, normalized_weights(list(weights.values()), "fusion weights")))
 
 
-def _linear_fusion(features: torch.Tensor, weights: Mapping[StyleBank, float]) -> torch.Tensor:
-    """``(sum_i w_i K_i) * F`` (eq. 5) as one convolution in the features' dtype; kernels of different
-    sizes are zero-padded to the largest (equivalent under the reflection padding)."""
+def _fused_kernel(weights: Mapping[StyleBank, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sum_i w_i K_i`` and its bias; kernels of different sizes are zero-padded to the largest
+    (equivalent under the reflection padding)."""
     k = max(bank.config.kernel_size for bank in weights)
     kernel = sum(wi * F.pad(bank.conv.weight, [(k - bank.config.kernel_size) // 2] * 4) for bank, wi in weights.items())
     bias = sum(wi * bank.conv.bias for bank, wi in weights.items())
-    padded = F.pad(features, [k // 2] * 4, mode="reflect")
+    return kernel, bias
+
+
+def _linear_fusion(features: torch.Tensor, weights: Mapping[StyleBank, float]) -> torch.Tensor:
+    """``(sum_i w_i K_i) * F`` (eq. 5) as one convolution in the features' dtype."""
+    kernel, bias = _fused_kernel(weights)
+    padded = F.pad(features, [kernel.shape[-1] // 2] * 4, mode="reflect")
     return F.conv2d(padded, kernel.to(features.dtype), bias.to(features.dtype))
+
+
+PRECISIONS = ("auto", "int8", "bf16", "fp32")
+"""Inference precisions of :func:`stylize`; ``"auto"`` is int8 where :func:`~styletransfer.quantized.int8_is_fast`
+and the auto-encoder is calibrated, else bf16 where it is fast, else float32."""
+
+
+class _FloatRun:
+    """One stylisation in float32 or bf16 (the auto-encoder's inference copy)."""
+
+    def __init__(self, autoencoder: StyleBankAutoEncoder, device: torch.device, precision: str) -> None:
+        self.net = autoencoder.for_inference(device, precision)
+        self.device = device
+        self.precision = "bf16" if next(self.net.parameters()).dtype == torch.bfloat16 else "fp32"
+
+    def encode(self, img: Image.Image) -> torch.Tensor:
+        x = pil_to_tensor(img, self.device, dtype=next(self.net.parameters()).dtype, memory_format=torch.channels_last)
+        return self.net.encode(_pad_to_4(x))
+
+    def float_features(self, features: torch.Tensor) -> torch.Tensor:
+        return features.float()
+
+    def bank(self, features: torch.Tensor, weights: Mapping[StyleBank, float], mask: torch.Tensor | None = None
+             ) -> torch.Tensor:
+        return _linear_fusion(features if mask is None else features * mask.to(features.dtype), weights)
+
+    def decode(self, features: torch.Tensor, size: tuple[int, int]) -> Image.Image:
+        return tensor_to_pil(self.net.decode(features)[..., : size[1], : size[0]])
+
+
+class _Int8Run:
+    """One stylisation with the auto-encoder's int8 copy; bank kernels are prepacked once per bank and weights."""
+
+    precision = "int8"
+
+    def __init__(self, autoencoder: StyleBankAutoEncoder) -> None:
+        self.net = autoencoder.quantized()
+
+    def encode(self, img: Image.Image) -> torch.Tensor:
+        return self.net.encode(_pad_to_4(pil_to_bytes(img)))
+
+    def float_features(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net.dequantize(features)
+
+    def bank(self, features: torch.Tensor, weights: Mapping[StyleBank, float], mask: torch.Tensor | None = None
+             ) -> torch.Tensor:
+        if mask is not None:  # a mask in [0, 1] keeps non-negative features in range: same scale
+            features = features.float().mul_(mask).round_().to(torch.uint8)
+        key = tuple((bank, bank.conv.weight._version, bank.conv.bias._version, wi) for bank, wi in weights.items())
+        return self.net.apply_bank(features, key, lambda: _fused_kernel(weights))
+
+    def decode(self, features: torch.Tensor, size: tuple[int, int]) -> Image.Image:
+        return bytes_to_pil(self.net.decode(features)[0, : size[1], : size[0]])
+
+
+def _pad_to_4(x: torch.Tensor) -> torch.Tensor:
+    """Reflection-pad the bottom and right of ``x`` to sides that are multiples of 4."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect") if (h % 4 or w % 4) else x
+
+
+def _inference_run(autoencoder: StyleBankAutoEncoder, device: torch.device, precision: str) -> _FloatRun | _Int8Run:
+    """The run for ``precision`` (see :data:`PRECISIONS`).
+
+    Raises:
+        Int8UnavailableError: ``"int8"`` where it cannot run (not a CPU, no calibration).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "int8" and not int8_is_available(device):
+        raise Int8UnavailableError(f"int8 inference runs on a CPU with oneDNN, not on {device}")
+    if precision == "int8" or (precision == "auto" and int8_is_fast(device)):
+        try:
+            return _Int8Run(autoencoder)
+        except Int8UnavailableError:
+            if precision == "int8":
+                raise
+    return _FloatRun(autoencoder, device, precision)
 
 
 @dataclass
@@ -394,6 +503,7 @@ def stylize(
     masks: Sequence[MaskSource] | None = None,
     seed: int = 0,
     size: int | None = 512,
+    precision: str = "auto",
 ) -> StyleBankResult:
     """Stylise ``content`` with one bank, a linear fusion of banks, or a region fusion.
 
@@ -409,25 +519,26 @@ def stylize(
         masks: region fusion with one user mask per style (at the content's input size).
         seed: K-means seed.
         size: long side of the working size (down only); ``None`` keeps the input size.
+        precision: one of :data:`PRECISIONS`; ``settings["precision"]`` says which ran.
 
     Returns:
         :class:`StyleBankResult` with the image, and the masks and their colour map for
         region fusion.
+
+    Raises:
+        Int8UnavailableError: ``precision="int8"`` where it cannot run.
     """
     if regions is not None and masks is not None:
         raise ValueError("give either regions (K-means) or masks, not both")
     raw = load_image(content, name="content")
     img = fit_within(raw, size, name="content")[0] if size else raw
     device = next(autoencoder.parameters()).device
-    net = autoencoder.for_inference(device)
-    x = pil_to_tensor(img, device, dtype=next(net.parameters()).dtype, memory_format=torch.channels_last)
-    h, w = x.shape[-2:]
-    x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect") if (h % 4 or w % 4) else x
-    feats = net.encode(x)
+    run = _inference_run(autoencoder, device, precision)
+    feats = run.encode(img)
     region_masks = None
     if regions is None and masks is None:
         weights = _fusion_weights(style, banks)
-        fused = _linear_fusion(feats, {banks[name]: wi for name, wi in weights.items()})
+        fused = run.bank(feats, {banks[name]: wi for name, wi in weights.items()})
         settings: dict[str, Any] = {"fusion": "linear", "weights": weights}
     else:
         names = [style] if isinstance(style, str) else list(style)
@@ -438,18 +549,16 @@ def stylize(
             region_masks = prepare_masks(masks, raw.size, feats.shape[-2:]).to(device)
             assignment = names
         else:
-            region_masks = kmeans_masks(feats.float(), int(regions), seed=seed)
+            region_masks = kmeans_masks(run.float_features(feats), int(regions), seed=seed)
             assignment = [names[i % len(names)] for i in range(region_masks.shape[0])]
         norm = region_masks.sum(0, keepdim=True).clamp(min=1)
-        fused = torch.zeros_like(feats)
-        for name, m in zip(assignment, region_masks):
-            fused = fused + _linear_fusion(feats * (m[None] / norm).to(feats.dtype), {banks[name]: 1.0})
+        fused = sum(run.bank(feats, {banks[name]: 1.0}, m[None] / norm) for name, m in zip(assignment, region_masks))
         settings = {"fusion": "region", "regions": assignment, "k": int(region_masks.shape[0]), "seed": seed,
                     "source": "masks" if masks is not None else "kmeans"}
-    out = net.decode(fused)[..., :h, :w]
-    result = StyleBankResult(tensor_to_pil(out), settings=settings)
+    settings["precision"] = run.precision
+    result = StyleBankResult(run.decode(fused, img.size), settings=settings)
     if region_masks is not None:
-        up = F.interpolate(region_masks, size=x.shape[-2:], mode="nearest")[..., :h, :w]
+        up = F.interpolate(region_masks, scale_factor=4, mode="nearest")[..., : img.height, : img.width]
         result.masks = up
         result.region_map = region_map_image(up)
     return result

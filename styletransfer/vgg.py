@@ -135,6 +135,9 @@ class Bf16InferenceCopy:
         self._copy: nn.Module | None = None
         self._key: tuple = ()
 
+    def __deepcopy__(self, memo: dict) -> Bf16InferenceCopy:
+        return Bf16InferenceCopy()  # a deep copy of the owner makes its own copy when asked
+
     def get(self, module: nn.Module) -> nn.Module:
         key = tuple((id(p), p._version, p.device) for p in module.parameters())
         if self._copy is None or key != self._key:

@@ -1,0 +1,70 @@
+"""Calibrate a StyleBank auto-encoder for int8 inference and store the record in its file.
+
+    python -m training.calibrate_stylebank [--autoencoder FILE] [--banks BANK ...] \
+        [--contents ../shared/data/train/content] [--num-contents 32] [-o OUT]
+
+Runs the float32 model on photos through every bank and records the maximum of each activation
+that int8 inference quantizes (:func:`styletransfer.quantized.calibrate`), with the auto-encoder's
+fingerprint, in the file's metadata (the weights are copied bit for bit; default: in place).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from styletransfer.imageio import pil_to_tensor
+from styletransfer.quantized import METADATA_KEY, calibrate
+from styletransfer.serialization import ModelFileError, update_extra_metadata
+from styletransfer.stylebank import StyleBankAutoEncoder, load_banks
+from zoo.registry import get_spec
+from zoo.resolve import resolve_weights
+
+from .data import list_images, load_training_image
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--autoencoder", type=Path, default=None,
+                        help="the StyleBank auto-encoder file (default: the zoo's StyleBank)")
+    parser.add_argument("--banks", type=Path, nargs="*", default=None,
+                        help="bank files (default: banks/*.safetensors beside the auto-encoder)")
+    parser.add_argument("--contents", type=Path, default=Path("../shared/data/train/content"), help="folder of photos")
+    parser.add_argument("--num-contents", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", type=Path, default=None, help="file to write (default: in place)")
+    args = parser.parse_args(argv)
+
+    try:
+        path = args.autoencoder or resolve_weights(get_spec("stylebank.pd16")).path
+        bank_files = args.banks if args.banks is not None else sorted((Path(path).parent / "banks").glob("*.safetensors"))
+        if not bank_files:
+            raise ValueError(f"no bank files given and none in {Path(path).parent / 'banks'}")
+        files = list_images(args.contents) if args.contents.is_dir() else []
+        if not files:
+            raise ValueError(f"no photos in {args.contents}")
+        autoencoder = StyleBankAutoEncoder.from_pretrained(path).eval()
+        banks = load_banks(bank_files, autoencoder)
+    except (OSError, ValueError, ModelFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    random.Random(args.seed).shuffle(files)
+    images = []
+    for file in files:
+        img = load_training_image(file)
+        if img is not None:
+            images.append(pil_to_tensor(img.crop((0, 0, img.width // 4 * 4, img.height // 4 * 4))))
+        if len(images) == args.num_contents:
+            break
+    record = calibrate(autoencoder, banks.values(), images)
+    out = update_extra_metadata(path, {METADATA_KEY: record}, args.output)
+    print(json.dumps(record, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
