@@ -39,6 +39,7 @@ from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
 from styletransfer.metrics import content_style_losses, nearest_style
+from styletransfer.quantized import int8_is_fast
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks, save_bank
 from styletransfer.vgg import VGGEncoder, bf16_is_fast
@@ -107,6 +108,8 @@ def device_notice() -> str:
     else:
         where = f"CPU ({torch.get_num_threads()} threads)"
     precision = "bf16 autocast" if bf16_is_fast(DEVICE) else "float32"
+    if int8_is_fast(DEVICE):
+        precision += " (StyleBank in int8)"
     return f"Running on {where}, {precision}. Uploads larger than {MAX_SIDE} px are downscaled."
 
 

@@ -149,6 +149,8 @@ def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
                    help="StyleBank auto-encoder file (default: the zoo's StyleBank, with its banks)")
     p.add_argument("--bank", type=Path, nargs="+", default=[], help="more bank files (or folders of them)")
     p.add_argument("--regions-out", type=Path, help="also write the region map here (PNG)")
+    p.add_argument("--precision", choices=stylebank.PRECISIONS, default="auto",
+                   help="auto: int8 on a CPU with VNNI and a calibrated auto-encoder, else bf16 where fast, else fp32")
 
 
 def _parse_styles(items: list[str]) -> dict[str, float] | list[str]:
@@ -177,7 +179,7 @@ def _run_stylebank(args: argparse.Namespace) -> int:
     banks |= stylebank.load_banks(files, autoencoder)
     style = _parse_styles(args.style)
     result = stylebank.stylize(args.content, style, autoencoder=autoencoder, banks=banks, regions=args.regions,
-                               masks=args.masks, seed=args.seed, size=args.size or None)
+                               masks=args.masks, seed=args.seed, size=args.size or None, precision=args.precision)
     settings = {**result.settings, "content": args.content.name, "autoencoder": source}
     save_png(result.image, args.output, method="stylebank", settings=settings)
     if args.regions_out and result.region_map is not None:

@@ -49,7 +49,7 @@ _PREPACKED_BANKS = 8
 """Bank kernels (single or fused) kept prepacked by a :class:`QuantizedAutoEncoder`."""
 
 
-class Int8UnavailableError(RuntimeError):
+class Int8UnavailableError(ValueError):
     """Int8 inference was asked for where it cannot run; the message says why."""
 
 

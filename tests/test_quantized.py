@@ -1,0 +1,168 @@
+"""Int8 StyleBank inference (styletransfer/quantized.py) on a tiny random auto-encoder."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styletransfer.imageio import pil_to_bytes
+from styletransfer.quantized import METADATA_KEY, Int8UnavailableError, calibrate, int8_is_available
+from styletransfer.serialization import read_metadata, update_extra_metadata
+from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder, save_bank, stylize
+from training.calibrate_stylebank import main as calibrate_cli
+
+pytestmark = pytest.mark.skipif(not int8_is_available(), reason="this torch build has no oneDNN int8 convolutions")
+
+CONFIG = AutoEncoderConfig(channels=(8, 16, 16))  # the default architecture (int8 supports no other), narrower
+
+
+def photo(w: int, h: int, seed: int) -> Image.Image:
+    """A smooth random colour field with some edges: a stand-in for a photo."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(1, 3, 6, 6, generator=g)
+    field = torch.nn.functional.interpolate(low, size=(h, w), mode="bicubic", align_corners=False)
+    blocks = (torch.rand(1, 3, -(-h // 4), -(-w // 4), generator=g) > 0.8).float()
+    field = field + 0.15 * blocks.repeat_interleave(4, 2).repeat_interleave(4, 3)[..., :h, :w]
+    arr = (field[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def as_tensor(img: Image.Image) -> torch.Tensor:
+    return pil_to_bytes(img).float().div(255)
+
+
+@pytest.fixture
+def model():
+    """A tiny auto-encoder whose output sits mid-range (so its bytes are not clamped away), two banks
+    and the calibration record on photos unlike the test images."""
+    torch.manual_seed(0)
+    ae = StyleBankAutoEncoder(CONFIG).eval().requires_grad_(False)
+    for conv in [m for m in ae.modules() if isinstance(m, torch.nn.Conv2d)]:
+        torch.nn.init.kaiming_normal_(conv.weight)  # keeps the signal's scale through the ReLUs
+    last = ae.decoder[-1]
+    last.weight.mul_(0.2)
+    last.bias.fill_(0.5)
+    banks = {}
+    for i, name in enumerate(["a", "b"]):
+        torch.manual_seed(10 + i)
+        banks[name] = StyleBank(BankConfig(name, 16, 3, ae.fingerprint())).eval().requires_grad_(False)
+        torch.nn.init.kaiming_normal_(banks[name].conv.weight)
+    ae.int8_calibration = calibrate(ae, banks.values(), [as_tensor(photo(64, 48, s)) for s in range(6)])
+    return ae, banks
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return 10 * math.log10(255 ** 2 / max(mse, 1e-12))
+
+
+def test_calibration_record_holds_the_fingerprint_and_a_positive_range_per_activation(model):
+    ae, _ = model
+    record = ae.int8_calibration
+    assert record["fingerprint"] == ae.fingerprint() and record["images"] == 6 and record["banks"] == 2
+    assert set(record["ranges"]) == {"enc0", "enc1", "enc2", "dec0", "dec1"}
+    assert all(v > 0 for v in record["ranges"].values())
+
+
+def test_int8_output_stays_close_to_float32_and_a_miscalibration_shows(model):
+    ae, banks = model
+    content = photo(60, 44, 99)  # not a multiple of 4
+    ref = stylize(content, "a", autoencoder=ae, banks=banks, precision="fp32")
+    out = stylize(content, "a", autoencoder=ae, banks=banks, precision="int8")
+    assert out.settings["precision"] == "int8" and ref.settings["precision"] == "fp32"
+    assert out.image.size == content.size
+    assert np.asarray(ref.image).std() > 20  # a visible image, not a flat or clamped one
+    good = psnr(out.image, ref.image)
+    assert good > 35, good
+    ae.int8_calibration = {**ae.int8_calibration,
+                           "ranges": {k: v * 0.05 for k, v in ae.int8_calibration["ranges"].items()}}
+    bad = psnr(stylize(content, "a", autoencoder=ae, banks=banks, precision="int8").image, ref.image)
+    assert bad < good - 10, (good, bad)
+
+
+def test_linear_fusion_one_zero_is_the_single_style_and_a_blend_matches_float32(model):
+    ae, banks = model
+    content = photo(48, 48, 7)
+    single = np.asarray(stylize(content, "a", autoencoder=ae, banks=banks, precision="int8").image)
+    one_zero = np.asarray(stylize(content, {"a": 1.0, "b": 0.0}, autoencoder=ae, banks=banks, precision="int8").image)
+    np.testing.assert_array_equal(one_zero, single)
+    blend = {"a": 0.3, "b": 0.7}
+    half = stylize(content, blend, autoencoder=ae, banks=banks, precision="int8").image
+    assert psnr(half, stylize(content, blend, autoencoder=ae, banks=banks, precision="fp32").image) > 35
+    assert psnr(half, Image.fromarray(single)) < 30  # the blend is another image
+
+
+def test_region_fusion_in_int8_partitions_the_image_and_matches_float32(model):
+    ae, banks = model
+    content = photo(64, 40, 3)
+    out = stylize(content, ["a", "b"], autoencoder=ae, banks=banks, regions=2, precision="int8")
+    ref = stylize(content, ["a", "b"], autoencoder=ae, banks=banks, regions=2, precision="fp32")
+    assert out.masks.shape == (2, 1, 40, 64)
+    torch.testing.assert_close(out.masks.sum(0), torch.ones(1, 40, 64))
+    assert psnr(out.image, ref.image) > 30
+
+
+def test_int8_without_a_calibration_is_a_clear_error_and_auto_falls_back(model):
+    ae, banks = model
+    ae.int8_calibration = None
+    content = photo(32, 32, 1)
+    with pytest.raises(Int8UnavailableError, match="calibrate_stylebank"):
+        stylize(content, "a", autoencoder=ae, banks=banks, precision="int8")
+    assert stylize(content, "a", autoencoder=ae, banks=banks).settings["precision"] in ("bf16", "fp32")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        stylize(content, "a", autoencoder=ae, banks=banks, precision="int4")
+
+
+def test_a_calibration_for_other_weights_or_another_architecture_is_refused(model):
+    ae, banks = model
+    ae.quantized()
+    with torch.no_grad():
+        ae.encoder[0][1].weight[0, 0, 0, 0] += 0.5  # the record's fingerprint no longer fits: rebuilt, refused
+    with pytest.raises(Int8UnavailableError, match="no int8 calibration"):
+        ae.quantized()
+    other = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16), norm="instance"))
+    with pytest.raises(Int8UnavailableError, match="default StyleBank architecture"):
+        calibrate(other, [], [torch.rand(1, 3, 16, 16)])
+
+
+def test_an_autoencoder_with_an_int8_copy_still_deep_copies(model):
+    ae, banks = model
+    stylize(photo(32, 32, 2), "a", autoencoder=ae, banks=banks, precision="int8")
+    clone = copy.deepcopy(ae)
+    assert clone.int8_calibration == ae.int8_calibration
+    assert stylize(photo(32, 32, 2), "a", autoencoder=clone, banks=banks, precision="int8").settings["precision"] == "int8"
+
+
+def test_calibration_travels_in_the_file_and_the_weights_stay_bit_identical(model, tmp_path):
+    ae, banks = model
+    record = ae.int8_calibration
+    path = ae.save_pretrained(tmp_path / "ae.safetensors", metadata={"note": "kept"}, dtype=torch.float16)
+    loaded = StyleBankAutoEncoder.from_pretrained(path)
+    assert loaded.int8_calibration is None
+    update_extra_metadata(path, {METADATA_KEY: record})
+    loaded = StyleBankAutoEncoder.from_pretrained(path)
+    assert loaded.int8_calibration == record and StyleBankAutoEncoder.extra_metadata(path)["note"] == "kept"
+    assert loaded.fingerprint() == ae.fingerprint() == record["fingerprint"]  # fp16 rounding does not change it
+    assert read_metadata(path)["class"] == "StyleBankAutoEncoder"
+    for key, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, ae.state_dict()[key].half().float(), rtol=0, atol=0)
+    loaded.quantized()
+
+
+def test_calibrate_cli_writes_the_record_and_refuses_a_missing_folder(model, tmp_path, capsys):
+    ae, banks = model
+    path = ae.save_pretrained(tmp_path / "ae" / "autoencoder.safetensors")
+    for bank in banks.values():
+        save_bank(bank, tmp_path / "ae" / "banks" / f"{bank.name}.safetensors")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for s in range(3):
+        photo(70, 50, s).save(photos / f"p{s}.png")
+    assert calibrate_cli(["--autoencoder", str(path), "--contents", str(photos), "-o", str(tmp_path / "out.safetensors")]) == 0
+    record = StyleBankAutoEncoder.from_pretrained(tmp_path / "out.safetensors").int8_calibration
+    assert record["images"] == 3 and record["banks"] == 2 and record["fingerprint"] == ae.fingerprint()
+    assert calibrate_cli(["--autoencoder", str(path), "--contents", str(tmp_path / "nowhere")]) == 2
+    assert "no photos" in capsys.readouterr().err
