@@ -3,10 +3,11 @@
     python benchmarks/bench_stylebank.py [--data ../shared/data] [--autoencoder FILE] \
         [--relearn BANK BANK] [--steps 1000] [--batch 1] [--variant random:0 identity:0.98]
 
-1. seconds per image at 256 and 512 px (float32 and bf16, then bf16 after
-   ``allocator.keep_freed_memory()``; one bank and a 2-bank linear fusion), and the compute floor
-   (FLOPs of the pass over the best measured convolution rate);
-2. reconstruction PSNR of the auto-encoder (no bank) on the test content photos;
+1. seconds per image at 256 and 512 px (float32 and bf16, then bf16 and int8 after
+   ``allocator.keep_freed_memory()``; one bank and, in int8, a 2-bank linear fusion), and the
+   compute floors (FLOPs of the pass over the best measured bf16 and int8 convolution rates);
+2. reconstruction PSNR of the auto-encoder (no bank) on the test content photos, and how close the
+   bf16 and int8 outputs come to float32 (PSNR over every test photo and bank);
 3. for each ``--relearn`` style of the jointly trained set and each ``--variant``: a new bank learned
    with E and D frozen (:func:`styletransfer.stylebank.learn_bank`, 256 px crops), its style and
    content loss on fixed evaluation crops every ``--eval-every`` steps next to the jointly
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import time
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import conv_rate, flops, have_test_data, median_time  # noqa: E402
+from benchmarks.common import conv_rate, flops, have_test_data, int8_conv_rate, median_time  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -162,28 +162,31 @@ def main() -> int:
     print("\nseconds per image (median of %d), stylebank.stylize from a PIL image; 'heap' columns after "
           "allocator.keep_freed_memory()" % args.repeats)
 
-    def seconds(img: Image.Image, style: str | dict[str, float]) -> float:
-        return median_time(lambda: stylize(img, style, autoencoder=autoencoder, banks=banks, size=None), args.repeats)
+    def seconds(img: Image.Image, style: str | dict[str, float], precision: str) -> float:
+        return median_time(lambda: stylize(img, style, autoencoder=autoencoder, banks=banks, size=None,
+                                           precision=precision), args.repeats)
 
     images = {size: photo.resize((size, size), Image.Resampling.LANCZOS) for size in (256, 512)}
-    os.environ["STYLETRANSFER_FORCE_FP32"] = "1"
-    fp32 = {size: seconds(img, names[0]) for size, img in images.items()}
-    os.environ["STYLETRANSFER_FORCE_FP32"] = "0"
-    bf16 = {size: seconds(img, names[0]) for size, img in images.items()}
+    fp32 = {size: seconds(img, names[0], "fp32") for size, img in images.items()}
+    bf16 = {size: seconds(img, names[0], "bf16") for size, img in images.items()}
     heap_ok = keep_freed_memory()
-    heap = {size: seconds(img, names[0]) for size, img in images.items()}
-    fusion = {size: seconds(img, {names[0]: 0.5, names[1]: 0.5}) for size, img in images.items()}
-    print(f"{'size':>6} {'fp32 1 bank':>12} {'bf16 1 bank':>12} {'bf16 heap':>10} {'fusion heap':>12} "
-          f"{'fp32/bf16':>10} {'bf16/heap':>10}")
+    heap = {size: seconds(img, names[0], "bf16") for size, img in images.items()}
+    int8 = {size: seconds(img, names[0], "int8") for size, img in images.items()}
+    fusion = {size: seconds(img, {names[0]: 0.5, names[1]: 0.5}, "int8") for size, img in images.items()}
+    print(f"{'size':>6} {'fp32 1 bank':>12} {'bf16 1 bank':>12} {'bf16 heap':>10} {'int8 heap':>10} "
+          f"{'int8 fusion':>12} {'fp32/bf16':>10} {'bf16/heap':>10} {'int8/bf16 heap':>15}")
     for size in images:
-        print(f"{size:>6} {fp32[size]:>12.3f} {bf16[size]:>12.3f} {heap[size]:>10.3f} {fusion[size]:>12.3f} "
-              f"{fp32[size] / bf16[size]:>9.2f}x {bf16[size] / heap[size]:>9.2f}x", flush=True)
+        print(f"{size:>6} {fp32[size]:>12.3f} {bf16[size]:>12.3f} {heap[size]:>10.3f} {int8[size]:>10.3f} "
+              f"{fusion[size]:>12.3f} {fp32[size] / bf16[size]:>9.2f}x {bf16[size] / heap[size]:>9.2f}x "
+              f"{int8[size] / heap[size]:>14.3f}", flush=True)
     if not heap_ok:
         print("(the C library refused the allocator settings: the heap columns ran with its defaults)")
-    total = flops(lambda: stylize(images[512], names[0], autoencoder=autoencoder, banks=banks, size=None))
-    rate = conv_rate(args.repeats)
-    print(f"compute floor at 512x512: {total / 1e9:.1f} GFLOP per image as bf16 runs it; a large bf16 3x3 "
-          f"convolution runs at {rate / 1e9:.0f} GFLOP/s here, so at least {total / rate:.3f} s; measured {heap[512]:.3f} s")
+    total = flops(lambda: stylize(images[512], names[0], autoencoder=autoencoder, banks=banks, size=None,
+                                  precision="bf16"))
+    rate, rate8 = conv_rate(args.repeats), int8_conv_rate(args.repeats)
+    print(f"compute floor at 512x512: {total / 1e9:.1f} GFLOP per image as bf16 and int8 run it; a large 3x3 "
+          f"convolution runs at {rate / 1e9:.0f} GFLOP/s in bf16 and {rate8 / 1e9:.0f} GOP/s in int8 here, so at "
+          f"least {total / rate:.3f} s and {total / rate8:.3f} s; measured {heap[512]:.3f} s and {int8[512]:.3f} s")
 
     # ---- 2. reconstruction
     scores = []
@@ -194,6 +197,19 @@ def main() -> int:
             scores.append(psnr(autoencoder(x).clamp(0, 1), x))
     print(f"\nauto-encoder reconstruction on {len(scores)} test photos (long side 512): PSNR mean "
           f"{statistics.mean(scores):.2f} dB, min {min(scores):.2f}, max {max(scores):.2f}", flush=True)
+
+    # ---- 2b. fidelity of the fast paths to float32
+    fidelity: dict[str, list[float]] = {"bf16": [], "int8": []}
+    for path in contents:
+        img = fit_within(load_image(path), 512)[0]
+        for name in names:
+            ref = pil_to_tensor(stylize(img, name, autoencoder=autoencoder, banks=banks, precision="fp32").image)
+            for precision, found in fidelity.items():
+                out = stylize(img, name, autoencoder=autoencoder, banks=banks, precision=precision).image
+                found.append(psnr(pil_to_tensor(out), ref))
+    for precision, found in fidelity.items():
+        print(f"{precision} output against float32, {len(contents)} test photos (long side 512) x {len(names)} banks: "
+              f"PSNR mean {statistics.mean(found):.2f} dB, min {min(found):.2f}", flush=True)
 
     # ---- grid
     rows = []

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, register_flop_formula
 
-__all__ = ["median_time", "have_test_data", "flops", "conv_rate"]
+__all__ = ["median_time", "have_test_data", "flops", "conv_rate", "int8_conv_rate"]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -52,4 +52,14 @@ def conv_rate(repeats: int, size: int = 128, channels: int = 256) -> float:
     w = torch.randn(channels, channels, 3, 3).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         seconds = median_time(lambda: F.conv2d(x, w), repeats)
+    return 2 * size * size * channels * channels * 9 / seconds
+
+
+def int8_conv_rate(repeats: int, size: int = 128, channels: int = 256) -> float:
+    """Operations per second (2 per multiply-add) of the same convolution in oneDNN int8 (u8 x s8)."""
+    from styletransfer.quantized import QuantizedConv
+
+    x = torch.randint(0, 256, (1, channels, size + 2, size + 2), dtype=torch.uint8)
+    conv = QuantizedConv(torch.randn(channels, channels, 3, 3), None, 1 / 255, 0.1)
+    seconds = median_time(lambda: conv(x.contiguous(memory_format=torch.channels_last)), repeats)
     return 2 * size * size * channels * channels * 9 / seconds
