@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
@@ -139,7 +140,8 @@ class QuantizedAutoEncoder:
         self.dec1 = QuantizedConv(grid.up.weight, grid.up.bias, s["dec0"], s["dec1"], relu=True)
         self.out = QuantizedConv(grid.weight, grid.bias, s["dec1"], 1 / 255)
         self.out_channels, self.border, self.out_pad = grid.cout, grid.border, grid.pad
-        self._banks: OrderedDict[tuple, tuple[QuantizedConv, int]] = OrderedDict()
+        self._banks: OrderedDict[Hashable, tuple[QuantizedConv, int]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @staticmethod
     def _strided_pair(layer: ReflectPadConv, scale: float, out_scale: float) -> tuple[QuantizedConv, QuantizedConv]:
@@ -181,13 +183,14 @@ class QuantizedAutoEncoder:
         ``kernel()`` gives its weight and bias; they are quantized and prepacked once per ``key``, which
         must identify them (e.g. the bank modules, their weights' versions and the fusion weights).
         """
-        entry = self._banks.pop(key, None)
-        if entry is None:
-            weight, bias = kernel()
-            entry = (QuantizedConv(weight, bias, self.feature_scale, None), weight.shape[-1] // 2)
-            while len(self._banks) >= _PREPACKED_BANKS:
-                self._banks.popitem(last=False)
-        self._banks[key] = entry
+        with self._lock:  # the studio serves requests from several threads
+            entry = self._banks.pop(key, None)
+            if entry is None:
+                weight, bias = kernel()
+                entry = (QuantizedConv(weight, bias, self.feature_scale, None), weight.shape[-1] // 2)
+                while len(self._banks) >= _PREPACKED_BANKS:
+                    self._banks.popitem(last=False)
+            self._banks[key] = entry
         conv, pad = entry
         return conv(F.pad(features, (pad,) * 4, mode="reflect") if pad else features)
 
