@@ -25,12 +25,12 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
+from .cpu import cpu_flags
 from .reparam import ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGridConv, _conv_relu, _interleave, \
     _reflect_into_border, reparameterize
 
@@ -67,11 +67,7 @@ def int8_is_fast(device: torch.device | str = "cpu") -> bool:
     """
     if os.environ.get("STYLETRANSFER_FORCE_FP32", "") not in ("", "0") or not int8_is_available(device):
         return False
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_vnni", "amx_int8", "avx_vnni"})
+    return bool(cpu_flags() & {"avx512_vnni", "amx_int8", "avx_vnni"})
 
 
 class QuantizedConv:
@@ -95,9 +91,10 @@ class QuantizedConv:
     def __call__(self, x: torch.Tensor, scale: float | None = None, zero_point: int = 0) -> torch.Tensor:
         """``x``: uint8 ``[n, c, h, w]``, channels-last, with its scale (default: the one given at
         construction; the prepacked weights do not depend on it) and zero point."""
-        return torch.ops.onednn.qconv2d_pointwise(
-            x, self.scale if scale is None else float(scale), int(zero_point), self.packed, self.weight_scales, self.weight_zero_points, self.bias,
-            *self.geometry, *self.out, self.attr, [], "")
+        scale = self.scale if scale is None else float(scale)
+        return torch.ops.onednn.qconv2d_pointwise(x, scale, int(zero_point), self.packed, self.weight_scales,
+                                                  self.weight_zero_points, self.bias, *self.geometry, *self.out,
+                                                  self.attr, [], "")
 
 
 def _quantize(x: torch.Tensor, scale: float, zero_point: int = 0) -> torch.Tensor:

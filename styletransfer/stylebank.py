@@ -48,12 +48,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, int8_is_available, \
-    int8_is_fast
 from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
     tensor_to_pil
 from .ops import gram_matrix, normalized_weights, total_variation
+from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, int8_is_available, \
+    int8_is_fast
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
 from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast
 

@@ -17,7 +17,6 @@ Recognition", ICLR 2015.
 from __future__ import annotations
 
 import copy
-import functools
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
+from .cpu import cpu_flags
 from .reparam import reparameterize
 from .serialization import SafetensorsMixin
 
@@ -85,15 +85,6 @@ def _layer_names() -> list[str]:
 LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
 
 
-@functools.cache
-def _cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 def bf16_is_fast(device: torch.device | str) -> bool:
     """Whether bf16 autocast pays on ``device`` (CUDA with bf16, or a CPU with AVX512-BF16/AMX).
 
@@ -104,7 +95,7 @@ def bf16_is_fast(device: torch.device | str) -> bool:
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_native_bf16()
+    return device.type == "cpu" and torch.backends.mkldnn.is_available() and bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
 def check_precision(precision: str) -> str:
