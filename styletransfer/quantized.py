@@ -6,10 +6,12 @@ cycle of a bf16 one: 800-860 GFLOP/s against 420-440 for bf16 on this project's 
 - **Weights**: symmetric int8, one scale per output channel, from the float32 re-parameterised
   layers (:mod:`styletransfer.reparam`: column-unfolded input layer, sub-pixel decoder).
 - **Activations**: uint8, one scale per tensor. Every encoder and decoder activation follows a
-  ReLU, so it spans ``[0, max]``; the maxima are calibrated once on photos and on every bank
-  (:func:`calibrate`) and stored with the auto-encoder (:data:`METADATA_KEY`, tied to its
-  fingerprint). The bank output is signed and depends on the style, so its range is measured on
-  every image (an asymmetric scale and zero point).
+  ReLU, so it spans ``[0, max]``; the maxima are calibrated on photos with the float32 model
+  (:func:`calibrate`): the encoder's once, stored with the auto-encoder (tied to its
+  fingerprint), the decoder's per bank, stored with each bank (a bank learned later can drive
+  the decoder ten times higher than the banks trained with it), both under :data:`METADATA_KEY`.
+  The bank output is signed and changes with the style and the fusion, so its range is measured
+  on every image (an asymmetric scale and zero point).
 - **Input and output**: the image's bytes are the first layer's input as they are (scale 1/255),
   and the last layer writes the output bytes (scale 1/255, saturating), so no float image exists.
 
@@ -25,6 +27,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -37,14 +40,18 @@ from .reparam import ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGri
 if TYPE_CHECKING:
     from .stylebank import StyleBank, StyleBankAutoEncoder
 
-__all__ = ["ACTIVATIONS", "METADATA_KEY", "Int8UnavailableError", "QuantizedAutoEncoder", "QuantizedConv", "Int8InferenceCopy",
-           "calibrate", "int8_is_available", "int8_is_fast", "ranges_for"]
+__all__ = ["DECODER_ACTIVATIONS", "ENCODER_ACTIVATIONS", "METADATA_KEY", "Calibration", "Int8InferenceCopy",
+           "Int8UnavailableError", "QuantizedAutoEncoder", "QuantizedConv", "calibrate", "decoder_ranges",
+           "int8_is_available", "int8_is_fast"]
 
-ACTIVATIONS = ("enc0", "enc1", "enc2", "dec0", "dec1")
-"""The calibrated activations: the three encoder outputs and the two decoder upsampling outputs."""
+ENCODER_ACTIVATIONS = ("enc0", "enc1", "enc2")
+"""The encoder's calibrated activations (its three outputs), a property of the auto-encoder."""
+
+DECODER_ACTIVATIONS = ("dec0", "dec1")
+"""The decoder's calibrated activations (its two upsampling outputs), a property of each bank."""
 
 METADATA_KEY = "int8_calibration"
-"""Where :func:`calibrate`'s record lives in an auto-encoder file's ``extra`` metadata."""
+"""Where the calibration records live in an auto-encoder's and a bank's file (``extra`` metadata)."""
 
 _PREPACKED_BANKS = 8
 """Bank kernels (single or fused) kept prepacked by a :class:`QuantizedAutoEncoder`."""
@@ -88,12 +95,15 @@ class QuantizedConv:
         self.out = (1.0, 0, torch.float32) if out_scale is None else (float(out_scale), 0, None)
         self.attr = "relu" if relu else "none"
 
-    def __call__(self, x: torch.Tensor, scale: float | None = None, zero_point: int = 0) -> torch.Tensor:
-        """``x``: uint8 ``[n, c, h, w]``, channels-last, with its scale (default: the one given at
-        construction; the prepacked weights do not depend on it) and zero point."""
+    def __call__(self, x: torch.Tensor, scale: float | None = None, zero_point: int = 0,
+                 out_scale: float | None = None) -> torch.Tensor:
+        """``x``: uint8 ``[n, c, h, w]``, channels-last, with its scale and zero point; ``scale`` and a
+        uint8 output's ``out_scale`` default to the ones given at construction (the prepacked weights
+        depend on neither)."""
         scale = self.scale if scale is None else float(scale)
+        out = self.out if out_scale is None else (float(out_scale), *self.out[1:])
         return torch.ops.onednn.qconv2d_pointwise(x, scale, int(zero_point), self.packed, self.weight_scales,
-                                                  self.weight_zero_points, self.bias, *self.geometry, *self.out,
+                                                  self.weight_zero_points, self.bias, *self.geometry, *out,
                                                   self.attr, [], "")
 
 
@@ -109,13 +119,11 @@ class QuantizedAutoEncoder:
 
     Args:
         autoencoder: the float model.
-        ranges: the calibrated maximum of each activation in :data:`ACTIVATIONS` (see :func:`calibrate`).
+        ranges: the calibrated maximum of each activation in :data:`ENCODER_ACTIVATIONS` (see :func:`calibrate`).
     """
 
     def __init__(self, autoencoder: StyleBankAutoEncoder, ranges: Mapping[str, float]) -> None:
-        missing = [k for k in ACTIVATIONS if not float(ranges.get(k, 0)) > 0]
-        if missing:
-            raise ValueError(f"int8 ranges need a positive maximum for {', '.join(missing)}")
+        _check_ranges(ranges, ENCODER_ACTIVATIONS, "the auto-encoder")
         fast = reparameterize(copy.deepcopy(autoencoder).float().cpu(), onednn=True)
         layers = [m for m in fast.modules() if isinstance(m, (ColumnUnfoldConv, ReflectPadConv, SubPixelConv,
                                                                SubPixelGridConv))]
@@ -127,15 +135,15 @@ class QuantizedAutoEncoder:
         enc0, enc1, enc2, dec0, grid = layers
         if enc1.stride != 2 or enc2.stride != 2 or not dec0.relu:
             raise Int8UnavailableError("int8 inference supports the default StyleBank architecture only")
-        s = {k: float(ranges[k]) / 255 for k in ACTIVATIONS}
+        s = {k: float(ranges[k]) / 255 for k in ENCODER_ACTIVATIONS}
         self.scales = s
         self.input_pad = enc0.pad
         self.enc0 = QuantizedConv(enc0.weight, enc0.bias, 1 / 255, s["enc0"], relu=True)
         self.enc1 = self._strided_pair(enc1, s["enc0"], s["enc1"])
         self.enc2 = self._strided_pair(enc2, s["enc1"], s["enc2"])
-        self.dec0 = QuantizedConv(dec0.weight, dec0.bias, 1.0, s["dec0"], relu=True)
-        self.dec1 = QuantizedConv(grid.up.weight, grid.up.bias, s["dec0"], s["dec1"], relu=True)
-        self.out = QuantizedConv(grid.weight, grid.bias, s["dec1"], 1 / 255)
+        self.dec0 = QuantizedConv(dec0.weight, dec0.bias, 1.0, 1.0, relu=True)  # scales come with each call
+        self.dec1 = QuantizedConv(grid.up.weight, grid.up.bias, 1.0, 1.0, relu=True)
+        self.out = QuantizedConv(grid.weight, grid.bias, 1.0, 1 / 255)
         self.out_channels, self.border, self.out_pad = grid.cout, grid.border, grid.pad
         self._banks: OrderedDict[Hashable, tuple[QuantizedConv, int]] = OrderedDict()
         self._lock = threading.Lock()
@@ -191,22 +199,24 @@ class QuantizedAutoEncoder:
         conv, pad = entry
         return conv(F.pad(features, (pad,) * 4, mode="reflect") if pad else features)
 
-    def decode(self, features: torch.Tensor) -> torch.Tensor:
-        """Float features ``[1, C, h, w]`` -> uint8 RGB ``[1, 4h, 4w, 3]`` (the last layer's saturated bytes)."""
+    def decode(self, features: torch.Tensor, ranges: Mapping[str, float]) -> torch.Tensor:
+        """Float features ``[1, C, h, w]`` -> uint8 RGB ``[1, 4h, 4w, 3]`` (the last layer's saturated bytes),
+        with the decoder activation ``ranges`` of the bank(s) that made them (:func:`decoder_ranges`)."""
+        s0, s1 = (float(ranges[k]) / 255 for k in DECODER_ACTIVATIONS)
         f = features.contiguous(memory_format=torch.channels_last)
         lo, hi = torch.aminmax(f.permute(0, 2, 3, 1).reshape(-1))
         lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
         scale = max(hi - lo, 1e-8) / 255
         zero_point = int(round(-lo / scale))
         n, _, h, w = f.shape
-        y = self.dec0(F.pad(_quantize(f, scale, zero_point), (1,) * 4, mode="replicate"), scale, zero_point)
+        y = self.dec0(F.pad(_quantize(f, scale, zero_point), (1,) * 4, mode="replicate"), scale, zero_point, s0)
         x = _interleave(y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, -1)).permute(0, 3, 1, 2)
         e, p = self.border, self.out_pad
-        y = self.dec1(F.pad(x, (e,) * 4, mode="replicate"))
+        y = self.dec1(F.pad(x, (e,) * 4, mode="replicate"), s0, 0, s1)
         grid = y.permute(0, 2, 3, 1).reshape(n, y.shape[2], y.shape[3], 2, 2, -1)
         _reflect_into_border(grid, 1, 3, 4 * h, p, e - 1)
         _reflect_into_border(grid, 2, 4, 4 * w, p, e - 1)
-        out = self.out(grid.flatten(3).permute(0, 3, 1, 2))
+        out = self.out(grid.flatten(3).permute(0, 3, 1, 2), s1)
         phases = out.permute(0, 2, 3, 1)[..., : 4 * self.out_channels].unflatten(-1, (2, 2, self.out_channels))
         return _interleave(phases)
 
@@ -232,7 +242,7 @@ class Int8InferenceCopy:
         key = (id(calibration), *((id(p), p._version) for p in autoencoder.parameters()))
         if key != self._key:
             self._model, self._reason = None, ""
-            ranges = ranges_for(autoencoder, calibration)
+            ranges = _encoder_ranges(autoencoder, calibration)
             if ranges is None:
                 self._reason = ("this auto-encoder has no int8 calibration for its weights "
                                 "(python -m training.calibrate_stylebank adds one)")
@@ -247,43 +257,80 @@ class Int8InferenceCopy:
         return self._model
 
 
+@dataclass
+class Calibration:
+    """What :func:`calibrate` measured: the auto-encoder's record (encoder ranges with its fingerprint)
+    and each bank's (decoder ranges), by bank name, as stored under :data:`METADATA_KEY`."""
+
+    autoencoder: dict[str, Any]
+    banks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 @torch.no_grad()
 def calibrate(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank], images: Iterable[torch.Tensor],
-              ) -> dict[str, Any]:
-    """The maximum of every activation in :data:`ACTIVATIONS` over ``images`` (RGB ``[1, 3, H, W]`` in
-    [0, 1], sides multiples of 4) and every bank, from the float32 model; a record for
-    :data:`METADATA_KEY` with the auto-encoder's fingerprint."""
+              ) -> Calibration:
+    """The maximum of every encoder activation over ``images`` (RGB ``[1, 3, H, W]`` in [0, 1], sides
+    multiples of 4), and of every decoder activation over ``images`` for each bank, from the float32
+    model on the CPU (nothing given is modified)."""
     fast = reparameterize(copy.deepcopy(autoencoder).float().cpu(), onednn=False)
     enc = list(fast.encoder)
     *ups, grid = list(fast.decoder)
     if not isinstance(grid, SubPixelGridConv) or len(enc) != 3:
         raise Int8UnavailableError("int8 calibration supports the default StyleBank architecture only")
-    banks = list(banks)
-    peaks = dict.fromkeys(ACTIVATIONS, 0.0)
+    kernels = {bank.name: (bank.conv.weight.detach().float().cpu(), bank.conv.bias.detach().float().cpu())
+               for bank in banks}
+    peaks = dict.fromkeys(ENCODER_ACTIVATIONS, 0.0)
+    bank_peaks = {name: dict.fromkeys(DECODER_ACTIVATIONS, 0.0) for name in kernels}
     count = 0
     for image in images:
         x = image.float().cpu()
-        for i, layer in enumerate(enc):
+        for key, layer in zip(ENCODER_ACTIVATIONS, enc):
             x = layer(x)
-            peaks[f"enc{i}"] = max(peaks[f"enc{i}"], float(x.max()))
-        for bank in banks:
-            y = bank.float().cpu()(x)
+            peaks[key] = max(peaks[key], float(x.max()))
+        for name, (weight, bias) in kernels.items():
+            y = F.conv2d(F.pad(x, (weight.shape[-1] // 2,) * 4, mode="reflect"), weight, bias)
             for up in ups:
                 y = up(y)
-            peaks["dec0"] = max(peaks["dec0"], float(y.max()))
-            e = grid.border
-            z = _conv_relu(F.pad(y, (e,) * 4, mode="replicate"), grid.up.weight, grid.up.bias)
-            peaks["dec1"] = max(peaks["dec1"], float(z.max()))
+            z = _conv_relu(F.pad(y, (grid.border,) * 4, mode="replicate"), grid.up.weight, grid.up.bias)
+            for key, value in zip(DECODER_ACTIVATIONS, (y, z)):
+                bank_peaks[name][key] = max(bank_peaks[name][key], float(value.max()))
         count += 1
-    if not count or not banks:
-        raise ValueError("calibration needs at least one image and one bank")
-    return {"fingerprint": autoencoder.fingerprint(), "ranges": {k: round(v, 6) for k, v in peaks.items()},
-            "images": count, "banks": len(banks)}
+    if not count:
+        raise ValueError("calibration needs at least one image")
+    record = {"fingerprint": autoencoder.fingerprint(), "images": count,
+              "ranges": {k: round(v, 6) for k, v in peaks.items()}}
+    return Calibration(record, {name: {"images": count, "ranges": {k: round(v, 6) for k, v in found.items()}}
+                                for name, found in bank_peaks.items()})
 
 
-def ranges_for(autoencoder: StyleBankAutoEncoder, record: Mapping[str, Any] | None) -> dict[str, float] | None:
-    """The ranges in a :func:`calibrate` record if it was made for ``autoencoder`` (same fingerprint), else ``None``."""
+def _check_ranges(ranges: Mapping[str, Any], keys: tuple[str, ...], owner: str) -> None:
+    bad = [k for k in keys if not (isinstance(ranges.get(k), (int, float)) and ranges[k] > 0)]
+    if bad:
+        raise Int8UnavailableError(f"{owner}'s int8 calibration lacks a positive range for {', '.join(bad)}")
+
+
+def _encoder_ranges(autoencoder: StyleBankAutoEncoder, record: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """The encoder ranges of an auto-encoder's record if it was made for ``autoencoder`` (same fingerprint)."""
     if not record or record.get("fingerprint") != autoencoder.fingerprint():
         return None
     ranges = record.get("ranges", {})
-    return {k: float(ranges[k]) for k in ACTIVATIONS} if all(k in ranges for k in ACTIVATIONS) else None
+    return {k: float(ranges[k]) for k in ENCODER_ACTIVATIONS} if all(k in ranges for k in ENCODER_ACTIVATIONS) else None
+
+
+def decoder_ranges(banks: Iterable[StyleBank]) -> dict[str, float]:
+    """The decoder ranges for features made by ``banks`` (one, or fused): the largest of their
+    calibrated ranges (a fusion's pre-activations are a convex combination of the banks').
+
+    Raises:
+        Int8UnavailableError: a bank has no calibration.
+    """
+    found: dict[str, float] = dict.fromkeys(DECODER_ACTIVATIONS, 0.0)
+    for bank in banks:
+        record = getattr(bank, "int8_calibration", None)
+        if not record:
+            raise Int8UnavailableError(f"the bank '{bank.name}' has no int8 calibration "
+                                       "(python -m training.calibrate_stylebank adds one)")
+        ranges = record.get("ranges", {})
+        _check_ranges(ranges, DECODER_ACTIVATIONS, f"the bank '{bank.name}'")
+        found = {k: max(found[k], float(ranges[k])) for k in DECODER_ACTIVATIONS}
+    return found

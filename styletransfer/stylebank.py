@@ -52,8 +52,8 @@ from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
     tensor_to_pil
 from .ops import gram_matrix, normalized_weights, total_variation
-from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, int8_is_available, \
-    int8_is_fast
+from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, calibrate, \
+    decoder_ranges, int8_is_available, int8_is_fast
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
 from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast
 
@@ -85,6 +85,8 @@ NORMS = ("none", "instance")
 STYLE_SIZE = 256
 """Long side of a style image for its Gram targets, in joint training and incremental learning alike
 (the stroke scale a bank learns depends on it, so new banks match the shipped ones)."""
+CALIBRATION_PHOTOS = 8
+"""Content photos on which :func:`learn_bank` measures a new bank's int8 decoder ranges."""
 
 
 def check_bank_name(name: str) -> str:
@@ -237,6 +239,15 @@ class StyleBank(nn.Module, SafetensorsMixin):
         k = config.kernel_size
         self.pad = nn.ReflectionPad2d(k // 2)
         self.conv = nn.Conv2d(config.channels, config.channels, k)
+        self.int8_calibration: dict[str, Any] | None = None
+        """The decoder ranges for int8 inference (:func:`~styletransfer.quantized.calibrate`), if measured."""
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> StyleBank:
+        """:meth:`SafetensorsMixin.from_pretrained`, plus the int8 calibration stored with the weights."""
+        bank = super().from_pretrained(path, **kwargs)
+        bank.int8_calibration = cls.extra_metadata(path).get(METADATA_KEY)
+        return bank
 
     @property
     def name(self) -> str:
@@ -257,8 +268,11 @@ def bank_thumbnail(style: Image.Image, side: int = 96) -> str:
 
 def save_bank(bank: StyleBank, path: str | os.PathLike, *, thumbnail: Image.Image | None = None,
               metadata: dict[str, Any] | None = None, dtype: torch.dtype | None = None) -> os.PathLike:
-    """Write one shareable bank file: weights, name, kernel size, auto-encoder fingerprint, thumbnail."""
+    """Write one shareable bank file: weights, name, kernel size, auto-encoder fingerprint, thumbnail, and
+    its int8 calibration if it has one."""
     extra = dict(metadata or {})
+    if bank.int8_calibration:
+        extra[METADATA_KEY] = bank.int8_calibration
     if thumbnail is not None:
         extra["thumbnail_jpeg_base64"] = bank_thumbnail(thumbnail)
     return bank.save_pretrained(path, metadata=extra, dtype=dtype)
@@ -437,7 +451,8 @@ class _Int8Run:
 
     precision = "int8"
 
-    def __init__(self, autoencoder: StyleBankAutoEncoder) -> None:
+    def __init__(self, autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank]) -> None:
+        self.ranges = decoder_ranges(banks)
         self.net = autoencoder.quantized()
 
     def encode(self, img: Image.Image) -> torch.Tensor:
@@ -454,7 +469,7 @@ class _Int8Run:
         return self.net.apply_bank(features, key, lambda: _fused_kernel(weights))
 
     def decode(self, features: torch.Tensor, size: tuple[int, int]) -> Image.Image:
-        return bytes_to_pil(self.net.decode(features)[0, : size[1], : size[0]])
+        return bytes_to_pil(self.net.decode(features, self.ranges)[0, : size[1], : size[0]])
 
 
 def _pad_to_4(x: torch.Tensor) -> torch.Tensor:
@@ -463,8 +478,9 @@ def _pad_to_4(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect") if (h % 4 or w % 4) else x
 
 
-def _inference_run(autoencoder: StyleBankAutoEncoder, device: torch.device, precision: str) -> _FloatRun | _Int8Run:
-    """The run for ``precision`` (see :data:`PRECISIONS`).
+def _inference_run(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank], device: torch.device,
+                   precision: str) -> _FloatRun | _Int8Run:
+    """The run for ``precision`` (see :data:`PRECISIONS`) with ``banks``.
 
     Raises:
         Int8UnavailableError: ``"int8"`` where it cannot run (not a CPU, no calibration).
@@ -475,7 +491,7 @@ def _inference_run(autoencoder: StyleBankAutoEncoder, device: torch.device, prec
         raise Int8UnavailableError(f"int8 inference runs on a CPU with oneDNN, not on {device}")
     if precision == "int8" or (precision == "auto" and int8_is_fast(device)):
         try:
-            return _Int8Run(autoencoder)
+            return _Int8Run(autoencoder, banks)
         except Int8UnavailableError:
             if precision == "int8":
                 raise
@@ -533,16 +549,16 @@ def stylize(
     raw = load_image(content, name="content")
     img = fit_within(raw, size, name="content")[0] if size else raw
     device = next(autoencoder.parameters()).device
-    run = _inference_run(autoencoder, device, precision)
+    linear = regions is None and masks is None
+    names = [style] if isinstance(style, str) else list(style)
+    weights = _fusion_weights(style if linear else names, banks)  # validates the names
+    run = _inference_run(autoencoder, [banks[name] for name, wi in weights.items() if wi > 0], device, precision)
     feats = run.encode(img)
     region_masks = None
-    if regions is None and masks is None:
-        weights = _fusion_weights(style, banks)
+    if linear:
         fused = run.bank(feats, {banks[name]: wi for name, wi in weights.items()})
         settings: dict[str, Any] = {"fusion": "linear", "weights": weights}
     else:
-        names = [style] if isinstance(style, str) else list(style)
-        _fusion_weights(names, banks)  # validates the names
         if masks is not None:
             if len(masks) != len(names):
                 raise ImageInputError(f"got {len(masks)} masks for {len(names)} styles; give one mask per style")
@@ -699,7 +715,11 @@ def learn_bank(
                 break
         chosen = min((run for run in candidates if run.totals), key=_BankRun.recent_loss, default=chosen)
     train(chosen, num_steps - step)  # returns at once if cancelled
-    return chosen.result.eval().requires_grad_(False)
+    bank = chosen.result.eval().requires_grad_(False)
+    if autoencoder.int8_calibration is not None:  # its decoder ranges for int8 inference, on some of the photos
+        photos = [c[..., : c.shape[-2] // 4 * 4, : c.shape[-1] // 4 * 4] for c in pool[:CALIBRATION_PHOTOS]]
+        bank.int8_calibration = calibrate(autoencoder, [bank], photos).banks[bank.name]
+    return bank
 
 
 class _BankRun:

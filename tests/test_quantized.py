@@ -11,7 +11,8 @@ from PIL import Image
 from styletransfer.imageio import pil_to_bytes
 from styletransfer.quantized import METADATA_KEY, Int8UnavailableError, calibrate, int8_is_available
 from styletransfer.serialization import read_metadata, update_extra_metadata
-from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder, save_bank, stylize
+from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, \
+    save_bank, stylize
 from training.calibrate_stylebank import main as calibrate_cli
 
 pytestmark = pytest.mark.skipif(not int8_is_available(), reason="this torch build has no oneDNN int8 convolutions")
@@ -50,8 +51,14 @@ def model():
         torch.manual_seed(10 + i)
         banks[name] = StyleBank(BankConfig(name, 16, 3, ae.fingerprint())).eval().requires_grad_(False)
         torch.nn.init.kaiming_normal_(banks[name].conv.weight)
-    ae.int8_calibration = calibrate(ae, banks.values(), [as_tensor(photo(64, 48, s)) for s in range(6)])
+    found = calibrate(ae, banks.values(), CALIBRATION)
+    ae.int8_calibration = found.autoencoder
+    for name, bank in banks.items():
+        bank.int8_calibration = found.banks[name]
     return ae, banks
+
+
+CALIBRATION = [as_tensor(photo(64, 48, s)) for s in range(6)]
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
@@ -59,12 +66,14 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
     return 10 * math.log10(255 ** 2 / max(mse, 1e-12))
 
 
-def test_calibration_record_holds_the_fingerprint_and_a_positive_range_per_activation(model):
-    ae, _ = model
+def test_calibration_records_the_encoder_with_the_fingerprint_and_the_decoder_per_bank(model):
+    ae, banks = model
     record = ae.int8_calibration
-    assert record["fingerprint"] == ae.fingerprint() and record["images"] == 6 and record["banks"] == 2
-    assert set(record["ranges"]) == {"enc0", "enc1", "enc2", "dec0", "dec1"}
-    assert all(v > 0 for v in record["ranges"].values())
+    assert record["fingerprint"] == ae.fingerprint() and record["images"] == 6
+    assert set(record["ranges"]) == {"enc0", "enc1", "enc2"} and all(v > 0 for v in record["ranges"].values())
+    for bank in banks.values():
+        assert set(bank.int8_calibration["ranges"]) == {"dec0", "dec1"}
+    assert banks["a"].int8_calibration != banks["b"].int8_calibration
 
 
 def test_int8_output_stays_close_to_float32_and_a_miscalibration_shows(model):
@@ -77,10 +86,28 @@ def test_int8_output_stays_close_to_float32_and_a_miscalibration_shows(model):
     assert np.asarray(ref.image).std() > 20  # a visible image, not a flat or clamped one
     good = psnr(out.image, ref.image)
     assert good > 35, good
-    ae.int8_calibration = {**ae.int8_calibration,
-                           "ranges": {k: v * 0.05 for k, v in ae.int8_calibration["ranges"].items()}}
+    record = banks["a"].int8_calibration
+    banks["a"].int8_calibration = {**record, "ranges": {k: v * 0.1 for k, v in record["ranges"].items()}}
     bad = psnr(stylize(content, "a", autoencoder=ae, banks=banks, precision="int8").image, ref.image)
     assert bad < good - 10, (good, bad)
+
+
+def test_a_bank_that_drives_the_decoder_much_higher_is_quantized_with_its_own_ranges(model):
+    """A bank learned later can push the decoder's activations far above the calibrated banks' (a
+    300-step incremental bank did 11x): its own calibration keeps int8 close to float32."""
+    ae, banks = model
+    loud = StyleBank(BankConfig("loud", 16, 3, ae.fingerprint())).eval().requires_grad_(False)
+    loud.load_state_dict(banks["a"].state_dict())
+    loud.conv.weight.mul_(6)
+    loud.int8_calibration = calibrate(ae, [loud], CALIBRATION).banks["loud"]
+    assert loud.int8_calibration["ranges"]["dec0"] > 2 * banks["a"].int8_calibration["ranges"]["dec0"]
+    both = {**banks, "loud": loud}
+    content = photo(60, 44, 99)
+    ref = stylize(content, "loud", autoencoder=ae, banks=both, precision="fp32").image
+    good = psnr(stylize(content, "loud", autoencoder=ae, banks=both, precision="int8").image, ref)
+    loud.int8_calibration = banks["a"].int8_calibration  # another bank's ranges saturate
+    bad = psnr(stylize(content, "loud", autoencoder=ae, banks=both, precision="int8").image, ref)
+    assert good > 35 and bad < good - 10, (good, bad)
 
 
 def test_linear_fusion_one_zero_is_the_single_style_and_a_blend_matches_float32(model):
@@ -107,8 +134,12 @@ def test_region_fusion_in_int8_partitions_the_image_and_matches_float32(model):
 
 def test_int8_without_a_calibration_is_a_clear_error_and_auto_falls_back(model):
     ae, banks = model
-    ae.int8_calibration = None
     content = photo(32, 32, 1)
+    banks["b"].int8_calibration = None
+    with pytest.raises(Int8UnavailableError, match="the bank 'b' has no int8 calibration"):
+        stylize(content, {"a": 0.5, "b": 0.5}, autoencoder=ae, banks=banks, precision="int8")
+    assert stylize(content, "a", autoencoder=ae, banks=banks, precision="int8").settings["precision"] == "int8"
+    ae.int8_calibration = None
     with pytest.raises(Int8UnavailableError, match="calibrate_stylebank"):
         stylize(content, "a", autoencoder=ae, banks=banks, precision="int8")
     assert stylize(content, "a", autoencoder=ae, banks=banks).settings["precision"] in ("bf16", "fp32")
@@ -145,6 +176,8 @@ def test_calibration_travels_in_the_file_and_the_weights_stay_bit_identical(mode
     update_extra_metadata(path, {METADATA_KEY: record})
     loaded = StyleBankAutoEncoder.from_pretrained(path)
     assert loaded.int8_calibration == record and StyleBankAutoEncoder.extra_metadata(path)["note"] == "kept"
+    bank_file = save_bank(banks["a"], tmp_path / "a.safetensors")
+    assert load_bank(bank_file, loaded).int8_calibration == banks["a"].int8_calibration
     assert loaded.fingerprint() == ae.fingerprint() == record["fingerprint"]  # fp16 rounding does not change it
     assert read_metadata(path)["class"] == "StyleBankAutoEncoder"
     for key, value in loaded.state_dict().items():
@@ -152,17 +185,29 @@ def test_calibration_travels_in_the_file_and_the_weights_stay_bit_identical(mode
     loaded.quantized()
 
 
-def test_calibrate_cli_writes_the_record_and_refuses_a_missing_folder(model, tmp_path, capsys):
+def test_calibrate_cli_writes_the_records_in_place_and_refuses_a_missing_folder(model, tmp_path, capsys):
     ae, banks = model
     path = ae.save_pretrained(tmp_path / "ae" / "autoencoder.safetensors")
     for bank in banks.values():
+        bank.int8_calibration = None
         save_bank(bank, tmp_path / "ae" / "banks" / f"{bank.name}.safetensors")
     photos = tmp_path / "photos"
     photos.mkdir()
     for s in range(3):
         photo(70, 50, s).save(photos / f"p{s}.png")
-    assert calibrate_cli(["--autoencoder", str(path), "--contents", str(photos), "-o", str(tmp_path / "out.safetensors")]) == 0
-    record = StyleBankAutoEncoder.from_pretrained(tmp_path / "out.safetensors").int8_calibration
-    assert record["images"] == 3 and record["banks"] == 2 and record["fingerprint"] == ae.fingerprint()
+    assert calibrate_cli(["--autoencoder", str(path), "--contents", str(photos)]) == 0
+    loaded = StyleBankAutoEncoder.from_pretrained(path)
+    assert loaded.int8_calibration["images"] == 3 and loaded.int8_calibration["fingerprint"] == ae.fingerprint()
+    for name in banks:
+        assert load_bank(tmp_path / "ae" / "banks" / f"{name}.safetensors", loaded).int8_calibration["images"] == 3
     assert calibrate_cli(["--autoencoder", str(path), "--contents", str(tmp_path / "nowhere")]) == 2
     assert "no photos" in capsys.readouterr().err
+
+
+def test_learn_bank_measures_the_new_banks_decoder_ranges(model, tiny_vgg):
+    ae, _ = model
+    photos = [as_tensor(photo(40, 40, s)) for s in range(3)]
+    bank = learn_bank(photo(40, 40, 9), photos, name="new", autoencoder=ae, vgg=tiny_vgg, num_steps=2, size=32,
+                      batch_size=1, style_size=32)
+    assert bank.int8_calibration["images"] == 3 and set(bank.int8_calibration["ranges"]) == {"dec0", "dec1"}
+    assert stylize(photo(36, 36, 4), "new", autoencoder=ae, banks={"new": bank}).settings["precision"] in ("int8", "bf16")

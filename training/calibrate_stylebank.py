@@ -1,11 +1,13 @@
-"""Calibrate a StyleBank auto-encoder for int8 inference and store the record in its file.
+"""Calibrate a StyleBank auto-encoder and its banks for int8 inference, in place.
 
     python -m training.calibrate_stylebank [--autoencoder FILE] [--banks BANK ...] \
-        [--contents ../shared/data/train/content] [--num-contents 32] [-o OUT]
+        [--contents ../shared/data/train/content] [--num-contents 32]
 
 Runs the float32 model on photos through every bank and records the maximum of each activation
-that int8 inference quantizes (:func:`styletransfer.quantized.calibrate`), with the auto-encoder's
-fingerprint, in the file's metadata (the weights are copied bit for bit; default: in place).
+that int8 inference quantizes (:func:`styletransfer.quantized.calibrate`): the encoder's, with the
+auto-encoder's fingerprint, in the auto-encoder file, and each bank's decoder ranges in its bank
+file (metadata only: the weights are copied bit for bit). Banks learned with
+``training.learn_bank`` calibrate themselves; this is for an auto-encoder and banks from joint training.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contents", type=Path, default=Path("../shared/data/train/content"), help="folder of photos")
     parser.add_argument("--num-contents", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-o", "--output", type=Path, default=None, help="file to write (default: in place)")
     args = parser.parse_args(argv)
 
     try:
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"no photos in {args.contents}")
         autoencoder = StyleBankAutoEncoder.from_pretrained(path).eval()
         banks = load_banks(bank_files, autoencoder)
+        if len(banks) != len(bank_files):
+            raise ValueError("two bank files hold banks of the same name; calibrate them separately")
     except (OSError, ValueError, ModelFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -59,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
             images.append(pil_to_tensor(img.crop((0, 0, img.width // 4 * 4, img.height // 4 * 4))))
         if len(images) == args.num_contents:
             break
-    record = calibrate(autoencoder, banks.values(), images)
-    out = update_extra_metadata(path, {METADATA_KEY: record}, args.output)
-    print(json.dumps(record, indent=2))
-    print(f"wrote {out}")
+    found = calibrate(autoencoder, banks.values(), images)
+    update_extra_metadata(path, {METADATA_KEY: found.autoencoder})
+    print(f"{path}: {json.dumps(found.autoencoder)}")
+    for file, name in zip(bank_files, banks):
+        update_extra_metadata(file, {METADATA_KEY: found.banks[name]})
+        print(f"{file}: {json.dumps(found.banks[name])}")
     return 0
 
 
