@@ -23,6 +23,7 @@ cycle of a bf16 one: 800-860 GFLOP/s against 420-440 for bf16 on this project's 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -40,8 +41,8 @@ from .reparam import ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGri
 if TYPE_CHECKING:
     from .stylebank import StyleBank, StyleBankAutoEncoder
 
-__all__ = ["DECODER_ACTIVATIONS", "ENCODER_ACTIVATIONS", "METADATA_KEY", "Calibration", "Int8InferenceCopy",
-           "Int8UnavailableError", "QuantizedAutoEncoder", "QuantizedConv", "calibrate", "decoder_ranges",
+__all__ = ["AUTO_MIN_PSNR", "DECODER_ACTIVATIONS", "ENCODER_ACTIVATIONS", "METADATA_KEY", "Calibration", "Int8InferenceCopy",
+           "Int8UnavailableError", "QuantizedAutoEncoder", "QuantizedConv", "calibrate", "decoder_ranges", "int8_fidelity",
            "int8_is_available", "int8_is_fast"]
 
 ENCODER_ACTIVATIONS = ("enc0", "enc1", "enc2")
@@ -49,6 +50,11 @@ ENCODER_ACTIVATIONS = ("enc0", "enc1", "enc2")
 
 DECODER_ACTIVATIONS = ("dec0", "dec1")
 """The decoder's calibrated activations (its two upsampling outputs), a property of each bank."""
+
+AUTO_MIN_PSNR = 40.0
+"""``precision="auto"`` runs a bank (or a fusion) in int8 only where its calibration measured the int8
+output within this PSNR (dB) of float32; a bank that drives the decoder far harder than the banks it
+was calibrated beside can lose more, and then runs in bf16."""
 
 METADATA_KEY = "int8_calibration"
 """Where the calibration records live in an auto-encoder's and a bank's file (``extra`` metadata)."""
@@ -267,11 +273,16 @@ class Calibration:
 
 
 @torch.no_grad()
-def calibrate(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank], images: Iterable[torch.Tensor],
-              ) -> Calibration:
-    """The maximum of every encoder activation over ``images`` (RGB ``[1, 3, H, W]`` in [0, 1], sides
-    multiples of 4), and of every decoder activation over ``images`` for each bank, from the float32
-    model on the CPU (nothing given is modified)."""
+def calibrate(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank], images: Iterable[torch.Tensor], *,
+              encoder_ranges: Mapping[str, float] | None = None) -> Calibration:
+    """Calibrate int8 inference on ``images`` (RGB ``[1, 3, H, W]`` in [0, 1], sides multiples of 4) with
+    the float32 model on the CPU; nothing given is modified.
+
+    Records the maximum of every encoder activation, and for each bank the maxima of the decoder's
+    and ``psnr_db``: how close its int8 output comes to float32 on these images (mean PSNR of the
+    8-bit outputs), measured with ``encoder_ranges`` (default: the ones just measured), which is
+    what ``precision="auto"`` goes by (:data:`AUTO_MIN_PSNR`).
+    """
     fast = reparameterize(copy.deepcopy(autoencoder).float().cpu(), onednn=False)
     enc = list(fast.encoder)
     *ups, grid = list(fast.decoder)
@@ -279,11 +290,13 @@ def calibrate(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank], ima
         raise Int8UnavailableError("int8 calibration supports the default StyleBank architecture only")
     kernels = {bank.name: (bank.conv.weight.detach().float().cpu(), bank.conv.bias.detach().float().cpu())
                for bank in banks}
+    images = [image.float().cpu() for image in images]
+    if not images:
+        raise ValueError("calibration needs at least one image")
     peaks = dict.fromkeys(ENCODER_ACTIVATIONS, 0.0)
     bank_peaks = {name: dict.fromkeys(DECODER_ACTIVATIONS, 0.0) for name in kernels}
-    count = 0
-    for image in images:
-        x = image.float().cpu()
+    references: dict[str, list[torch.Tensor]] = {name: [] for name in kernels}
+    for x in images:
         for key, layer in zip(ENCODER_ACTIVATIONS, enc):
             x = layer(x)
             peaks[key] = max(peaks[key], float(x.max()))
@@ -294,13 +307,27 @@ def calibrate(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank], ima
             z = _conv_relu(F.pad(y, (grid.border,) * 4, mode="replicate"), grid.up.weight, grid.up.bias)
             for key, value in zip(DECODER_ACTIVATIONS, (y, z)):
                 bank_peaks[name][key] = max(bank_peaks[name][key], float(value.max()))
-        count += 1
-    if not count:
-        raise ValueError("calibration needs at least one image")
-    record = {"fingerprint": autoencoder.fingerprint(), "images": count,
+            references[name].append(_to_bytes(grid(y)))
+    record = {"fingerprint": autoencoder.fingerprint(), "images": len(images),
               "ranges": {k: round(v, 6) for k, v in peaks.items()}}
-    return Calibration(record, {name: {"images": count, "ranges": {k: round(v, 6) for k, v in found.items()}}
-                                for name, found in bank_peaks.items()})
+    records = {name: {"images": len(images), "ranges": {k: round(v, 6) for k, v in found.items()}}
+               for name, found in bank_peaks.items()}
+    if int8_is_available():
+        quantized = QuantizedAutoEncoder(autoencoder, encoder_ranges or record["ranges"])
+        for name, (weight, bias) in kernels.items():
+            scores = []
+            for x, reference in zip(images, references[name]):
+                feats = quantized.encode(x.mul(255).round_().to(torch.uint8).contiguous(memory_format=torch.channels_last))
+                out = quantized.decode(quantized.apply_bank(feats, name, lambda: (weight, bias)), records[name]["ranges"])
+                mse = float((out[0].permute(2, 0, 1).float() - reference.float()).square().mean())
+                scores.append(10 * math.log10(255 ** 2 / max(mse, 1e-10)))
+            records[name]["psnr_db"] = round(sum(scores) / len(scores), 2)
+    return Calibration(record, records)
+
+
+def _to_bytes(image: torch.Tensor) -> torch.Tensor:
+    """A float RGB ``[1, 3, H, W]`` as the bytes an image file would hold, ``[3, H, W]`` uint8."""
+    return image[0].clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
 def _check_ranges(ranges: Mapping[str, Any], keys: tuple[str, ...], owner: str) -> None:
@@ -334,3 +361,9 @@ def decoder_ranges(banks: Iterable[StyleBank]) -> dict[str, float]:
         _check_ranges(ranges, DECODER_ACTIVATIONS, f"the bank '{bank.name}'")
         found = {k: max(found[k], float(ranges[k])) for k in DECODER_ACTIVATIONS}
     return found
+
+
+def int8_fidelity(banks: Iterable[StyleBank]) -> float:
+    """The lowest int8-against-float32 PSNR (dB) measured in ``banks``' calibrations; ``-inf`` if one has none."""
+    found = [float((getattr(bank, "int8_calibration", None) or {}).get("psnr_db", -math.inf)) for bank in banks]
+    return min(found, default=-math.inf)

@@ -52,8 +52,8 @@ from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
     tensor_to_pil
 from .ops import gram_matrix, normalized_weights, total_variation
-from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, calibrate, \
-    decoder_ranges, int8_is_available, int8_is_fast
+from .quantized import AUTO_MIN_PSNR, METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, \
+    calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
 from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast
 
@@ -419,8 +419,9 @@ def _linear_fusion(features: torch.Tensor, weights: Mapping[StyleBank, float]) -
 
 
 PRECISIONS = ("auto", "int8", "bf16", "fp32")
-"""Inference precisions of :func:`stylize`; ``"auto"`` is int8 where :func:`~styletransfer.quantized.int8_is_fast`
-and the auto-encoder is calibrated, else bf16 where it is fast, else float32."""
+"""Inference precisions of :func:`stylize`; ``"auto"`` is int8 where :func:`~styletransfer.quantized.int8_is_fast`,
+the auto-encoder is calibrated and the banks' calibrations measured int8 within
+:data:`~styletransfer.quantized.AUTO_MIN_PSNR` of float32, else bf16 where it is fast, else float32."""
 
 
 class _FloatRun:
@@ -489,7 +490,8 @@ def _inference_run(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank]
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "int8" and not int8_is_available(device):
         raise Int8UnavailableError(f"int8 inference runs on a CPU with oneDNN, not on {device}")
-    if precision == "int8" or (precision == "auto" and int8_is_fast(device)):
+    banks = list(banks)
+    if precision == "int8" or (precision == "auto" and int8_is_fast(device) and int8_fidelity(banks) >= AUTO_MIN_PSNR):
         try:
             return _Int8Run(autoencoder, banks)
         except Int8UnavailableError:
@@ -718,7 +720,8 @@ def learn_bank(
     bank = chosen.result.eval().requires_grad_(False)
     if autoencoder.int8_calibration is not None:  # its decoder ranges for int8 inference, on some of the photos
         photos = [c[..., : c.shape[-2] // 4 * 4, : c.shape[-1] // 4 * 4] for c in pool[:CALIBRATION_PHOTOS]]
-        bank.int8_calibration = calibrate(autoencoder, [bank], photos).banks[bank.name]
+        encoder_ranges = autoencoder.int8_calibration.get("ranges")
+        bank.int8_calibration = calibrate(autoencoder, [bank], photos, encoder_ranges=encoder_ranges).banks[bank.name]
     return bank
 
 

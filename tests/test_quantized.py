@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from styletransfer.imageio import pil_to_bytes
-from styletransfer.quantized import METADATA_KEY, Int8UnavailableError, calibrate, int8_is_available
+from styletransfer import stylebank
+from styletransfer.quantized import AUTO_MIN_PSNR, METADATA_KEY, Int8UnavailableError, calibrate, int8_is_available
 from styletransfer.serialization import read_metadata, update_extra_metadata
 from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, \
     save_bank, stylize
@@ -73,6 +74,7 @@ def test_calibration_records_the_encoder_with_the_fingerprint_and_the_decoder_pe
     assert set(record["ranges"]) == {"enc0", "enc1", "enc2"} and all(v > 0 for v in record["ranges"].values())
     for bank in banks.values():
         assert set(bank.int8_calibration["ranges"]) == {"dec0", "dec1"}
+        assert bank.int8_calibration["psnr_db"] > 35  # int8 against float32 on the calibration photos
     assert banks["a"].int8_calibration != banks["b"].int8_calibration
 
 
@@ -108,6 +110,18 @@ def test_a_bank_that_drives_the_decoder_much_higher_is_quantized_with_its_own_ra
     loud.int8_calibration = banks["a"].int8_calibration  # another bank's ranges saturate
     bad = psnr(stylize(content, "loud", autoencoder=ae, banks=both, precision="int8").image, ref)
     assert good > 35 and bad < good - 10, (good, bad)
+
+
+def test_auto_runs_int8_only_for_banks_whose_calibration_measured_it_close_to_float32(model, monkeypatch):
+    ae, banks = model
+    monkeypatch.setattr(stylebank, "int8_is_fast", lambda device: True)
+    content = photo(32, 32, 5)
+    assert stylize(content, "a", autoencoder=ae, banks=banks).settings["precision"] == "int8"
+    banks["b"].int8_calibration = {**banks["b"].int8_calibration, "psnr_db": AUTO_MIN_PSNR - 1}
+    assert stylize(content, "b", autoencoder=ae, banks=banks).settings["precision"] in ("bf16", "fp32")
+    assert stylize(content, {"a": 0.5, "b": 0.5}, autoencoder=ae, banks=banks).settings["precision"] in ("bf16", "fp32")
+    assert stylize(content, {"a": 1.0, "b": 0.0}, autoencoder=ae, banks=banks).settings["precision"] == "int8"
+    assert stylize(content, "b", autoencoder=ae, banks=banks, precision="int8").settings["precision"] == "int8"
 
 
 def test_linear_fusion_one_zero_is_the_single_style_and_a_blend_matches_float32(model):
