@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         path = args.autoencoder or resolve_weights(get_spec("stylebank.pd16")).path
-        bank_files = args.banks if args.banks is not None else sorted((Path(path).parent / "banks").glob("*.safetensors"))
+        beside = sorted((Path(path).parent / "banks").glob("*.safetensors"))
+        bank_files = args.banks if args.banks is not None else beside
         if not bank_files:
             raise ValueError(f"no bank files given and none in {Path(path).parent / 'banks'}")
         files = list_images(args.contents) if args.contents.is_dir() else []
