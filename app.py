@@ -109,7 +109,7 @@ def device_notice() -> str:
         where = f"CPU ({torch.get_num_threads()} threads)"
     precision = "bf16 autocast" if bf16_is_fast(DEVICE) else "float32"
     if int8_is_fast(DEVICE):
-        precision += " (StyleBank in int8)"
+        precision += " (StyleBank: int8 for banks calibrated for it)"
     return f"Running on {where}, {precision}. Uploads larger than {MAX_SIDE} px are downscaled."
 
 
@@ -395,7 +395,7 @@ def make_stylebank_handler(models: Models) -> Callable:
         else:
             masks = painted_masks(editor, len(names), raw.size)
             result = stylebank.stylize(raw, names, autoencoder=autoencoder, banks=banks, masks=masks, size=None)
-        status = f"Done in {time.perf_counter() - t0:.2f} s. " + " ".join(notes)
+        status = f"Done in {time.perf_counter() - t0:.2f} s ({result.settings['precision']}). " + " ".join(notes)
         return result.image, result.region_map, status.strip(), write_png(result.image, "stylebank", result.settings)
 
     return run
