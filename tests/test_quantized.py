@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from styletransfer.imageio import pil_to_bytes
-from styletransfer import stylebank
+from styletransfer import quantized, stylebank
 from styletransfer.quantized import AUTO_MIN_PSNR, METADATA_KEY, Int8UnavailableError, calibrate, int8_is_available
 from styletransfer.serialization import read_metadata, update_extra_metadata
 from styletransfer.stylebank import (AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder, learn_bank,
@@ -227,3 +227,9 @@ def test_learn_bank_measures_the_new_banks_decoder_ranges(model, tiny_vgg):
     assert bank.int8_calibration["images"] == 3 and set(bank.int8_calibration["ranges"]) == {"dec0", "dec1"}
     result = stylize(photo(36, 36, 4), "new", autoencoder=ae, banks={"new": bank}, precision="int8")
     assert result.settings["precision"] == "int8" and result.image.size == (36, 36)
+
+
+def test_int8_is_for_the_cpu_only_and_follows_the_fp32_switch(monkeypatch):
+    assert not int8_is_available("cuda") and not quantized.int8_is_fast("cuda")
+    monkeypatch.setenv("STYLETRANSFER_FORCE_FP32", "1")
+    assert not quantized.int8_is_fast("cpu")
