@@ -31,6 +31,7 @@ __all__ = [
     "pil_to_tensor",
     "pil_to_bytes",
     "tensor_to_pil",
+    "tensor_to_bytes",
     "bytes_to_pil",
     "save_png",
     "read_png_settings",
@@ -253,14 +254,19 @@ def bytes_to_pil(pixels: torch.Tensor) -> Image.Image:
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
-    """Float tensor ``[1, 3, H, W]`` or ``[3, H, W]`` in [0, 1] (any float dtype) -> RGB PIL image (clamped);
-    rounded in float32, with one working copy, in the tensor's memory layout."""
+    """Float tensor ``[1, 3, H, W]`` or ``[3, H, W]`` in [0, 1] (any float dtype) -> RGB PIL image (clamped)."""
+    return bytes_to_pil(tensor_to_bytes(t))
+
+
+def tensor_to_bytes(t: torch.Tensor) -> torch.Tensor:
+    """Float tensor ``[1, 3, H, W]`` or ``[3, H, W]`` in [0, 1] -> the bytes an image file would hold, uint8
+    ``[H, W, 3]`` (clamped, rounded in float32, with one working copy, in the tensor's memory layout)."""
     if t.ndim == 4:
-        assert t.shape[0] == 1, "tensor_to_pil takes a single image"
+        assert t.shape[0] == 1, "tensor_to_bytes takes a single image"
         t = t[0]
     assert t.ndim == 3 and t.shape[0] == 3, f"expected 3xHxW, got {tuple(t.shape)}"
     f = t.detach().to(torch.float32, copy=True).clamp_(0, 1).mul_(255).round_()
-    return bytes_to_pil(f.to(torch.uint8).permute(1, 2, 0))
+    return f.to(torch.uint8).permute(1, 2, 0)
 
 
 def save_png(img: Image.Image, path: str | os.PathLike, *, method: str, settings: dict[str, Any]) -> Path:

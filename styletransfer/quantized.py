@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .cpu import cpu_flags
+from .imageio import tensor_to_bytes
 from .reparam import ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGridConv, _conv_relu, _interleave, \
     _reflect_into_border, reparameterize
 
@@ -142,7 +143,8 @@ class QuantizedAutoEncoder:
         if enc1.stride != 2 or enc2.stride != 2 or not dec0.relu:
             raise Int8UnavailableError("int8 inference supports the default StyleBank architecture only")
         s = {k: float(ranges[k]) / 255 for k in ENCODER_ACTIVATIONS}
-        self.scales = s
+        self.feature_scale = s["enc2"]
+        """The scale of the uint8 features :meth:`encode` returns."""
         self.input_pad = enc0.pad
         self.enc0 = QuantizedConv(enc0.weight, enc0.bias, 1 / 255, s["enc0"], relu=True)
         self.enc1 = self._strided_pair(enc1, s["enc0"], s["enc1"])
@@ -159,11 +161,6 @@ class QuantizedAutoEncoder:
         """The stride-2 3x3 layer with zero padding 1, and unpadded for the reflected first row and column."""
         return (QuantizedConv(layer.weight, layer.bias, scale, out_scale, stride=2, padding=1, relu=True),
                 QuantizedConv(layer.weight, layer.bias, scale, out_scale, stride=2, relu=True))
-
-    @property
-    def feature_scale(self) -> float:
-        """The scale of the uint8 features :meth:`encode` returns."""
-        return self.scales["enc2"]
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """uint8 RGB ``[1, 3, H, W]`` (H, W multiples of 4) -> uint8 features ``[1, C, H/4, W/4]``, channels-last."""
@@ -307,28 +304,24 @@ def calibrate(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank], ima
             z = _conv_relu(F.pad(y, (grid.border,) * 4, mode="replicate"), grid.up.weight, grid.up.bias)
             for key, value in zip(DECODER_ACTIVATIONS, (y, z)):
                 bank_peaks[name][key] = max(bank_peaks[name][key], float(value.max()))
-            references[name].append(_to_bytes(grid(y)))
+            references[name].append(tensor_to_bytes(grid(y)))
     record = {"fingerprint": autoencoder.fingerprint(), "images": len(images),
               "ranges": {k: round(v, 6) for k, v in peaks.items()}}
     records = {name: {"images": len(images), "ranges": {k: round(v, 6) for k, v in found.items()}}
                for name, found in bank_peaks.items()}
     if int8_is_available():
         quantized = QuantizedAutoEncoder(autoencoder, encoder_ranges or record["ranges"])
-        for name, (weight, bias) in kernels.items():
-            scores = []
-            for x, reference in zip(images, references[name]):
-                pixels = x.mul(255).round_().to(torch.uint8).contiguous(memory_format=torch.channels_last)
-                fused = quantized.apply_bank(quantized.encode(pixels), name, lambda: (weight, bias))
-                out = quantized.decode(fused, records[name]["ranges"])
-                mse = float((out[0].permute(2, 0, 1).float() - reference.float()).square().mean())
-                scores.append(10 * math.log10(255 ** 2 / max(mse, 1e-10)))
-            records[name]["psnr_db"] = round(sum(scores) / len(scores), 2)
+        scores: dict[str, list[float]] = {name: [] for name in kernels}
+        for i, x in enumerate(images):
+            feats = quantized.encode(x.mul(255).round_().to(torch.uint8).contiguous(memory_format=torch.channels_last))
+            for name, (weight, bias) in kernels.items():
+                fused = quantized.apply_bank(feats, name, lambda: (weight, bias))
+                out = quantized.decode(fused, records[name]["ranges"])[0]
+                mse = float((out.float() - references[name][i].float()).square().mean())
+                scores[name].append(10 * math.log10(255 ** 2 / max(mse, 1e-10)))
+        for name, found in scores.items():
+            records[name]["psnr_db"] = round(sum(found) / len(found), 2)
     return Calibration(record, records)
-
-
-def _to_bytes(image: torch.Tensor) -> torch.Tensor:
-    """A float RGB ``[1, 3, H, W]`` as the bytes an image file would hold, ``[3, H, W]`` uint8."""
-    return image[0].clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
 def _check_ranges(ranges: Mapping[str, Any], keys: tuple[str, ...], owner: str) -> None:

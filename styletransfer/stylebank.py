@@ -55,7 +55,7 @@ from .ops import gram_matrix, normalized_weights, total_variation
 from .quantized import AUTO_MIN_PSNR, METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, \
     calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
-from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast
+from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast, check_precision
 
 __all__ = [
     "AutoEncoderConfig",
@@ -486,8 +486,7 @@ def _inference_run(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank]
     Raises:
         Int8UnavailableError: ``"int8"`` where it cannot run (not a CPU, no calibration).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision, PRECISIONS)
     if precision == "int8" and not int8_is_available(device):
         raise Int8UnavailableError(f"int8 inference runs on a CPU with oneDNN, not on {device}")
     banks = list(banks)

@@ -98,10 +98,11 @@ def bf16_is_fast(device: torch.device | str) -> bool:
     return device.type == "cpu" and torch.backends.mkldnn.is_available() and bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
-def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is ``"auto"``, ``"bf16"`` or ``"fp32"``, else raise ``ValueError``."""
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+def check_precision(precision: str, choices: tuple[str, ...] = _PRECISIONS) -> str:
+    """Return ``precision`` if it is one of ``choices`` (default ``"auto"``, ``"bf16"``, ``"fp32"``), else raise
+    ``ValueError``."""
+    if precision not in choices:
+        raise ValueError(f"precision must be one of {choices}, got {precision!r}")
     return precision
 
 
