@@ -1,6 +1,7 @@
 """Gatys benchmark: step cost, direct vs coarse-to-fine, in one run.
 
-    python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...] [--quick]
+    python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...]
+        [--upscales detail bicubic] [--quick]
 
 1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
    ``allocator.keep_freed_memory()`` (median over 8 steps after 2); the FLOPs of one step and the
@@ -8,15 +9,17 @@
    their actual wall time and loss (``--quick`` stops here);
 2. for each test pair: a direct 512 px run of ``--steps`` L-BFGS steps (its image is also taken
    every 50 steps, to give its loss against time) and each coarse-to-fine schedule of
-   ``--schedules`` (default: the library's default schedule), all in bf16; every loss is
+   ``--schedules`` (default: the library's default schedule) with each ``--upscales`` mode (how
+   a coarse result starts the next size; default both), all in bf16; every loss is
    measured the same way, at 512 px in float32; wall times and ratios to the direct run are
-   printed.
+   printed, and the loss each run starts its 512 px stage from (the direct run: the content).
 Images go to ``--out`` (outside git). Needs ../shared/data; says so and exits where absent.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -27,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import conv_rate, flops  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
-from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize  # noqa: E402
+from styletransfer.gatys import UPSCALES, default_schedule, fast_schedule, measure_losses, stylize  # noqa: E402
 from zoo.registry import load_vgg16  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -38,6 +41,12 @@ def step_seconds(encoder, content: Path, style: Path, size: int) -> float:
     stamps: list[float] = []
     stylize(content, style, encoder=encoder, size=size, num_steps=10, progress=lambda _: stamps.append(time.perf_counter()))
     return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:]))
+
+
+def fine_start(result) -> float:
+    """The loss (as the run computed it) of the start point of a run's last, full-size stage."""
+    last = result.losses[-1]["scale"]
+    return next(entry["total"] for entry in result.losses if entry["scale"] == last)
 
 
 def parse_schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -52,6 +61,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--schedules", nargs="*", default=None,
                         help="coarse-to-fine schedules SIZExSTEPS+SIZExSTEPS... (default: the library's)")
+    parser.add_argument("--upscales", nargs="+", choices=UPSCALES, default=list(UPSCALES))
     parser.add_argument("--skip-step-cost", action="store_true")
     parser.add_argument("--quick", action="store_true",
                         help="only section 1 (seconds per step, compute floor, the default and fast schedules' time)")
@@ -109,17 +119,19 @@ def main() -> None:
         direct = stylize(content, style, encoder=bf16, size=512, num_steps=args.steps, progress=keep, preview_every=50)
         final = loss_of(direct.image)
         direct.image.save(args.out / f"{stem}_direct.png")
-        print(f"   {content_name} x {style_name} direct: {direct.seconds:7.1f} s  total loss {final:.4g}", flush=True)
+        print(f"   {content_name} x {style_name} direct: {direct.seconds:7.1f} s  total loss {final:.4g}; "
+              f"its start (the content) has loss {direct.losses[0]['total']:.4g}", flush=True)
         for step, seconds, image in snapshots[:-1]:
             print(f"      after {step:>4} steps ({seconds:6.1f} s, {seconds / direct.seconds:.2f}x time): "
                   f"loss {loss_of(image) / final:.3f}x final", flush=True)
-        for sizes, steps in schedules:
-            result = stylize(content, style, encoder=bf16, size=512, scales=sizes, scale_steps=steps)
+        for (sizes, steps), upscale in itertools.product(schedules, args.upscales):
+            result = stylize(content, style, encoder=bf16, size=512, scales=sizes, scale_steps=steps, upscale=upscale)
             loss = loss_of(result.image)
             label = "+".join(f"{a}x{b}" for a, b in zip(sizes, steps))
-            result.image.save(args.out / f"{stem}_c2f_{label}.png")
-            print(f"   coarse-to-fine {label}: {result.seconds:7.1f} s ({result.seconds / direct.seconds:.2f}x time)  "
-                  f"total loss {loss:.4g} ({loss / final:.3f}x)", flush=True)
+            result.image.save(args.out / f"{stem}_c2f_{label}_{upscale}.png")
+            print(f"   coarse-to-fine {label}, {upscale} upscale: {result.seconds:7.1f} s "
+                  f"({result.seconds / direct.seconds:.2f}x time)  total loss {loss:.4g} ({loss / final:.3f}x); the 512px "
+                  f"stage starts at loss {fine_start(result):.4g}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from styletransfer import color
-from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize
+from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize, upscale_result
 from styletransfer.imageio import ImageInputError, pil_to_tensor
 from tests.conftest import gradient_image
 
@@ -43,13 +43,34 @@ def test_coarse_to_fine_returns_requested_size_and_runs_each_scale(tiny_vgg, con
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(3, 2))
     assert result.image.size == (64, 43)
     assert [e["scale"] for e in result.losses] == [0, 0, 0, 1, 1]
-    assert default_schedule(512, 300) == ((256, 512), (100, 75))
-    assert default_schedule(1024, 300) == ((256, 512, 1024), (100, 75, 75))
+    assert default_schedule(512, 300) == ((256, 512), (50, 85))
+    assert default_schedule(1024, 300) == ((256, 512, 1024), (50, 85, 85))
     assert default_schedule(300, 30) == ((300,), (30,))
-    assert fast_schedule(512) == ((128, 256, 512), (120, 40, 8))
-    assert fast_schedule(200) == ((100, 200), (120, 8)) and fast_schedule(100) == ((100,), (120,))
+    assert fast_schedule(512) == ((128, 256, 512), (100, 30, 8))
+    assert fast_schedule(200) == ((100, 200), (100, 8)) and fast_schedule(100) == ((100,), (100,))
     auto = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 40}, coarse_to_fine=True)
     assert auto.image.size == (40, 27) and auto.settings["scales"] == (40,)
+
+
+def test_detail_upscale_keeps_the_coarse_result_and_adds_the_content_detail():
+    g = torch.Generator().manual_seed(0)
+    fine = torch.rand(1, 3, 32, 48, generator=g) * 0.6 + 0.2
+    coarse = torch.nn.functional.interpolate(fine, size=(16, 24), mode="bicubic", antialias=True, align_corners=False)
+    # A coarse result that is still the coarse content starts the next scale as the fine content itself.
+    torch.testing.assert_close(upscale_result(coarse, fine, coarse), fine, atol=1e-5, rtol=0)
+    blurred = upscale_result(coarse, fine, coarse, "bicubic")
+    assert (blurred - fine).abs().mean() > 0.05
+    # What the coarse scale changed (here a uniform brightening) is carried over on top of the detail.
+    torch.testing.assert_close(upscale_result(coarse + 0.1, fine, coarse), (fine + 0.1).clamp(0, 1), atol=1e-5, rtol=0)
+
+
+def test_coarse_to_fine_upscale_modes_differ_and_are_recorded(tiny_vgg, content, style):
+    run = lambda mode: stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64),  # noqa: E731
+                               scale_steps=(2, 1), upscale=mode)
+    detail, bicubic = run("detail"), run("bicubic")
+    assert detail.settings["upscale"] == "detail" and bicubic.settings["upscale"] == "bicubic"
+    # The first step at 64 px is evaluated at the start point: the detail start is nearer the content.
+    assert detail.losses[2]["content"] < bicubic.losses[2]["content"]
 
 
 def test_luminance_mode_keeps_content_chroma(tiny_vgg, content, style):
@@ -103,6 +124,7 @@ def test_progress_previews_and_cancel_returns_best_so_far(tiny_vgg, content, sty
         ({"optimizer": "sgd"}, "optimizer must be one of"),
         ({"init": "zeros"}, "init must be one of"),
         ({"color": "sepia"}, "color must be one of"),
+        ({"upscale": "nearest"}, "upscale must be one of"),
         ({"size": 8}, "size must be in"),
         ({"style_layer_weights": (1.0,)}, "style_layer_weights has 1 entries"),
         ({"scales": (32, 64), "scale_steps": (1,)}, "scale_steps must give"),
@@ -145,8 +167,9 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     assert record["method"] == "gatys" and record["settings"]["color"] == "luminance"
     assert record["settings"]["num_steps"] == 2 and record["settings"]["styles"] == ["s.png"]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
-                 "--fast", "--vgg", str(weights), "--fp32"])
-    assert code == 0 and read_png_settings(out)["settings"]["scale_steps"] == list(fast_schedule(32)[1])
+                 "--fast", "--upscale", "bicubic", "--vgg", str(weights), "--fp32"])
+    settings = read_png_settings(out)["settings"]
+    assert code == 0 and settings["scale_steps"] == list(fast_schedule(32)[1]) and settings["upscale"] == "bicubic"
     (tmp_path / "bad.png").write_bytes(b"nope")
     code = main(["gatys", str(tmp_path / "bad.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights)])
     assert code == 2 and "content image: this is not an image file" in capsys.readouterr().err
