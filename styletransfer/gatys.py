@@ -105,7 +105,7 @@ def default_schedule(size: int, num_steps: int) -> tuple[tuple[int, ...], tuple[
     A sixth of ``num_steps`` go to the coarsest size, where steps are cheap and the large-scale
     structure forms, and 17/60 (about 28%) to each finer size: for 512 px and 300 steps, 50 steps
     at 256 px and 85 at 512 px, about a third of the time of 300 steps at 512 px (a step costs
-    roughly in proportion to the pixel count). On two test pairs this split ended 2-3% lower in
+    roughly in proportion to the pixel count). On two test pairs this split ended about 2% lower in
     512 px loss than 100 + 75 in the same time (``benchmarks/bench_gatys.py``).
     """
     sizes = [size]
