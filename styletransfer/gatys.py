@@ -375,7 +375,7 @@ def stylize(
             encoder, target, [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles], mix,
             {**c, "content_weight": c["content_weight"] * area},
         )
-        if x is None or coarse_target is None:  # the first scale
+        if coarse_target is None:  # the first scale
             noise = torch.rand(target.shape, generator=generator).to(device)
             ratio = {"content": 0.0, "noise": 1.0, "content+noise": c["noise_ratio"]}[c["init"]]
             x = (1 - ratio) * target + ratio * noise
