@@ -233,3 +233,14 @@ def test_int8_is_for_the_cpu_only_and_follows_the_fp32_switch(monkeypatch):
     assert not int8_is_available("cuda") and not quantized.int8_is_fast("cuda")
     monkeypatch.setenv("STYLETRANSFER_FORCE_FP32", "1")
     assert not quantized.int8_is_fast("cpu")
+
+
+@pytest.mark.parametrize("flags, limit", [(frozenset({"avx2"}), 63), (frozenset({"avx2", "avx512_vnni"}), 127)])
+def test_weights_are_7_bit_where_the_cpu_has_no_vnni(monkeypatch, flags, limit):
+    """Without VNNI oneDNN sums u8 x s8 pairs in saturating int16; 7-bit weights keep those sums exact."""
+    monkeypatch.setattr(quantized, "cpu_flags", lambda: flags)
+    torch.manual_seed(0)
+    w = torch.randn(4, 8, 3, 3)
+    conv = quantized.QuantizedConv(w, None, 1 / 255, 1 / 255)
+    q = torch.round(w / conv.weight_scales.float()[:, None, None, None])
+    assert q.abs().amax() == limit

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from styletransfer import reparam
 from styletransfer.adain import AdaINDecoder, DecoderConfig
 from styletransfer.reparam import ColumnUnfoldConv, ReflectPadConv, SpaceToDepthConv, SubPixelConv, SubPixelGridConv, reparameterize
 from styletransfer.stylebank import AutoEncoderConfig, StyleBankAutoEncoder
@@ -186,3 +187,15 @@ def test_column_unfold_conv_equals_pad_then_conv(cin: int, k: int, pad: int, siz
         got = ColumnUnfoldConv(pad, conv, relu)(x)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want.relu() if relu else want, atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_conv_relu_takes_the_plain_path_where_the_cpu_lacks_fused_bf16(monkeypatch):
+    """oneDNN's fused bf16 convolution needs AVX512-BW/VL/DQ or AVX-NE-CONVERT (it raised on an AVX2-only CPU)."""
+    monkeypatch.setattr(reparam, "cpu_flags", lambda: frozenset({"avx2", "avx512bw", "avx512vl", "avx512dq"}))
+    assert reparam._fused_bf16()
+    monkeypatch.setattr(reparam, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert not reparam._fused_bf16()
+    torch.manual_seed(0)
+    x, w, b = torch.rand(1, 4, 12, 12), torch.randn(6, 4, 3, 3), torch.randn(6)
+    got = reparam._conv_relu(x.bfloat16(), w.bfloat16(), b.bfloat16(), padding=1).float()
+    torch.testing.assert_close(got, F.relu(F.conv2d(x, w, b, padding=1)), atol=0.1, rtol=0.05)
