@@ -1,16 +1,17 @@
 """Gatys benchmark: step cost, direct vs coarse-to-fine, in one run.
 
     python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...]
-        [--upscales detail bicubic] [--quick]
+        [--upscales detail bicubic] [--precision auto|bf16|fp32] [--quick]
 
 1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
    ``allocator.keep_freed_memory()`` (median over 8 steps after 2); the FLOPs of one step and the
    least time the default and the fast schedule need at the best measured convolution rate, and
-   their actual wall time and loss (``--quick`` stops here);
+   their actual wall time and loss with ``--precision`` (``--quick`` stops here);
 2. for each test pair: a direct 512 px run of ``--steps`` L-BFGS steps (its image is also taken
    every 50 steps, to give its loss against time) and each coarse-to-fine schedule of
    ``--schedules`` (default: the library's default schedule) with each ``--upscales`` mode (how
-   a coarse result starts the next size; default both), all in bf16; every loss is
+   a coarse result starts the next size; default both), all with ``--precision`` (``auto``,
+   the default, is bf16 where :func:`~styletransfer.vgg.bf16_is_fast`, else float32); every loss is
    measured the same way, at 512 px in float32; wall times and ratios to the direct run are
    printed, and the loss each run starts its 512 px stage from (the direct run: the content).
 Images go to ``--out`` (outside git). Needs ../shared/data; says so and exits where absent.
@@ -65,13 +66,16 @@ def main() -> None:
     parser.add_argument("--skip-step-cost", action="store_true")
     parser.add_argument("--quick", action="store_true",
                         help="only section 1 (seconds per step, compute floor, the default and fast schedules' time)")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="of the schedule runs (section 1 times float32 and bf16 steps)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "gatys")
     args = parser.parse_args()
     if not (DATA / "content").is_dir():
         print(f"skipped: test images not found at {DATA}")
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    fp32, bf16 = load_vgg16("fp32"), load_vgg16("bf16")
+    fp32, bf16, runner = load_vgg16("fp32"), load_vgg16("bf16"), load_vgg16(args.precision)
+    run_precision = "bf16" if runner.uses_bf16("cpu") else "float32"
     c0, s0 = DATA / "content" / PAIRS[0][0], DATA / "styles" / PAIRS[0][1]
     if not args.skip_step_cost:
         print("1. seconds per L-BFGS step (content + 5 style layers, forward + backward); 'heap' after "
@@ -93,7 +97,7 @@ def main() -> None:
         for name, (sizes_, steps_) in (("default", default_schedule(512, args.steps)), ("fast", fast_schedule(512))):
             label = "+".join(f"{a}x{b}" for a, b in zip(sizes_, steps_))
             floor = sum(n * step_flops[size] for size, n in zip(sizes_, steps_)) / rate
-            result = stylize(c0, s0, encoder=bf16, size=512, scales=sizes_, scale_steps=steps_)
+            result = stylize(c0, s0, encoder=runner, size=512, scales=sizes_, scale_steps=steps_)
             result.image.save(args.out / f"schedule_{name}.png")
             loss = measure_losses(result.image, c0, s0, encoder=fp32, size=512)["total"]
             print(f"   {name} schedule {label}: {result.seconds:.1f} s (at least {floor:.1f} s of convolutions), "
@@ -101,7 +105,7 @@ def main() -> None:
     if args.quick:
         return
     schedules = [parse_schedule(s) for s in args.schedules] if args.schedules else [default_schedule(512, args.steps)]
-    print(f"2. direct 512px {args.steps} steps vs coarse-to-fine (bf16 runs; losses at 512px in float32)")
+    print(f"2. direct 512px {args.steps} steps vs coarse-to-fine ({run_precision} runs; losses at 512px in float32)")
     for content_name, style_name in PAIRS[: args.pairs]:
         content, style = DATA / "content" / content_name, DATA / "styles" / style_name
         stem = f"{Path(content_name).stem}_{Path(style_name).stem}"
@@ -116,7 +120,7 @@ def main() -> None:
             if info.preview is not None:
                 snapshots.append((info.step, time.perf_counter() - t0, info.preview))
 
-        direct = stylize(content, style, encoder=bf16, size=512, num_steps=args.steps, progress=keep, preview_every=50)
+        direct = stylize(content, style, encoder=runner, size=512, num_steps=args.steps, progress=keep, preview_every=50)
         final = loss_of(direct.image)
         direct.image.save(args.out / f"{stem}_direct.png")
         print(f"   {content_name} x {style_name} direct: {direct.seconds:7.1f} s  total loss {final:.4g}; "
@@ -125,7 +129,7 @@ def main() -> None:
             print(f"      after {step:>4} steps ({seconds:6.1f} s, {seconds / direct.seconds:.2f}x time): "
                   f"loss {loss_of(image) / final:.3f}x final", flush=True)
         for (sizes, steps), upscale in itertools.product(schedules, args.upscales):
-            result = stylize(content, style, encoder=bf16, size=512, scales=sizes, scale_steps=steps, upscale=upscale)
+            result = stylize(content, style, encoder=runner, size=512, scales=sizes, scale_steps=steps, upscale=upscale)
             loss = loss_of(result.image)
             label = "+".join(f"{a}x{b}" for a, b in zip(sizes, steps))
             result.image.save(args.out / f"{stem}_c2f_{label}_{upscale}.png")
