@@ -13,7 +13,8 @@
    a coarse result starts the next size; default both), all with ``--precision`` (``auto``,
    the default, is bf16 where :func:`~styletransfer.vgg.bf16_is_fast`, else float32); every loss is
    measured the same way, at 512 px in float32; wall times and ratios to the direct run are
-   printed, and the loss each run starts its 512 px stage from (the direct run: the content).
+   printed, and the loss each run starts its 512 px stage from (the direct run: the content),
+   and the parts of each loss (content, and each style layer's term), to show where runs differ.
 Images go to ``--out`` (outside git). Needs ../shared/data; says so and exits where absent.
 """
 
@@ -31,7 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import conv_rate, flops  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
-from styletransfer.gatys import UPSCALES, default_schedule, fast_schedule, measure_losses, stylize  # noqa: E402
+from styletransfer.gatys import (  # noqa: E402
+    UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, stylize,
+)
 from zoo.registry import load_vgg16  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -48,6 +51,13 @@ def fine_start(result) -> float:
     """The loss (as the run computed it) of the start point of a run's last, full-size stage."""
     last = result.losses[-1]["scale"]
     return next(entry["total"] for entry in result.losses if entry["scale"] == last)
+
+
+def terms(measured: dict[str, float]) -> str:
+    """The parts of a total loss at the default weights (content x alpha, each style layer's term x beta)."""
+    parts = {"content": GatysConfig.content_weight * measured["content"]}
+    parts.update({k.split("/")[1]: GatysConfig.style_weight * v for k, v in measured.items() if k.startswith("style/")})
+    return "  ".join(f"{k} {v:.3g}" for k, v in parts.items())
 
 
 def parse_schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -110,8 +120,8 @@ def main() -> None:
         content, style = DATA / "content" / content_name, DATA / "styles" / style_name
         stem = f"{Path(content_name).stem}_{Path(style_name).stem}"
 
-        def loss_of(image) -> float:
-            return measure_losses(image, content, style, encoder=fp32, size=512)["total"]
+        def losses_of(image) -> dict[str, float]:
+            return measure_losses(image, content, style, encoder=fp32, size=512)
 
         snapshots: list[tuple[int, float, object]] = []
         t0 = time.perf_counter()
@@ -121,21 +131,26 @@ def main() -> None:
                 snapshots.append((info.step, time.perf_counter() - t0, info.preview))
 
         direct = stylize(content, style, encoder=runner, size=512, num_steps=args.steps, progress=keep, preview_every=50)
-        final = loss_of(direct.image)
+        measured = losses_of(direct.image)
+        final = measured["total"]
         direct.image.save(args.out / f"{stem}_direct.png")
         print(f"   {content_name} x {style_name} direct: {direct.seconds:7.1f} s  total loss {final:.4g}; "
               f"its start (the content) has loss {direct.losses[0]['total']:.4g}", flush=True)
+        print(f"      terms: {terms(measured)}", flush=True)
         for step, seconds, image in snapshots[:-1]:
+            measured = losses_of(image)
             print(f"      after {step:>4} steps ({seconds:6.1f} s, {seconds / direct.seconds:.2f}x time): "
-                  f"loss {loss_of(image) / final:.3f}x final", flush=True)
+                  f"loss {measured['total'] / final:.3f}x final; terms: {terms(measured)}", flush=True)
         for (sizes, steps), upscale in itertools.product(schedules, args.upscales):
             result = stylize(content, style, encoder=runner, size=512, scales=sizes, scale_steps=steps, upscale=upscale)
-            loss = loss_of(result.image)
+            measured = losses_of(result.image)
+            loss = measured["total"]
             label = "+".join(f"{a}x{b}" for a, b in zip(sizes, steps))
             result.image.save(args.out / f"{stem}_c2f_{label}_{upscale}.png")
             print(f"   coarse-to-fine {label}, {upscale} upscale: {result.seconds:7.1f} s "
                   f"({result.seconds / direct.seconds:.2f}x time)  total loss {loss:.4g} ({loss / final:.3f}x); the 512px "
                   f"stage starts at loss {fine_start(result):.4g}", flush=True)
+            print(f"      terms: {terms(measured)}", flush=True)
 
 
 if __name__ == "__main__":

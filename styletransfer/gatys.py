@@ -257,14 +257,16 @@ class _Objective:
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(x, self.layers)
         content = sum(0.5 * (feats[k] - self.content_targets[k]).pow(2).sum() for k in self.content_layers)
-        style = x.new_zeros(())
+        per_layer = {}
         for name, w in zip(self.style_layers, self.layer_weights):
             n = feats[name].shape[1]
             # gram_matrix divides by M, so sum((G/M - A/M)^2) / (4 N^2) = sum((G - A)^2) / (4 N^2 M^2).
-            style = style + w * (gram_matrix(feats[name]) - self.gram_targets[name]).pow(2).sum() / (4 * n * n)
+            error = (gram_matrix(feats[name]) - self.gram_targets[name]).pow(2).sum()
+            per_layer[f"style/{name}"] = w * error / (4 * n * n)
+        style = sum(per_layer.values(), x.new_zeros(()))
         tv = total_variation(x)
         a, b, g = self.weights
-        return {"content": content, "style": style, "tv": tv, "total": a * content + b * style + g * tv}
+        return {"content": content, "style": style, "tv": tv, "total": a * content + b * style + g * tv, **per_layer}
 
 
 def _as_cancel(cancel: threading.Event | Callable[[], bool] | None) -> Callable[[], bool]:
@@ -325,7 +327,8 @@ def stylize(
 
     Returns:
         A :class:`GatysResult`: the image (long side ``size``, content's aspect ratio), the
-        losses of every step, wall time, the resolved settings, and whether it was stopped.
+        losses of every step (``content``, ``style``, ``tv``, ``total`` and each style layer's
+        term ``style/<layer>``), wall time, the resolved settings, and whether it was stopped.
 
     Raises:
         ValueError / TypeError: a control out of range (the message names it and the value);
@@ -445,7 +448,9 @@ def measure_losses(
     """The paper's content, style, TV and total losses of ``image``, computed as :func:`stylize` does.
 
     Everything is resized so the long side is ``size``; use a float32 encoder for comparable
-    numbers across methods. Colour control is not applied.
+    numbers across methods. Colour control is not applied. Besides ``content``, ``style``, ``tv``
+    and ``total``, ``style/<layer>`` gives each style layer's weighted term ``w_l E_l`` (they sum
+    to ``style``), as in every entry of a run's record.
     """
     c, styles, mix = _resolve_controls(encoder, style, style_weights, controls)
     device = next(encoder.parameters()).device

@@ -144,6 +144,18 @@ def test_measure_losses_agrees_with_the_optimiser(tiny_vgg, content, style):
     assert measured["style"] == pytest.approx(first["style"], rel=1e-4)
 
 
+def test_per_layer_style_terms_sum_to_the_style_loss_and_follow_the_layer_weights(tiny_vgg, content, style):
+    measured = measure_losses(content, content, style, encoder=tiny_vgg, **FAST, style_layer_weights=(2.0, 0.0, 1.0))
+    terms = {k: v for k, v in measured.items() if k.startswith("style/")}
+    assert list(terms) == ["style/relu1_1", "style/relu2_1", "style/relu3_1"]
+    assert sum(terms.values()) == pytest.approx(measured["style"], rel=1e-5)
+    assert terms["style/relu2_1"] == 0.0 and terms["style/relu1_1"] > 0 and terms["style/relu3_1"] > 0
+    alone = measure_losses(content, content, style, encoder=tiny_vgg, **{**FAST, "style_layers": ("relu1_1",)})
+    assert terms["style/relu1_1"] == pytest.approx(2.0 * alone["style"], rel=1e-5)
+    record = stylize(content, style, encoder=tiny_vgg, **FAST).losses[0]
+    assert sum(v for k, v in record.items() if k.startswith("style/")) == pytest.approx(record["style"], rel=1e-5)
+
+
 def test_the_returned_image_has_the_recorded_best_loss(tiny_vgg, content, style):
     """L-BFGS steps leave [0, 1]; the optimiser is evaluated on the clamped image, the one returned."""
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 30}, init="content+noise",
