@@ -257,7 +257,7 @@ class _Objective:
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(x, self.layers)
         content = sum(0.5 * (feats[k] - self.content_targets[k]).pow(2).sum() for k in self.content_layers)
-        per_layer = {}
+        per_layer: dict[str, torch.Tensor] = {}
         for name, w in zip(self.style_layers, self.layer_weights):
             n = feats[name].shape[1]
             # gram_matrix divides by M, so sum((G/M - A/M)^2) / (4 N^2) = sum((G - A)^2) / (4 N^2 M^2).
