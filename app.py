@@ -57,7 +57,7 @@ TRAIN_BATCH = 4 if DEVICE.type == "cuda" else 1
 """Crops per step of the Train tab (on a 2-core CPU a batch-1 step at 256 px took 0.51 s; see README)."""
 GATYS_SCHEDULES = (
     "coarse-to-fine (solve small, upscale, refine)",
-    "fast coarse-to-fine: 100/30/8 steps at 1/4, 1/2, full size (under 30 s at 512 px on 2 CPU cores)",
+    "fast coarse-to-fine: 100/30/8 steps at 1/4, 1/2, full size (26-55 s at 512 px on 2 CPU cores)",
     "direct (every step at full size)",
 )
 """The Gatys tab's schedules; the fast one ignores the step slider."""
@@ -218,7 +218,7 @@ def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tup
 def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
-            schedule, color, color_method, seed, request: gr.Request):
+            schedule, color, color_method, seed, time_limit, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
@@ -227,7 +227,7 @@ def make_gatys_handler(models: Models) -> Callable:
         controls = dict(content_weight=float(content_weight), style_weight=float(style_weight),
                         tv_weight=float(tv_weight), num_steps=int(num_steps), size=int(size),
                         coarse_to_fine=schedule == GATYS_SCHEDULES[0], color=color, color_method=color_method,
-                        seed=int(seed))
+                        seed=int(seed), time_limit=float(time_limit) if time_limit else None)
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
         stop = threading.Event()
@@ -258,8 +258,15 @@ def make_gatys_handler(models: Models) -> Callable:
             raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Gatys failed: {e}")
         result = outcome["result"]
         final = result.losses[-1] if result.losses else {}
-        status = (f"{'Stopped early; kept the best image so far. ' if result.stopped else 'Done. '}"
-                  f"{len(result.losses)} steps in {result.seconds:.1f} s; total loss {final.get('total', float('nan')):.4g}. {note_text}")
+        taken, planned = result.settings["steps_taken"], result.settings["scale_steps"]
+        if result.stopped:
+            ending = "Stopped early; kept the best image so far. "
+        elif taken != planned:
+            ending = f"Time limit reached ({'+'.join(map(str, taken))} of {'+'.join(map(str, planned))} steps). "
+        else:
+            ending = "Done. "
+        status = (f"{ending}{len(result.losses)} steps in {result.seconds:.1f} s; "
+                  f"total loss {final.get('total', float('nan')):.4g}. {note_text}")
         yield result.image, status.strip(), write_png(result.image, "gatys", result.settings)
 
     return run
@@ -598,6 +605,8 @@ def _gatys_tab(models: Models) -> None:
                 color = gr.Radio(list(gatys.COLOR_MODES), value="none", label="Colour control")
                 color_method = gr.Radio(["cholesky", "eigen"], value="cholesky", label="Histogram matching solution")
                 seed = gr.Number(0, precision=0, label="Seed")
+                time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
+                                                            "steps that fit its share)")
             with gr.Row():
                 run = gr.Button("Stylize", variant="primary")
                 stop = gr.Button("Stop")
@@ -610,7 +619,7 @@ def _gatys_tab(models: Models) -> None:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
     run.click(make_gatys_handler(models),
                       inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
-                              num_steps, size, schedule, color, color_method, seed],
+                              num_steps, size, schedule, color, color_method, seed, time_limit],
                       outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     stop.click(stop_gatys, outputs=status, api_name="gatys_stop", queue=False)
 

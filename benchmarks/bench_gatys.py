@@ -1,12 +1,14 @@
 """Gatys benchmark: step cost, direct vs coarse-to-fine, in one run.
 
     python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...]
-        [--upscales detail bicubic] [--precision auto|bf16|fp32] [--quick]
+        [--upscales detail bicubic] [--precision auto|bf16|fp32] [--quick] [--skip-step-cost] [--no-step-timing]
 
 1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
-   ``allocator.keep_freed_memory()`` (median over 8 steps after 2); the FLOPs of one step and the
-   least time the default and the fast schedule need at the best measured convolution rate, and
-   their actual wall time and loss with ``--precision`` (``--quick`` stops here);
+   ``allocator.keep_freed_memory()`` (median over 8 steps after 2; ``--no-step-timing`` leaves
+   them out); the FLOPs of one step and the least time the default and the fast schedule need at
+   the convolution rate measured in the runs' precision, and
+   their actual wall time and loss with ``--precision``, and the fast schedule's under
+   ``time_limit=30`` (the steps it took; ``--quick`` stops here);
 2. for each test pair: a direct 512 px run of ``--steps`` L-BFGS steps (its image is also taken
    every 50 steps, to give its loss against time) and each coarse-to-fine schedule of
    ``--schedules`` (default: the library's default schedule) with each ``--upscales`` mode (how
@@ -26,6 +28,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -73,7 +77,9 @@ def main() -> None:
     parser.add_argument("--schedules", nargs="*", default=None,
                         help="coarse-to-fine schedules SIZExSTEPS+SIZExSTEPS... (default: the library's)")
     parser.add_argument("--upscales", nargs="+", choices=UPSCALES, default=list(UPSCALES))
-    parser.add_argument("--skip-step-cost", action="store_true")
+    parser.add_argument("--skip-step-cost", action="store_true", help="skip section 1")
+    parser.add_argument("--no-step-timing", action="store_true",
+                        help="section 1 without the float32/bf16 step timings (bf16 crawls on CPUs without native bf16)")
     parser.add_argument("--quick", action="store_true",
                         help="only section 1 (seconds per step, compute floor, the default and fast schedules' time)")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
@@ -88,30 +94,37 @@ def main() -> None:
     run_precision = "bf16" if runner.uses_bf16("cpu") else "float32"
     c0, s0 = DATA / "content" / PAIRS[0][0], DATA / "styles" / PAIRS[0][1]
     if not args.skip_step_cost:
-        print("1. seconds per L-BFGS step (content + 5 style layers, forward + backward); 'heap' after "
-              "allocator.keep_freed_memory()")
-        sizes = (256, 512)
-        t32 = {size: step_seconds(fp32, c0, s0, size) for size in sizes}
-        t16 = {size: step_seconds(bf16, c0, s0, size) for size in sizes}
-        keep_freed_memory()
-        heap = {size: step_seconds(bf16, c0, s0, size) for size in sizes}
-        for size in sizes:
-            print(f"   {size}px  fp32 {t32[size]:.3f} s  bf16 {t16[size]:.3f} s  bf16 heap {heap[size]:.3f} s  "
-                  f"({t32[size] / t16[size]:.2f}x, heap {t16[size] / heap[size]:.2f}x)", flush=True)
-        step_flops = {size: flops(lambda: stylize(c0, s0, encoder=bf16, size=size, num_steps=2))
-                      - flops(lambda: stylize(c0, s0, encoder=bf16, size=size, num_steps=1)) for size in (128, 256, 512)}
-        rate = conv_rate(5)
-        print(f"   one step: {step_flops[256] / 1e9:.0f} GFLOP at 256px, {step_flops[512] / 1e9:.0f} at 512px; a large bf16 "
-              f"3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so one 512px step needs at least "
+        print(f"1. cost of a step, and the default and fast schedules at 512px ({run_precision} runs)")
+        if not args.no_step_timing:
+            print("   seconds per L-BFGS step (content + 5 style layers, forward + backward); 'heap' after "
+                  "allocator.keep_freed_memory()")
+            sizes = (256, 512)
+            t32 = {size: step_seconds(fp32, c0, s0, size) for size in sizes}
+            t16 = {size: step_seconds(bf16, c0, s0, size) for size in sizes}
+            keep_freed_memory()
+            heap = {size: step_seconds(bf16, c0, s0, size) for size in sizes}
+            for size in sizes:
+                print(f"   {size}px  fp32 {t32[size]:.3f} s  bf16 {t16[size]:.3f} s  bf16 heap {heap[size]:.3f} s  "
+                      f"({t32[size] / t16[size]:.2f}x, heap {t16[size] / heap[size]:.2f}x)", flush=True)
+        else:
+            keep_freed_memory()
+        step_flops = {size: flops(lambda: stylize(c0, s0, encoder=runner, size=size, num_steps=2))
+                      - flops(lambda: stylize(c0, s0, encoder=runner, size=size, num_steps=1)) for size in (128, 256, 512)}
+        rate = conv_rate(5, dtype=torch.bfloat16 if run_precision == "bf16" else torch.float32)
+        print(f"   one step: {step_flops[256] / 1e9:.0f} GFLOP at 256px, {step_flops[512] / 1e9:.0f} at 512px; a large "
+              f"{run_precision} 3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so one 512px step needs at least "
               f"{step_flops[512] / rate:.3f} s", flush=True)
-        for name, (sizes_, steps_) in (("default", default_schedule(512, args.steps)), ("fast", fast_schedule(512))):
-            label = "+".join(f"{a}x{b}" for a, b in zip(sizes_, steps_))
-            floor = sum(n * step_flops[size] for size, n in zip(sizes_, steps_)) / rate
-            result = stylize(c0, s0, encoder=runner, size=512, scales=sizes_, scale_steps=steps_)
+        runs = (("default", default_schedule(512, args.steps), None), ("fast", fast_schedule(512), None),
+                ("fast_30s", fast_schedule(512), 30.0))
+        for name, (sizes_, steps_), limit in runs:
+            result = stylize(c0, s0, encoder=runner, size=512, scales=sizes_, scale_steps=steps_, time_limit=limit)
+            taken = result.settings["steps_taken"]
+            label = "+".join(f"{a}x{b}" for a, b in zip(sizes_, taken))
+            floor = sum(n * step_flops[size] for size, n in zip(sizes_, taken)) / rate
             result.image.save(args.out / f"schedule_{name}.png")
             loss = measure_losses(result.image, c0, s0, encoder=fp32, size=512)["total"]
-            print(f"   {name} schedule {label}: {result.seconds:.1f} s (at least {floor:.1f} s of convolutions), "
-                  f"total loss at 512px {loss:.4g}", flush=True)
+            print(f"   {name} schedule {label}{f' (time_limit {limit:g} s)' if limit else ''}: {result.seconds:.1f} s "
+                  f"(at least {floor:.1f} s of convolutions), total loss at 512px {loss:.4g}", flush=True)
     if args.quick:
         return
     schedules = [parse_schedule(s) for s in args.schedules] if args.schedules else [default_schedule(512, args.steps)]

@@ -46,10 +46,10 @@ def flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def conv_rate(repeats: int, size: int = 128, channels: int = 256) -> float:
-    """FLOP/s of a large bf16 channels-last 3x3 convolution: what this CPU's convolutions reach at best."""
-    x = torch.rand(1, channels, size + 2, size + 2).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-    w = torch.randn(channels, channels, 3, 3).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+def conv_rate(repeats: int, size: int = 128, channels: int = 256, dtype: torch.dtype = torch.bfloat16) -> float:
+    """FLOP/s of a large channels-last 3x3 convolution in ``dtype``: what this CPU's convolutions reach at best."""
+    x = torch.rand(1, channels, size + 2, size + 2).to(dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(channels, channels, 3, 3).to(dtype).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         seconds = median_time(lambda: F.conv2d(x, w), repeats)
     return 2 * size * size * channels * channels * 9 / seconds

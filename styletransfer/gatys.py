@@ -70,6 +70,7 @@ class GatysConfig:
     scales: tuple[int, ...] | None = None
     scale_steps: tuple[int, ...] | None = None
     upscale: str = "detail"
+    time_limit: float | None = None  # seconds for the whole run; None: no limit
     color: str = "none"
     color_space: str = "yiq"
     color_method: str = "cholesky"
@@ -124,8 +125,9 @@ def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     8 at full size).
 
     The coarse steps build the picture cheaply and the last ones only sharpen it, so strokes come
-    out larger and the 512 px loss stays well above a full run's; on this project's 2-core CPU it
-    gives a 512 px result in under 30 s (``benchmarks/bench_gatys.py --quick``).
+    out larger and the 512 px loss stays well above a full run's. A 512 px result took 26 s on a
+    2-core CPU with native bf16 and 55 s in float32 on one without (``benchmarks/bench_gatys.py
+    --quick``); ``time_limit`` caps it where the CPU is slower.
     """
     coarser = tuple(s for s in (size // 4, size // 2) if s >= 64)
     return coarser + (size,), ((100,), (100, 8), (100, 30, 8))[len(coarser)]
@@ -169,6 +171,8 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[fl
         raise ValueError(f"lr must be > 0, got {c['lr']}")
     if not 0 <= c["noise_ratio"] <= 1:
         raise ValueError(f"noise_ratio must be in [0, 1], got {c['noise_ratio']}")
+    if c["time_limit"] is not None and not (math.isfinite(c["time_limit"]) and c["time_limit"] > 0):
+        raise ValueError(f"time_limit must be a number of seconds > 0 (or None for no limit), got {c['time_limit']}")
     if not 0.1 <= c["style_scale"] <= 4:
         raise ValueError(f"style_scale must be in [0.1, 4], got {c['style_scale']}")
     if n_styles < 1:
@@ -312,7 +316,8 @@ def stylize(
         progress: called after every step with a :class:`StepInfo`; every ``preview_every``
             steps (and at the last) it carries a preview image.
         preview_every: steps between previews (>= 1).
-        cancel: an Event or a callable; when set, the run stops and the best image so far is returned.
+        cancel: an Event or a callable; when set, the run stops and the best image so far is returned
+            (at the output size: a coarser scale's image is carried up as between scales).
         **controls: any field of :class:`GatysConfig`: ``size`` (long side of the output,
             16..4096, default 512), ``content_layers``, ``style_layers``, ``style_layer_weights``,
             ``content_weight`` (alpha), ``style_weight`` (beta), ``tv_weight``, ``optimizer``
@@ -320,7 +325,10 @@ def stylize(
             ``"content+noise"``), ``noise_ratio``, ``seed``, ``style_scale`` (style size relative to
             the output), ``coarse_to_fine`` / ``scales`` / ``scale_steps`` (explicit schedule),
             ``upscale`` (how a scale's result starts the next: ``"detail"`` adds the content's
-            finer detail, ``"bicubic"`` only resamples; see :func:`upscale_result`),
+            finer detail, ``"bicubic"`` only resamples; see :func:`upscale_result`), ``time_limit``
+            (seconds for the whole run; the schedule's steps become the most each size may take, each
+            size getting a share of the time in proportion to its planned steps x pixels, and a step
+            starts only when it is expected to end in time: the run ends within a step of the limit),
             ``color`` (``"none"``, ``"luminance"``, ``"histogram"``), ``color_space`` (``"yiq"``,
             ``"ycbcr"``), ``color_method`` (``"cholesky"``, ``"eigen"``), ``color_direction``
             (``"style_to_content"``, ``"content_to_style"``).
@@ -328,7 +336,8 @@ def stylize(
     Returns:
         A :class:`GatysResult`: the image (long side ``size``, content's aspect ratio), the
         losses of every step (``content``, ``style``, ``tv``, ``total`` and each style layer's
-        term ``style/<layer>``), wall time, the resolved settings, and whether it was stopped.
+        term ``style/<layer>``), wall time, the resolved settings (with ``steps_taken``, the steps
+        each scale took), and whether it was stopped.
 
     Raises:
         ValueError / TypeError: a control out of range (the message names it and the value);
@@ -364,27 +373,28 @@ def stylize(
     generator = torch.Generator(device="cpu").manual_seed(c["seed"])
     record: list[dict[str, float]] = []
     total_steps, done, stopped = sum(steps), 0, False
+    targets = [_resize_long(opt_content, size) for size in sizes]
+    deadlines = _deadlines(start, c["time_limit"], targets, steps)
+    taken: list[int] = []
     x: torch.Tensor | None = None
     best: torch.Tensor | None = None
-    coarse_target: torch.Tensor | None = None
-    final_area = math.prod(_resize_long(opt_content, sizes[-1]).shape[-2:])
-    for scale_index, (size, n_steps) in enumerate(zip(sizes, steps)):
-        target = _resize_long(opt_content, size)
+    step_seconds = 0.0  # how long the next step will take: the last one's time, scaled to the current size
+    for scale_index, (size, n_steps, target) in enumerate(zip(sizes, steps, targets)):
         # The content term is a sum over positions, so at a coarse scale it would weigh less
         # against style than in the final objective; scale it by the area ratio so every scale
         # solves (a resampled version of) the same problem as the final size.
-        area = final_area / (target.shape[-1] * target.shape[-2])
+        area = _pixels(targets[-1]) / _pixels(target)
         objective = _Objective(
             encoder, target, [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles], mix,
             {**c, "content_weight": c["content_weight"] * area},
         )
-        if coarse_target is None:  # the first scale
+        if scale_index == 0:
             noise = torch.rand(target.shape, generator=generator).to(device)
             ratio = {"content": 0.0, "noise": 1.0, "content+noise": c["noise_ratio"]}[c["init"]]
             x = (1 - ratio) * target + ratio * noise
         else:
-            x = upscale_result(x, target, coarse_target, c["upscale"])
-        coarse_target = target
+            x = upscale_result(x, target, targets[scale_index - 1], c["upscale"])
+            step_seconds *= _pixels(target) / _pixels(targets[scale_index - 1])
         x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS flattens grads
         best, best_loss = x.detach().clone(), math.inf
         if c["optimizer"] == "lbfgs":
@@ -413,26 +423,47 @@ def stylize(
                 best_loss, best = loss, x.detach().clone()
             return losses["total"]
 
-        for step in range(n_steps):
+        scale_done = 0
+        while scale_done < n_steps:
             if is_cancelled():
                 stopped = True
                 break
+            tic = time.perf_counter()
+            if tic + step_seconds > deadlines[scale_index]:
+                break  # this size's share of the time limit is spent
             opt.step(closure)
-            done += 1
+            done, scale_done = done + 1, scale_done + 1
             entry = {"step": done, "scale": scale_index, **{k: float(v) for k, v in last.items()}}
             record.append(entry)
             if progress is not None:
                 show = done % preview_every == 0 or done == total_steps
                 progress(StepInfo(done, total_steps, scale_index, tuple(target.shape[-2:]), entry,
                                   tensor_to_pil(finish(x)) if show else None))
+            step_seconds = time.perf_counter() - tic  # with the progress callback and its preview
+        taken.append(scale_done)
+        x = best  # continue from the best point of this scale
         if stopped:
             break
-        x = best  # continue from the best point of this scale
 
     assert best is not None
+    if len(taken) < len(sizes):  # cancelled at a coarser size: the best image so far, carried to the output size
+        best = upscale_result(best, targets[-1], targets[len(taken) - 1], c["upscale"])
     image = tensor_to_pil(finish(best))
-    c["style_weights"] = mix
+    c["style_weights"], c["steps_taken"] = mix, tuple(taken)
     return GatysResult(image, record, time.perf_counter() - start, c, stopped)
+
+
+def _pixels(t: torch.Tensor) -> int:
+    return t.shape[-2] * t.shape[-1]
+
+
+def _deadlines(start: float, time_limit: float | None, targets: list[torch.Tensor], steps: Sequence[int]) -> list[float]:
+    """When each size's steps must end: ``time_limit`` shared in proportion to the planned work
+    (steps x pixels), cumulatively, so time that one size leaves unused passes to the next."""
+    if time_limit is None:
+        return [math.inf] * len(steps)
+    work = [n * _pixels(t) for n, t in zip(steps, targets)]
+    return [start + time_limit * sum(work[: i + 1]) / sum(work) for i in range(len(work))]
 
 
 @torch.no_grad()

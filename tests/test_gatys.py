@@ -1,10 +1,11 @@
 import threading
+import types
 
 import numpy as np
 import pytest
 import torch
 
-from styletransfer import color
+from styletransfer import color, gatys
 from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize, upscale_result
 from styletransfer.imageio import ImageInputError, pil_to_tensor
 from tests.conftest import gradient_image
@@ -42,7 +43,7 @@ def test_same_seed_same_image_other_seed_differs(tiny_vgg, content, style):
 def test_coarse_to_fine_returns_requested_size_and_runs_each_scale(tiny_vgg, content, style):
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(3, 2))
     assert result.image.size == (64, 43)
-    assert [e["scale"] for e in result.losses] == [0, 0, 0, 1, 1]
+    assert [e["scale"] for e in result.losses] == [0, 0, 0, 1, 1] and result.settings["steps_taken"] == (3, 2)
     assert default_schedule(512, 300) == ((256, 512), (50, 85))
     assert default_schedule(1024, 300) == ((256, 512, 1024), (50, 85, 85))
     assert default_schedule(300, 30) == ((300,), (30,))
@@ -114,6 +115,33 @@ def test_progress_previews_and_cancel_returns_best_so_far(tiny_vgg, content, sty
     assert seen[0].total == 10 and set(seen[0].losses) >= {"content", "style", "tv", "total"}
 
 
+def test_cancel_at_a_coarse_scale_returns_the_best_image_at_the_output_size(tiny_vgg, content, style):
+    stop = threading.Event()
+    result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(5, 5),
+                     progress=lambda info: info.step == 2 and stop.set(), cancel=stop)
+    assert result.stopped and result.settings["steps_taken"] == (2,)
+    assert result.image.size == (64, 43)
+
+
+def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, content, style, monkeypatch):
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(gatys, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def one_second_per_step(info):
+        clock.now += 1.0
+
+    result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(10, 10),
+                     time_limit=10, progress=one_second_per_step)
+    # Planned work 10 x 32x21 and 10 x 64x43 pixels: the 32 px scale may run until 1.96 s, so it stops
+    # after one step (a second would end at 2 s); the 64 px one expects its first step to take 4.1 s
+    # (one second times the pixel ratio), starts it at 1 s and then runs steps of 1 s until 10 s.
+    assert result.settings["steps_taken"] == (1, 9) and not result.stopped
+    assert result.seconds == 10.0 and result.image.size == (64, 43)
+    clock.now = 0.0
+    assert stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(10, 10),
+                   progress=one_second_per_step).settings["steps_taken"] == (10, 10)
+
+
 @pytest.mark.parametrize(
     ("controls", "message"),
     [
@@ -128,6 +156,8 @@ def test_progress_previews_and_cancel_returns_best_so_far(tiny_vgg, content, sty
         ({"size": 8}, "size must be in"),
         ({"style_layer_weights": (1.0,)}, "style_layer_weights has 1 entries"),
         ({"scales": (32, 64), "scale_steps": (1,)}, "scale_steps must give"),
+        ({"time_limit": 0}, "time_limit must be a number of seconds > 0"),
+        ({"time_limit": float("nan")}, "time_limit must be a number of seconds > 0"),
         ({"bogus": 1}, r"unknown control\(s\) \['bogus'\]"),
     ],
 )
@@ -191,6 +221,13 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--fast", "--upscale", "bicubic", "--vgg", str(weights), "--fp32"])
     settings = read_png_settings(out)["settings"]
     assert code == 0 and settings["scale_steps"] == list(fast_schedule(32)[1]) and settings["upscale"] == "bicubic"
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
+                 "--fast", "--time-limit", "1e-9", "--vgg", str(weights), "--fp32"])
+    assert code == 0 and read_png_settings(out)["settings"]["steps_taken"] == [0]  # no step fits: the content
+    assert "(time limit: 0 of 100 steps)" in capsys.readouterr().err
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights),
+                 "--time-limit", "-1"])
+    assert code == 2 and "time_limit must be a number of seconds > 0" in capsys.readouterr().err
     (tmp_path / "bad.png").write_bytes(b"nope")
     code = main(["gatys", str(tmp_path / "bad.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights)])
     assert code == 2 and "content image: this is not an image file" in capsys.readouterr().err
