@@ -258,11 +258,10 @@ def make_gatys_handler(models: Models) -> Callable:
             raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Gatys failed: {e}")
         result = outcome["result"]
         final = result.losses[-1] if result.losses else {}
-        taken, planned = result.settings["steps_taken"], result.settings["scale_steps"]
         if result.stopped:
             ending = "Stopped early; kept the best image so far. "
-        elif taken != planned:
-            ending = f"Time limit reached ({'+'.join(map(str, taken))} of {'+'.join(map(str, planned))} steps). "
+        elif result.hit_time_limit:
+            ending = f"Time limit reached ({result.steps_taken_text()}). "
         else:
             ending = "Done. "
         status = (f"{ending}{len(result.losses)} steps in {result.seconds:.1f} s; "

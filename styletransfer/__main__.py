@@ -95,9 +95,8 @@ def _run_gatys(args: argparse.Namespace) -> int:
     settings = {**result.settings, "content": args.content.name, "styles": [s.name for s in args.styles]}
     save_png(result.image, args.output, method="gatys", settings=settings)
     note = " (stopped early: best so far)" if result.stopped else ""
-    taken, planned = result.settings["steps_taken"], result.settings["scale_steps"]
-    if not result.stopped and taken != planned:
-        note = f" (time limit: {'+'.join(map(str, taken))} of {'+'.join(map(str, planned))} steps)"
+    if result.hit_time_limit:
+        note = f" (time limit: {result.steps_taken_text()})"
     print(f"\nwrote {args.output} in {result.seconds:.1f} s{note}", file=sys.stderr)
     return 0
 

@@ -99,6 +99,16 @@ class GatysResult:
     settings: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
 
+    @property
+    def hit_time_limit(self) -> bool:
+        """Whether ``time_limit`` ended the run before its planned steps (a cancel sets ``stopped``)."""
+        return not self.stopped and self.settings["steps_taken"] != self.settings["scale_steps"]
+
+    def steps_taken_text(self) -> str:
+        """The steps each size took against the plan, e.g. ``"55+19+4 of 100+30+8 steps"``."""
+        taken, planned = self.settings["steps_taken"], self.settings["scale_steps"]
+        return f"{'+'.join(map(str, taken))} of {'+'.join(map(str, planned))} steps"
+
 
 def default_schedule(size: int, num_steps: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Coarse-to-fine sizes (halving down to at least 256 px) and steps per size.

@@ -119,7 +119,7 @@ def test_cancel_at_a_coarse_scale_returns_the_best_image_at_the_output_size(tiny
     stop = threading.Event()
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(5, 5),
                      progress=lambda info: info.step == 2 and stop.set(), cancel=stop)
-    assert result.stopped and result.settings["steps_taken"] == (2,)
+    assert result.stopped and result.settings["steps_taken"] == (2,) and not result.hit_time_limit
     assert result.image.size == (64, 43)
 
 
@@ -135,7 +135,8 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
     # Planned work 10 x 32x21 and 10 x 64x43 pixels: the 32 px scale may run until 1.96 s, so it stops
     # after one step (a second would end at 2 s); the 64 px one expects its first step to take 4.1 s
     # (one second times the pixel ratio), starts it at 1 s and then runs steps of 1 s until 10 s.
-    assert result.settings["steps_taken"] == (1, 9) and not result.stopped
+    assert result.settings["steps_taken"] == (1, 9) and not result.stopped and result.hit_time_limit
+    assert result.steps_taken_text() == "1+9 of 10+10 steps"
     assert result.seconds == 10.0 and result.image.size == (64, 43)
     clock.now = 0.0
     assert stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(10, 10),
