@@ -106,8 +106,7 @@ def main() -> None:
             for size in sizes:
                 print(f"   {size}px  fp32 {t32[size]:.3f} s  bf16 {t16[size]:.3f} s  bf16 heap {heap[size]:.3f} s  "
                       f"({t32[size] / t16[size]:.2f}x, heap {t16[size] / heap[size]:.2f}x)", flush=True)
-        else:
-            keep_freed_memory()
+        keep_freed_memory()  # the schedules run as the app and the CLI run them (idempotent)
         step_flops = {size: flops(lambda: stylize(c0, s0, encoder=runner, size=size, num_steps=2))
                       - flops(lambda: stylize(c0, s0, encoder=runner, size=size, num_steps=1)) for size in (128, 256, 512)}
         rate = conv_rate(5, dtype=torch.bfloat16 if run_precision == "bf16" else torch.float32)

@@ -433,8 +433,7 @@ def stylize(
                 best_loss, best = loss, x.detach().clone()
             return losses["total"]
 
-        scale_done = 0
-        while scale_done < n_steps:
+        for _ in range(n_steps):
             if is_cancelled():
                 stopped = True
                 break
@@ -442,7 +441,7 @@ def stylize(
             if tic + step_seconds > deadlines[scale_index]:
                 break  # this size's share of the time limit is spent
             opt.step(closure)
-            done, scale_done = done + 1, scale_done + 1
+            done += 1
             entry = {"step": done, "scale": scale_index, **{k: float(v) for k, v in last.items()}}
             record.append(entry)
             if progress is not None:
@@ -450,7 +449,7 @@ def stylize(
                 progress(StepInfo(done, total_steps, scale_index, tuple(target.shape[-2:]), entry,
                                   tensor_to_pil(finish(x)) if show else None))
             step_seconds = time.perf_counter() - tic  # with the progress callback and its preview
-        taken.append(scale_done)
+        taken.append(sum(e["scale"] == scale_index for e in record))
         x = best  # continue from the best point of this scale
         if stopped:
             break
