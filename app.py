@@ -250,14 +250,15 @@ def make_gatys_handler(models: Models) -> Callable:
         while (info := updates.get()) is not None:
             preview = info.preview or preview
             if info.preview is not None or info.step % 5 == 0:
-                status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: total loss "
-                          f"{info.losses['total']:.4g} (content {info.losses['content']:.4g}, style {info.losses['style']:.4g})")
+                status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss "
+                          f"{gatys.loss_text(info.losses, controls['style_weight'], controls['tv_weight'])}")
                 yield preview, status, None
         if "error" in outcome:
             e = outcome["error"]
             raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Gatys failed: {e}")
         result = outcome["result"]
-        final = result.losses[-1] if result.losses else {}
+        loss = (gatys.loss_text(result.losses[-1], controls["style_weight"], controls["tv_weight"]) if result.losses
+                else "not measured (no step ran)")
         if result.stopped:
             ending = "Stopped early; kept the best image so far. "
         elif result.hit_time_limit:
@@ -265,7 +266,7 @@ def make_gatys_handler(models: Models) -> Callable:
         else:
             ending = "Done. "
         status = (f"{ending}{len(result.losses)} steps in {result.seconds:.1f} s; "
-                  f"total loss {final.get('total', float('nan')):.4g}. {note_text}")
+                  f"loss {loss}. {note_text}")
         yield result.image, status.strip(), write_png(result.image, "gatys", result.settings)
 
     return run

@@ -19,7 +19,7 @@ from . import adain, stylebank
 from .allocator import keep_freed_memory
 from .color import COLOR_SPACES, MATCH_METHODS
 from .gatys import (COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo, fast_schedule,
-                    stylize)
+                    loss_text, stylize)
 from .imageio import ImageInputError, save_png
 
 _DEFAULTS = GatysConfig()
@@ -82,9 +82,10 @@ def _run_gatys(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def progress(info: StepInfo) -> None:
-        losses = info.losses
-        print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: total {losses['total']:.4g} "
-              f"(content {losses['content']:.4g}, style {losses['style']:.4g})", end="", file=sys.stderr, flush=True)
+        loss = loss_text(info.losses, controls.get("style_weight", _DEFAULTS.style_weight),
+                         controls.get("tv_weight", _DEFAULTS.tv_weight))
+        print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss {loss}   ", end="",
+              file=sys.stderr, flush=True)
 
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:

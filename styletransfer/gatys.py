@@ -38,7 +38,7 @@ from .ops import gram_matrix, total_variation
 from .vgg import VGGEncoder
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
-           "upscale_result"]
+           "upscale_result", "loss_text"]
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "content+noise")
@@ -460,6 +460,20 @@ def stylize(
     image = tensor_to_pil(finish(best))
     c["style_weights"], c["steps_taken"] = mix, tuple(taken)
     return GatysResult(image, record, time.perf_counter() - start, c, stopped)
+
+
+def loss_text(losses: dict[str, float], style_weight: float, tv_weight: float = 0.0) -> str:
+    """A record entry's total loss and each weighted term's share of it, e.g.
+    ``"2.277e+06 (content 11%, style 89%)"``: the raw terms differ by orders of magnitude, the
+    shares say which one the optimiser is working on (the content weight is scaled per size, so
+    its part is what the others leave)."""
+    total = losses["total"]
+    parts = {"style": style_weight * losses["style"], "tv": tv_weight * losses["tv"]}
+    parts = {"content": total - parts["style"] - parts["tv"], **parts}
+    if not (math.isfinite(total) and total > 0):
+        return f"{total:.4g}"
+    shares = ", ".join(f"{name} {100 * part / total:.0f}%" for name, part in parts.items() if name != "tv" or tv_weight)
+    return f"{total:.4g} ({shares})"
 
 
 def _pixels(t: torch.Tensor) -> int:

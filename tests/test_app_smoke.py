@@ -1,5 +1,7 @@
 """The demo launches with tiny models and its API endpoints answer through gradio_client."""
 
+import re
+
 import pytest
 from PIL import Image
 
@@ -99,7 +101,7 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
         "none", "cholesky", 0, 0, api_name="/gatys")
     assert max(Image.open(image).size) == 128
-    assert status.startswith("Done. 10 steps")
+    assert status.startswith("Done. 10 steps") and re.search(r"loss \S+ \(content \d+%, style \d+%\)", status)
     image, status, png = client.predict(
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
         "none", "cholesky", 0, 0, api_name="/gatys")
@@ -110,6 +112,7 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
         "none", "cholesky", 0, 1e-6, api_name="/gatys")
     assert max(Image.open(image).size) == 128 and status.startswith("Time limit reached (0+0 of 100+8 steps)")
+    assert "loss not measured (no step ran)" in status
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
         client.predict(handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, -1.0, 1e6, 0.0, 10, 128,
                        GATYS_SCHEDULES[2], "none", "cholesky", 0, 0, api_name="/gatys")

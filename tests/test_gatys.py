@@ -187,6 +187,20 @@ def test_per_layer_style_terms_sum_to_the_style_loss_and_follow_the_layer_weight
     assert sum(v for k, v in record.items() if k.startswith("style/")) == pytest.approx(record["style"], rel=1e-5)
 
 
+def test_loss_text_gives_each_weighted_terms_share_of_the_total(tiny_vgg, content, style):
+    controls = {**FAST, "style_weight": 1e3, "tv_weight": 1e-3, "scales": (32, 64), "scale_steps": (2, 2)}
+    result = stylize(content, style, encoder=tiny_vgg, **controls)
+    for entry in (result.losses[0], result.losses[-1]):  # the content weight is area-scaled at 32 px
+        text = gatys.loss_text(entry, 1e3, 1e-3)
+        shares = dict(part.rsplit(" ", 1) for part in text[text.index("(") + 1:-1].split(", "))
+        assert text.startswith(f"{entry['total']:.4g} (") and list(shares) == ["content", "style", "tv"]
+        assert float(shares["style"][:-1]) == pytest.approx(100 * 1e3 * entry["style"] / entry["total"], abs=0.5)
+        assert float(shares["tv"][:-1]) == pytest.approx(100 * 1e-3 * entry["tv"] / entry["total"], abs=0.5)
+        assert sum(float(v[:-1]) for v in shares.values()) == pytest.approx(100, abs=1.5)
+    assert "tv" not in gatys.loss_text(result.losses[-1], 1e3)
+    assert gatys.loss_text({"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}, 1e3) == "0"
+
+
 def test_the_returned_image_has_the_recorded_best_loss(tiny_vgg, content, style):
     """L-BFGS steps leave [0, 1]; the optimiser is evaluated on the clamped image, the one returned."""
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 30}, init="content+noise",
