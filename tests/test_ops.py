@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from styletransfer import ops
 from styletransfer.ops import calc_mean_std, gram_matrix, total_variation
 
 
@@ -11,6 +12,20 @@ def test_gram_matrix_matches_hand_computation():
     expected = torch.tensor([[30.0, -30.0], [-30.0, 30.0]])
     assert torch.equal(g[0], expected)
     assert torch.allclose(gram_matrix(f)[0], expected / 4)
+
+
+def test_gram_matrix_gradients_match_autograd_of_the_plain_product():
+    """The hand-written backward (one product) against finite differences and bmm's own autograd."""
+    torch.manual_seed(0)
+    f = torch.randn(2, 3, 20, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ops._SymmetricGram.apply, (f,))
+    assert torch.autograd.gradgradcheck(ops._SymmetricGram.apply, (f,))
+    x, target = torch.randn(2, 3, 4, 5, requires_grad=True), torch.randn(2, 3, 3)
+    plain = torch.bmm(x.reshape(2, 3, 20), x.reshape(2, 3, 20).transpose(1, 2)) / 20
+    expected = torch.autograd.grad((plain - target).pow(2).sum(), x)[0]
+    assert torch.allclose(torch.autograd.grad((gram_matrix(x) - target).pow(2).sum(), x)[0], expected, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # stays float32 under autocast
+        assert gram_matrix(x).dtype == torch.float32
 
 
 def test_calc_mean_std_per_channel():

@@ -1,0 +1,99 @@
+"""Gram matrix backward: the one-product backward of ``ops.gram_matrix`` against autograd's ``bmm``.
+
+    python benchmarks/bench_gram.py [--sizes 256 512] [--rounds 5] [--precision auto|bf16|fp32]
+
+For each size, one Gatys L-BFGS step (default losses, a generated 4:3 image, after
+``allocator.keep_freed_memory()``) is timed with each Gram implementation in alternating rounds
+in this one process (the machine's drift hits both alike); each round is the median of 6 steps
+after 2. Then the Gram terms alone (forward and backward of ``sum((G - A)^2)`` on each default
+style layer's features) at the largest size. Prints every round, the medians and their ratio.
+No data needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from styletransfer import gatys, ops  # noqa: E402
+from styletransfer.allocator import keep_freed_memory  # noqa: E402
+from styletransfer.imageio import tensor_to_pil  # noqa: E402
+from zoo.registry import load_vgg16  # noqa: E402
+
+
+def autograd_gram(features: torch.Tensor, *, normalize: bool = True) -> torch.Tensor:
+    """The baseline: the plain product, differentiated by autograd (two products and a transpose-add)."""
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    g = torch.bmm(f, f.transpose(1, 2))
+    return g / (h * w) if normalize else g
+
+
+IMPLEMENTATIONS = {"one-product backward": ops.gram_matrix, "autograd bmm": autograd_gram}
+
+
+def step_seconds(encoder, content, style, size: int) -> float:
+    stamps: list[float] = []
+    gatys.stylize(content, style, encoder=encoder, size=size, num_steps=8,
+                  progress=lambda _: stamps.append(time.perf_counter()))
+    return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:]))
+
+
+def gram_terms_seconds(gram, features: list[torch.Tensor], repeats: int = 5) -> float:
+    """Least time of ``repeats`` forward+backward passes of every layer's Gram loss."""
+    targets = [torch.rand(f.shape[1], f.shape[1]) for f in features]
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        for f, a in zip(features, targets):
+            f.grad = None
+            (gram(f) - a).pow(2).sum().backward()
+        times.append(time.perf_counter() - tic)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    args = parser.parse_args()
+    keep_freed_memory()
+    torch.manual_seed(0)
+    encoder = load_vgg16(args.precision)
+    passes = "bf16" if encoder.uses_bf16("cpu") else "float32"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, VGG passes in {passes}")
+    long = max(args.sizes)
+    content = tensor_to_pil(torch.rand(1, 3, long * 3 // 4, long))
+    style = tensor_to_pil(torch.rand(1, 3, long, long))
+    for size in args.sizes:
+        times: dict[str, list[float]] = {name: [] for name in IMPLEMENTATIONS}
+        for round_ in range(args.rounds):
+            for name, gram in IMPLEMENTATIONS.items():
+                gatys.gram_matrix = gram  # what gatys._Objective calls
+                times[name].append(step_seconds(encoder, content, style, size))
+            print(f"{size} px round {round_ + 1}: " + ", ".join(f"{n} {t[-1]:.3f} s" for n, t in times.items()))
+        gatys.gram_matrix = ops.gram_matrix
+        new, old = (statistics.median(t) for t in times.values())
+        print(f"{size} px step, median of {args.rounds}: one-product backward {new:.3f} s, autograd bmm {old:.3f} s "
+              f"(x{old / new:.2f})")
+    with torch.no_grad():
+        image = torch.rand(1, 3, long * 3 // 4, long)
+        feats = encoder(image, list(gatys.GatysConfig.style_layers))
+    features = [f.float().requires_grad_(True) for f in feats.values()]
+    seconds = {name: gram_terms_seconds(gram, features) for name, gram in IMPLEMENTATIONS.items()}
+    new, old = seconds.values()
+    print(f"Gram terms alone at {long}x{long * 3 // 4} (5 layers, forward+backward): one-product backward "
+          f"{new:.3f} s, autograd bmm {old:.3f} s (x{old / new:.2f})")
+
+
+if __name__ == "__main__":
+    main()
