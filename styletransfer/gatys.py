@@ -491,7 +491,7 @@ def _deadlines(start: float, time_limit: float | None, targets: list[torch.Tenso
 
 @torch.no_grad()
 def measure_losses(
-    image: ImageSource,
+    image: ImageSource | torch.Tensor,
     content: ImageSource,
     style: ImageSource | Sequence[ImageSource],
     *,
@@ -504,7 +504,8 @@ def measure_losses(
     Everything is resized so the long side is ``size``; use a float32 encoder for comparable
     numbers across methods. Colour control is not applied. Besides ``content``, ``style``, ``tv``
     and ``total``, ``style/<layer>`` gives each style layer's weighted term ``w_l E_l`` (they sum
-    to ``style``), as in every entry of a run's record.
+    to ``style``), as in every entry of a run's record. ``image`` may also be a float tensor
+    ``[1, 3, H, W]`` in [0, 1], measured as it is (no 8-bit rounding; resized only if its size differs).
     """
     c, styles, mix = _resolve_controls(encoder, style, style_weights, controls)
     device = next(encoder.parameters()).device
@@ -514,7 +515,7 @@ def measure_losses(
     target = load(content, "content image", c["size"])
     style_size = round(c["size"] * c["style_scale"])
     objective = _Objective(encoder, target, [load(s, "style image", style_size) for s in styles], mix, c)
-    x = load(image, "image", c["size"])
+    x = image.detach().to(device, torch.float32) if isinstance(image, torch.Tensor) else load(image, "image", c["size"])
     if x.shape != target.shape:
         x = F.interpolate(x, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
     return {k: float(v) for k, v in objective(x).items()}
