@@ -155,7 +155,8 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[fl
     if c["style_layer_weights"] is not None:
         if len(c["style_layer_weights"]) != len(c["style_layers"]):
             raise ValueError(
-                f"style_layer_weights has {len(c['style_layer_weights'])} entries for {len(c['style_layers'])} style layers"
+                f"style_layer_weights has {len(c['style_layer_weights'])} entries for "
+                f"{len(c['style_layers'])} style layers"
             )
         if any(w < 0 for w in c["style_layer_weights"]):
             raise ValueError(f"style_layer_weights must be >= 0, got {list(c['style_layer_weights'])}")
@@ -369,7 +370,8 @@ def stylize(
     else:
         sizes, steps = (c["size"],), (c["num_steps"],)
     c["scales"], c["scale_steps"] = sizes, steps
-    scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")  # coarser sizes clamp sides to 16
+    # Checks the output size only: coarser sizes clamp their sides to 16 px.
+    scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")
 
     opt_content, opt_styles = _prepare_images(content_img, style_imgs, c)
 
@@ -480,7 +482,8 @@ def _pixels(t: torch.Tensor) -> int:
     return t.shape[-2] * t.shape[-1]
 
 
-def _deadlines(start: float, time_limit: float | None, targets: list[torch.Tensor], steps: Sequence[int]) -> list[float]:
+def _deadlines(start: float, time_limit: float | None, targets: list[torch.Tensor],
+               steps: Sequence[int]) -> list[float]:
     """When each size's steps must end: ``time_limit`` shared in proportion to the planned work
     (steps x pixels), cumulatively, so time that one size leaves unused passes to the next."""
     if time_limit is None:
@@ -515,7 +518,10 @@ def measure_losses(
     target = load(content, "content image", c["size"])
     style_size = round(c["size"] * c["style_scale"])
     objective = _Objective(encoder, target, [load(s, "style image", style_size) for s in styles], mix, c)
-    x = image.detach().to(device, torch.float32) if isinstance(image, torch.Tensor) else load(image, "image", c["size"])
+    if isinstance(image, torch.Tensor):
+        x = image.detach().to(device, torch.float32)
+    else:
+        x = load(image, "image", c["size"])
     if x.shape != target.shape:
         x = F.interpolate(x, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
     return {k: float(v) for k, v in objective(x).items()}
