@@ -218,10 +218,11 @@ def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tup
 def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
-            schedule, color, color_method, seed, time_limit, request: gr.Request):
+            schedule, color, color_method, seed, time_limit, start, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
+        start_img = None if start is None else working_image(start, "start image", notes)
         if schedule not in GATYS_SCHEDULES:
             raise ValueError(f"choose one of the schedules: {'; '.join(GATYS_SCHEDULES)}")
         controls = dict(content_weight=float(content_weight), style_weight=float(style_weight),
@@ -238,7 +239,8 @@ def make_gatys_handler(models: Models) -> Callable:
         def work() -> None:
             try:
                 outcome["result"] = gatys.stylize(content_img, styles, encoder=models.vgg(), style_weights=weights,
-                                                  progress=updates.put, preview_every=10, cancel=stop, **controls)
+                                                  init_image=start_img, progress=updates.put, preview_every=10,
+                                                  cancel=stop, **controls)
             except Exception as e:  # reported below as a readable message
                 outcome["error"] = e
             finally:
@@ -270,6 +272,14 @@ def make_gatys_handler(models: Models) -> Callable:
         yield result.image, status.strip(), write_png(result.image, "gatys", result.settings)
 
     return run
+
+
+def use_result_as_start(result: Image.Image | None) -> tuple[Image.Image | None, str]:
+    """The result becomes the start image of the next run (under Controls)."""
+    if result is None:
+        return None, "There is no result to refine yet."
+    return result, ("The result is now the start image (under Controls). Press **Stylize** to go on from it; "
+                    "the *direct* schedule refines it at full size.")
 
 
 def stop_gatys(request: gr.Request) -> str:
@@ -607,21 +617,24 @@ def _gatys_tab(models: Models) -> None:
                 seed = gr.Number(0, precision=0, label="Seed")
                 time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
                                                             "steps that fit its share)")
+                start = image_input("Start image (optional): the run starts here instead of the content", height=220)
             with gr.Row():
                 run = gr.Button("Stylize", variant="primary")
                 stop = gr.Button("Stop")
         with gr.Column():
             out = gr.Image(label="Result (updates while it runs)", type="pil", format="png")
             status = gr.Markdown()
+            refine = gr.Button("Refine this result (use it as the start image)", size="sm")
             download = gr.File(label="PNG with settings")
     examples = example_files("content"), example_files("styles")
     if examples[0] and examples[1]:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
     run.click(make_gatys_handler(models),
                       inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
-                              num_steps, size, schedule, color, color_method, seed, time_limit],
+                              num_steps, size, schedule, color, color_method, seed, time_limit, start],
                       outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     stop.click(stop_gatys, outputs=status, api_name="gatys_stop", queue=False)
+    refine.click(use_result_as_start, inputs=out, outputs=[start, status], api_name=False, queue=False)
 
 
 def _adain_tab(models: Models) -> None:

@@ -42,6 +42,9 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=_DEFAULTS.optimizer)
     p.add_argument("--lr", type=float)
     p.add_argument("--init", choices=INITS, default=_DEFAULTS.init)
+    p.add_argument("--init-image", type=Path, metavar="IMAGE",
+                   help="start from this image instead of the content, e.g. an earlier result to refine "
+                        "(with --init content+noise it is mixed with noise)")
     p.add_argument("--noise-ratio", type=float, default=_DEFAULTS.noise_ratio)
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     p.add_argument("--style-scale", type=float, default=_DEFAULTS.style_scale)
@@ -90,10 +93,12 @@ def _run_gatys(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         result = stylize(args.content, args.styles, encoder=encoder, style_weights=args.style_weights,
-                         progress=progress, cancel=stop, **controls)
+                         init_image=args.init_image, progress=progress, cancel=stop, **controls)
     finally:
         signal.signal(signal.SIGINT, previous)
     settings = {**result.settings, "content": args.content.name, "styles": [s.name for s in args.styles]}
+    if args.init_image:
+        settings["init_image"] = args.init_image.name
     save_png(result.image, args.output, method="gatys", settings=settings)
     note = " (stopped early: best so far)" if result.stopped else ""
     if result.hit_time_limit:

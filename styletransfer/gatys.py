@@ -228,6 +228,12 @@ def _resize_long(t: torch.Tensor, long_side: int, mode: str = "bicubic") -> torc
     return F.interpolate(t, size=size, mode=mode, align_corners=False, antialias=mode != "nearest").clamp(0, 1)
 
 
+def _resize_to(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(t.shape[-2:]) == tuple(size):
+        return t
+    return F.interpolate(t, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
 def upscale_result(x: torch.Tensor, target: torch.Tensor, coarse_target: torch.Tensor,
                    mode: str = "detail") -> torch.Tensor:
     """Carry a coarse scale's result ``x`` to the next scale, where the content is ``target``.
@@ -312,6 +318,7 @@ def stylize(
     *,
     encoder: VGGEncoder,
     style_weights: Sequence[float] | None = None,
+    init_image: ImageSource | None = None,
     progress: Callable[[StepInfo], None] | None = None,
     preview_every: int = 25,
     cancel: threading.Event | Callable[[], bool] | None = None,
@@ -324,6 +331,9 @@ def stylize(
         style: one style image, or a list of them blended with ``style_weights``.
         encoder: the VGG-16 encoder (its ``precision`` decides bf16 or float32 passes).
         style_weights: non-negative weights, one per style image (normalised to sum 1).
+        init_image: an image to start from instead of the content, e.g. an earlier result to refine
+            (resized to the first size; with ``init="content+noise"`` it is mixed with noise instead
+            of the content; ``init="noise"`` ignores it, so that combination is an error).
         progress: called after every step with a :class:`StepInfo`; every ``preview_every``
             steps (and at the last) it carries a preview image.
         preview_every: steps between previews (>= 1).
@@ -348,7 +358,7 @@ def stylize(
         A :class:`GatysResult`: the image (long side ``size``, content's aspect ratio), the
         losses of every step (``content``, ``style``, ``tv``, ``total`` and each style layer's
         term ``style/<layer>``), wall time, the resolved settings (with ``steps_taken``, the steps
-        each scale took), and whether it was stopped.
+        each scale took, and ``init_image``, whether one was given), and whether it was stopped.
 
     Raises:
         ValueError / TypeError: a control out of range (the message names it and the value);
@@ -361,6 +371,10 @@ def stylize(
     device = next(encoder.parameters()).device
     content_img = pil_to_tensor(load_image(content, name="content image"), device)
     style_imgs = [pil_to_tensor(load_image(s, name=f"style image {i + 1}"), device) for i, s in enumerate(styles_in)]
+    if init_image is not None and c["init"] == "noise":
+        raise ValueError("init='noise' starts from noise alone, so it cannot use init_image; "
+                         "use init='content' or 'content+noise'")
+    start_img = None if init_image is None else pil_to_tensor(load_image(init_image, name="start image"), device)
 
     if c["scales"] is not None:
         sizes = tuple(c["scales"])
@@ -374,6 +388,8 @@ def stylize(
     scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")
 
     opt_content, opt_styles = _prepare_images(content_img, style_imgs, c)
+    if start_img is not None and c["color"] == "luminance":  # the optimisation runs on luminance
+        start_img = colorops.luminance(start_img).expand(-1, 3, -1, -1).contiguous()
 
     def finish(x: torch.Tensor) -> torch.Tensor:
         x = x.detach().clamp(0, 1)
@@ -403,7 +419,8 @@ def stylize(
         if scale_index == 0:
             noise = torch.rand(target.shape, generator=generator).to(device)
             ratio = {"content": 0.0, "noise": 1.0, "content+noise": c["noise_ratio"]}[c["init"]]
-            x = (1 - ratio) * target + ratio * noise
+            base = target if start_img is None else _resize_to(start_img, target.shape[-2:])
+            x = (1 - ratio) * base + ratio * noise
         else:
             x = upscale_result(x, target, targets[scale_index - 1], c["upscale"])
             step_seconds *= _pixels(target) / _pixels(targets[scale_index - 1])
@@ -460,7 +477,7 @@ def stylize(
     if len(taken) < len(sizes):  # cancelled at a coarser size: the best image so far, carried to the output size
         best = upscale_result(best, targets[-1], targets[len(taken) - 1], c["upscale"])
     image = tensor_to_pil(finish(best))
-    c["style_weights"], c["steps_taken"] = mix, tuple(taken)
+    c["style_weights"], c["steps_taken"], c["init_image"] = mix, tuple(taken), start_img is not None
     return GatysResult(image, record, time.perf_counter() - start, c, stopped)
 
 

@@ -99,23 +99,27 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     content, style, _ = images
     image, status, png = client.predict(
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
-        "none", "cholesky", 0, 0, api_name="/gatys")
+        "none", "cholesky", 0, 0, None, api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 10 steps") and re.search(r"loss \S+ \(content \d+%, style \d+%\)", status)
     image, status, png = client.predict(
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
-        "none", "cholesky", 0, 0, api_name="/gatys")
+        "none", "cholesky", 0, 0, None, api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 108 steps")  # fast: 100 at 64 px, 8 at 128 px
     assert read_png_settings(png)["method"] == "gatys"
+    image, status, png = client.predict(  # refine the result: it is the start image
+        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
+        "none", "cholesky", 0, 0, handle_file(image), api_name="/gatys")
+    assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["init_image"] is True
     image, status, png = client.predict(  # a time limit no step fits in: the content carried up to the size
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
-        "none", "cholesky", 0, 1e-6, api_name="/gatys")
+        "none", "cholesky", 0, 1e-6, None, api_name="/gatys")
     assert max(Image.open(image).size) == 128 and status.startswith("Time limit reached (0+0 of 100+8 steps)")
     assert "loss not measured (no step ran)" in status
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
         client.predict(handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, -1.0, 1e6, 0.0, 10, 128,
-                       GATYS_SCHEDULES[2], "none", "cholesky", 0, 0, api_name="/gatys")
+                       GATYS_SCHEDULES[2], "none", "cholesky", 0, 0, None, api_name="/gatys")
 
 
 @pytest.mark.parametrize("bank_mode", ["nearest zoo bank", "quick incremental bank"])

@@ -75,6 +75,12 @@ def test_gatys_tab_shows_progress_while_running(page, uploads):
     panel.get_by_text("Step ").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "gatys_progress.png"), full_page=True)
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
+    panel.get_by_role("button", name="Refine this result").click()
+    panel.get_by_text("The result is now the start image").wait_for(timeout=30_000)
+    panel.get_by_role("button", name="Controls").click()
+    start = panel.locator(".block").filter(has_text="Start image (optional)").locator("img")
+    start.first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "gatys_refine.png"), full_page=True)
 
 
 def test_train_tab_shows_progress_and_finishes_a_bank(page, uploads):

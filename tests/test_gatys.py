@@ -167,6 +167,25 @@ def test_bad_controls_give_clear_errors(tiny_vgg, content, style, controls, mess
         stylize(content, style, encoder=tiny_vgg, **{**FAST, **controls})
 
 
+def test_init_image_continues_from_an_earlier_result(tiny_vgg, content, style):
+    first = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 12})
+    more = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 3}, init_image=first.image)
+    # the first evaluation is the earlier result itself (as saved, 8-bit)
+    assert more.losses[0]["total"] == pytest.approx(measure_losses(first.image, content, style, encoder=tiny_vgg,
+                                                                   **FAST)["total"], rel=1e-4)
+    assert more.losses[0]["total"] < 0.5 * first.losses[0]["total"] and more.settings["init_image"] is True
+    assert first.settings["init_image"] is False
+    # another size is resized to the first scale; with noise, it is mixed as the content would be
+    bigger = first.image.resize((96, 64))
+    mixed = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 1}, init_image=bigger,
+                    init="content+noise", noise_ratio=0.0, color="luminance")
+    assert mixed.image.size == first.image.size
+    with pytest.raises(ValueError, match="init='noise' starts from noise alone"):
+        stylize(content, style, encoder=tiny_vgg, **FAST, init="noise", init_image=first.image)
+    with pytest.raises(ImageInputError, match="start image"):
+        stylize(content, style, encoder=tiny_vgg, **FAST, init_image=b"not an image")
+
+
 def test_measure_losses_agrees_with_the_optimiser(tiny_vgg, content, style):
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "num_steps": 1}, init="content")
     first = result.losses[0]
@@ -250,6 +269,9 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--fast", "--upscale", "bicubic", "--vgg", str(weights), "--fp32"])
     settings = read_png_settings(out)["settings"]
     assert code == 0 and settings["scale_steps"] == list(fast_schedule(32)[1]) and settings["upscale"] == "bicubic"
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "more.png"),
+                 "--size", "32", "--steps", "1", "--init-image", str(out), "--vgg", str(weights), "--fp32"])
+    assert code == 0 and read_png_settings(tmp_path / "more.png")["settings"]["init_image"] == "out.png"
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--fast", "--time-limit", "1e-9", "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(out)["settings"]["steps_taken"] == [0]  # no step fits: the content
