@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 import queue
 import tempfile
@@ -223,6 +224,9 @@ def make_gatys_handler(models: Models) -> Callable:
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
         start_img = None if start is None else working_image(start, "start image", notes)
+        if start_img is not None and abs(math.log(start_img.width * content_img.height
+                                                  / (start_img.height * content_img.width))) > 0.02:
+            notes.append("start image: its aspect ratio differs from the content's, so it was stretched to fit.")
         if schedule not in GATYS_SCHEDULES:
             raise ValueError(f"choose one of the schedules: {'; '.join(GATYS_SCHEDULES)}")
         controls = dict(content_weight=float(content_weight), style_weight=float(style_weight),

@@ -112,6 +112,11 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
         "none", "cholesky", 0, 0, handle_file(image), api_name="/gatys")
     assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["init_image"] is True
+    assert "stretched" not in status
+    _, status, _ = client.predict(  # a start image of another shape is stretched, and the status says so
+        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
+        "none", "cholesky", 0, 0, handle_file(str(style)), api_name="/gatys")
+    assert "start image: its aspect ratio differs from the content's" in status
     image, status, png = client.predict(  # a time limit no step fits in: the content carried up to the size
         handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
         "none", "cholesky", 0, 1e-6, None, api_name="/gatys")
