@@ -222,16 +222,13 @@ def _resolve_controls(
 def _resize_long(t: torch.Tensor, long_side: int, mode: str = "bicubic") -> torch.Tensor:
     h, w = t.shape[-2:]
     s = long_side / max(h, w)
-    size = (max(16, round(h * s)), max(16, round(w * s)))
-    if size == (h, w):
-        return t
-    return F.interpolate(t, size=size, mode=mode, align_corners=False, antialias=mode != "nearest").clamp(0, 1)
+    return _resize_to(t, (max(16, round(h * s)), max(16, round(w * s))), mode)
 
 
-def _resize_to(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _resize_to(t: torch.Tensor, size: tuple[int, int], mode: str = "bicubic") -> torch.Tensor:
     if tuple(t.shape[-2:]) == tuple(size):
         return t
-    return F.interpolate(t, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    return F.interpolate(t, size=size, mode=mode, align_corners=False, antialias=mode != "nearest").clamp(0, 1)
 
 
 def upscale_result(x: torch.Tensor, target: torch.Tensor, coarse_target: torch.Tensor,
@@ -367,13 +364,13 @@ def stylize(
     c, styles_in, mix = _resolve_controls(encoder, style, style_weights, controls)
     if preview_every < 1:
         raise ValueError(f"preview_every must be >= 1, got {preview_every}")
+    if init_image is not None and c["init"] == "noise":
+        raise ValueError("init='noise' starts from noise alone, so it cannot use init_image; "
+                         "use init='content' or 'content+noise'")
     start = time.perf_counter()
     device = next(encoder.parameters()).device
     content_img = pil_to_tensor(load_image(content, name="content image"), device)
     style_imgs = [pil_to_tensor(load_image(s, name=f"style image {i + 1}"), device) for i, s in enumerate(styles_in)]
-    if init_image is not None and c["init"] == "noise":
-        raise ValueError("init='noise' starts from noise alone, so it cannot use init_image; "
-                         "use init='content' or 'content+noise'")
     start_img = None if init_image is None else pil_to_tensor(load_image(init_image, name="start image"), device)
 
     if c["scales"] is not None:
@@ -487,10 +484,10 @@ def loss_text(losses: dict[str, float], style_weight: float, tv_weight: float = 
     shares say which one the optimiser is working on (the content weight is scaled per size, so
     its part is what the others leave)."""
     total = losses["total"]
-    parts = {"style": style_weight * losses["style"], "tv": tv_weight * losses["tv"]}
-    parts = {"content": total - parts["style"] - parts["tv"], **parts}
     if not (math.isfinite(total) and total > 0):
         return f"{total:.4g}"
+    parts = {"style": style_weight * losses["style"], "tv": tv_weight * losses["tv"]}
+    parts = {"content": total - parts["style"] - parts["tv"], **parts}
     shares = ", ".join(f"{name} {100 * part / total:.0f}%" for name, part in parts.items() if name != "tv" or tv_weight)
     return f"{total:.4g} ({shares})"
 
