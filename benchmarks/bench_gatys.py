@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import conv_rate, flops  # noqa: E402
+from benchmarks.common import conv_rate, flops, median_step_seconds  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.gatys import (  # noqa: E402
     UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, stylize,
@@ -46,9 +45,8 @@ PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("golden_gate.jpg", "the_scream.j
 
 
 def step_seconds(encoder, content: Path, style: Path, size: int) -> float:
-    stamps: list[float] = []
-    stylize(content, style, encoder=encoder, size=size, num_steps=10, progress=lambda _: stamps.append(time.perf_counter()))
-    return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:]))
+    return median_step_seconds(lambda progress: stylize(content, style, encoder=encoder, size=size, num_steps=10,
+                                                        progress=progress))
 
 
 def fine_start(result) -> float:

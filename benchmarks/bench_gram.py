@@ -25,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import median_step_seconds  # noqa: E402
 from styletransfer import gatys, ops, stylebank  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.imageio import tensor_to_pil  # noqa: E402
@@ -43,17 +44,14 @@ IMPLEMENTATIONS = {"one-product backward": ops.gram_matrix, "autograd bmm": auto
 
 
 def step_seconds(encoder, content, style, size: int) -> float:
-    stamps: list[float] = []
-    gatys.stylize(content, style, encoder=encoder, size=size, num_steps=8,
-                  progress=lambda _: stamps.append(time.perf_counter()))
-    return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:]))
+    return median_step_seconds(lambda progress: gatys.stylize(content, style, encoder=encoder, size=size,
+                                                              num_steps=8, progress=progress))
 
 
 def bank_step_seconds(autoencoder, encoder, style, contents) -> float:
-    stamps: list[float] = []
-    stylebank.learn_bank(style, contents, name="bench", autoencoder=autoencoder, vgg=encoder, num_steps=8,
-                         init="random", progress=lambda _: stamps.append(time.perf_counter()))
-    return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:]))
+    return median_step_seconds(lambda progress: stylebank.learn_bank(
+        style, contents, name="bench", autoencoder=autoencoder, vgg=encoder, num_steps=8, init="random",
+        progress=progress))
 
 
 def alternate(label: str, rounds: int, modules: list, measure) -> None:

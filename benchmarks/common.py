@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, register_flop_formula
 
-__all__ = ["median_time", "have_test_data", "flops", "conv_rate", "int8_conv_rate"]
+__all__ = ["median_time", "median_step_seconds", "have_test_data", "flops", "conv_rate", "int8_conv_rate"]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -23,6 +23,14 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def median_step_seconds(run: Callable[[Callable[[object], None]], object]) -> float:
+    """Median time between the progress calls of ``run(progress)`` from its third step on (the first
+    two pay one-off set-up); ``run`` makes a library call that reports every step to ``progress``."""
+    stamps: list[float] = []
+    run(lambda _: stamps.append(time.perf_counter()))
+    return statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:]))
 
 
 def have_test_data(data: Path) -> bool:

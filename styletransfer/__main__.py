@@ -85,8 +85,7 @@ def _run_gatys(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def progress(info: StepInfo) -> None:
-        loss = loss_text(info.losses, controls.get("style_weight", _DEFAULTS.style_weight),
-                         controls.get("tv_weight", _DEFAULTS.tv_weight))
+        loss = loss_text(info.losses, controls["style_weight"], controls["tv_weight"])  # argparse gives defaults
         print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss {loss}   ", end="",
               file=sys.stderr, flush=True)
 
