@@ -39,6 +39,7 @@ from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
+from styletransfer.masks import auto_regions
 from styletransfer.metrics import content_style_losses, nearest_style
 from styletransfer.quantized import int8_is_fast
 from styletransfer.serialization import ModelFileError
@@ -202,6 +203,50 @@ def zoo_table() -> list[list[str]]:
     return rows
 
 
+# ---------------------------------------------------------------- spatial control (Gatys, AdaIN)
+
+def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int]) -> list[Image.Image]:
+    """One mask per style, at ``size``, from strokes painted in the style colours (nearest colour wins)."""
+    if not editor_value or not editor_value.get("layers"):
+        raise ImageInputError("paint a region for each style on the content (one brush colour per style).")
+    strokes = None
+    for layer in editor_value["layers"]:
+        arr = np.asarray(layer if not isinstance(layer, str) else Image.open(layer).convert("RGBA"))
+        strokes = arr if strokes is None else np.where(arr[..., 3:4] > 0, arr, strokes)
+    assert strokes is not None
+    if strokes.ndim != 3 or strokes.shape[-1] != 4:
+        raise ImageInputError("the painted layer must be an RGBA image")
+    painted = strokes[..., 3] > 0
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in REGION_COLORS[:n_styles]], dtype=np.float32)
+    dist = ((strokes[..., None, :3].astype(np.float32) - palette) ** 2).sum(-1)
+    nearest = dist.argmin(-1)
+    masks = [((nearest == i) & painted).astype(np.float32) for i in range(n_styles)]
+    empty = [i + 1 for i, m in enumerate(masks) if not m.any()]
+    if empty:
+        raise ImageInputError(f"no region is painted for style(s) {empty}; use the brush colour of each style.")
+    return [Image.fromarray((m * 255).astype(np.uint8)).resize(size, Image.Resampling.NEAREST) for m in masks]
+
+
+def spatial_masks(spatial: str, editor: dict | None, n_styles: int, content: Image.Image, encoder: VGGEncoder,
+                  seed: int) -> list | None:
+    """One mask per style for a spatial control choice (:data:`SPATIAL_MODES`); None when it is off."""
+    if spatial == SPATIAL_MODES[1]:
+        return painted_masks(editor, n_styles, content.size)
+    if spatial == SPATIAL_MODES[2]:
+        return list(auto_regions(content, n_styles, encoder=encoder, size=None, seed=seed))
+    if spatial != SPATIAL_MODES[0]:
+        raise ValueError(f"choose one of the spatial controls: {', '.join(SPATIAL_MODES)}")
+    return None
+
+
+def editor_background(content: Any) -> Any:
+    """Put the uploaded content into the region painter as its background."""
+    if content is None:
+        return None
+    img = fit_within(load_image(content, name="content"), MAX_SIDE, name="content")[0]
+    return {"background": img, "layers": [], "composite": None}
+
+
 # ---------------------------------------------------------------- Gatys
 
 def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tuple[list[Image.Image], list[float]]:
@@ -219,10 +264,11 @@ def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tup
 def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
-            schedule, color, color_method, seed, time_limit, start, request: gr.Request):
+            schedule, color, color_method, seed, time_limit, start, spatial, editor, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
+        masks = spatial_masks(spatial, editor, len(styles), content_img, models.vgg(), int(seed))
         start_img = None if start is None else working_image(start, "start image", notes)
         if start_img is not None and abs(math.log(start_img.width * content_img.height
                                                   / (start_img.height * content_img.width))) > 0.02:
@@ -242,7 +288,8 @@ def make_gatys_handler(models: Models) -> Callable:
 
         def work() -> None:
             try:
-                outcome["result"] = gatys.stylize(content_img, styles, encoder=models.vgg(), style_weights=weights,
+                outcome["result"] = gatys.stylize(content_img, styles, encoder=models.vgg(),
+                                                  style_weights=None if masks else weights, masks=masks,
                                                   init_image=start_img, progress=updates.put, preview_every=10,
                                                   cancel=stop, **controls)
             except Exception as e:  # reported below as a readable message
@@ -297,28 +344,6 @@ def stop_gatys(request: gr.Request) -> str:
 
 # ---------------------------------------------------------------- AdaIN
 
-def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int]) -> list[Image.Image]:
-    """One mask per style, at ``size``, from strokes painted in the style colours (nearest colour wins)."""
-    if not editor_value or not editor_value.get("layers"):
-        raise ImageInputError("paint a region for each style on the content (one brush colour per style).")
-    strokes = None
-    for layer in editor_value["layers"]:
-        arr = np.asarray(layer if not isinstance(layer, str) else Image.open(layer).convert("RGBA"))
-        strokes = arr if strokes is None else np.where(arr[..., 3:4] > 0, arr, strokes)
-    assert strokes is not None
-    if strokes.ndim != 3 or strokes.shape[-1] != 4:
-        raise ImageInputError("the painted layer must be an RGBA image")
-    painted = strokes[..., 3] > 0
-    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in REGION_COLORS[:n_styles]], dtype=np.float32)
-    dist = ((strokes[..., None, :3].astype(np.float32) - palette) ** 2).sum(-1)
-    nearest = dist.argmin(-1)
-    masks = [((nearest == i) & painted).astype(np.float32) for i in range(n_styles)]
-    empty = [i + 1 for i, m in enumerate(masks) if not m.any()]
-    if empty:
-        raise ImageInputError(f"no region is painted for style(s) {empty}; use the brush colour of each style.")
-    return [Image.fromarray((m * 255).astype(np.uint8)).resize(size, Image.Resampling.NEAREST) for m in masks]
-
-
 def make_adain_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, preserve_color, spatial, editor, seed):
@@ -328,11 +353,7 @@ def make_adain_handler(models: Models) -> Callable:
         items = [(s, w) for s, w in zip((s1, s2, s3, s4), (w1, w2, w3, w4))]
         styles, weights = _styles_and_weights(items, notes)
         encoder, decoder = models.adain_encoder(), models.adain_decoder()
-        masks = None
-        if spatial == SPATIAL_MODES[1]:
-            masks = painted_masks(editor, len(styles), raw.size)
-        elif spatial == SPATIAL_MODES[2]:
-            masks = list(adain.auto_regions(raw, len(styles), encoder=encoder, size=None, seed=int(seed)))
+        masks = spatial_masks(spatial, editor, len(styles), raw, encoder, int(seed))
         image = adain.stylize(raw, styles, encoder=encoder, decoder=decoder, alpha=float(alpha),
                               style_weights=None if masks is not None else weights, preserve_color=preserve_color,
                               masks=masks, size=None, style_size=512)
@@ -343,14 +364,6 @@ def make_adain_handler(models: Models) -> Callable:
         return image, status.strip(), write_png(image, "adain", settings)
 
     return run
-
-
-def editor_background(content: Any) -> Any:
-    """Put the uploaded content into the region painter as its background."""
-    if content is None:
-        return None
-    img = fit_within(load_image(content, name="content"), MAX_SIDE, name="content")[0]
-    return {"background": img, "layers": [], "composite": None}
 
 
 # ---------------------------------------------------------------- StyleBank and training
@@ -609,6 +622,11 @@ def _gatys_tab(models: Models) -> None:
             with gr.Row():
                 weight1 = gr.Slider(0, 1, value=1, step=0.05, label="Style 1 weight")
                 weight2 = gr.Slider(0, 1, value=0.5, step=0.05, label="Style 2 weight")
+            spatial = gr.Radio(list(SPATIAL_MODES), value="off",
+                               label="Spatial control (each style in its own region; the weights are then unused)")
+            with gr.Accordion("Paint regions (style 1 red, 2 green; unpainted areas keep the content)", open=False):
+                editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
+                                        brush=gr.Brush(colors=list(REGION_COLORS[:2]), color_mode="fixed"))
             with gr.Accordion("Controls", open=False):
                 content_weight = gr.Number(defaults.content_weight, label="Content weight (alpha)")
                 style_weight = gr.Number(defaults.style_weight, label="Style weight (beta)")
@@ -618,7 +636,7 @@ def _gatys_tab(models: Models) -> None:
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
                 color = gr.Radio(list(gatys.COLOR_MODES), value="none", label="Colour control")
                 color_method = gr.Radio(["cholesky", "eigen"], value="cholesky", label="Histogram matching solution")
-                seed = gr.Number(0, precision=0, label="Seed")
+                seed = gr.Number(0, precision=0, label="Seed (noise start, auto regions)")
                 time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
                                                             "steps that fit its share)")
                 start = image_input("Start image (optional): the run starts here instead of the content", height=220)
@@ -635,8 +653,9 @@ def _gatys_tab(models: Models) -> None:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
     run.click(make_gatys_handler(models),
                       inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
-                              num_steps, size, schedule, color, color_method, seed, time_limit, start],
+                              num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor],
                       outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
+    content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     stop.click(stop_gatys, outputs=status, api_name="gatys_stop", queue=False)
     refine.click(use_result_as_start, inputs=out, outputs=[start, status], api_name=False, queue=False)
 

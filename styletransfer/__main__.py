@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from . import adain, stylebank
 from .allocator import keep_freed_memory
@@ -21,8 +22,27 @@ from .color import COLOR_SPACES, MATCH_METHODS
 from .gatys import (COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo, fast_schedule,
                     loss_text, stylize)
 from .imageio import ImageInputError, save_png
+from .masks import auto_regions
+from .vgg import VGGEncoder
 
 _DEFAULTS = GatysConfig()
+
+
+def _add_region_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--mask", type=Path, nargs="+", dest="masks",
+                       help="spatial control: one mask image per style, at the content's size (white = that style)")
+    group.add_argument("--auto-regions", action="store_true",
+                       help="spatial control: one region per style, from K-means on the content's relu4_1 features")
+
+
+def _region_masks(args: argparse.Namespace, encoder: VGGEncoder, seed: int = 0) -> tuple[list | None, Any]:
+    """The masks ``--mask`` or ``--auto-regions`` ask for (None: no spatial control), and how to record them."""
+    if args.auto_regions:
+        return list(auto_regions(args.content, len(args.styles), encoder=encoder, seed=seed)), "auto regions"
+    if args.masks:
+        return args.masks, [m.name for m in args.masks]
+    return None, None
 
 
 def _gatys_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +51,7 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
     p.add_argument("--style-weights", type=float, nargs="+", help="one non-negative weight per style image")
+    _add_region_options(p)
     p.add_argument("--size", type=int, default=_DEFAULTS.size, help="long side of the output in px")
     p.add_argument("--steps", type=int, default=_DEFAULTS.num_steps, dest="num_steps")
     p.add_argument("--content-weight", type=float, default=_DEFAULTS.content_weight)
@@ -89,15 +110,18 @@ def _run_gatys(args: argparse.Namespace) -> int:
         print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss {loss}   ", end="",
               file=sys.stderr, flush=True)
 
+    masks, masks_record = _region_masks(args, encoder, args.seed)
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         result = stylize(args.content, args.styles, encoder=encoder, style_weights=args.style_weights,
-                         init_image=args.init_image, progress=progress, cancel=stop, **controls)
+                         init_image=args.init_image, masks=masks, progress=progress, cancel=stop, **controls)
     finally:
         signal.signal(signal.SIGINT, previous)
     settings = {**result.settings, "content": args.content.name, "styles": [s.name for s in args.styles]}
     if args.init_image:
         settings["init_image"] = args.init_image.name
+    if masks_record:
+        settings["masks"] = masks_record
     save_png(result.image, args.output, method="gatys", settings=settings)
     note = " (stopped early: best so far)" if result.stopped else ""
     if result.hit_time_limit:
@@ -113,7 +137,7 @@ def _adain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
     p.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
     p.add_argument("--weights", type=float, nargs="+", dest="style_weights", help="interpolation weight per style")
-    p.add_argument("--mask", type=Path, nargs="+", dest="masks", help="one mask image per style (spatial control)")
+    _add_region_options(p)
     p.add_argument("--preserve-color", choices=adain.COLOR_MODES, default="none")
     p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky")
     p.add_argument("--size", type=int, default=512, help="long side of the working size in px (0 = keep)")
@@ -140,10 +164,11 @@ def _run_adain(args: argparse.Namespace) -> int:
         "style_size": args.style_size or None,
     }
     t0 = time.perf_counter()
-    image = adain.stylize(args.content, args.styles, encoder=encoder, decoder=decoder, masks=args.masks, **controls)
+    masks, masks_record = _region_masks(args, encoder)
+    image = adain.stylize(args.content, args.styles, encoder=encoder, decoder=decoder, masks=masks, **controls)
     seconds = time.perf_counter() - t0
     settings = {**controls, "content": args.content.name, "styles": [s.name for s in args.styles],
-                "masks": [m.name for m in args.masks] if args.masks else None, "decoder": decoder.weights_source}
+                "masks": masks_record, "decoder": decoder.weights_source}
     save_png(image, args.output, method="adain", settings=settings)
     print(f"wrote {args.output} in {seconds:.2f} s", file=sys.stderr)
     return 0

@@ -29,7 +29,7 @@ from torch import nn
 
 from . import color as colorops
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
-from .masks import MaskSource, kmeans_masks, prepare_masks
+from .masks import MaskSource, prepare_masks
 from .ops import adain, calc_mean_std, masked_mean_std, normalized_weights
 from .serialization import SafetensorsMixin
 from .vgg import VGG16_BLOCK_DEPTHS, Bf16InferenceCopy, VGGEncoder, check_precision, precision_uses_bf16
@@ -39,7 +39,6 @@ __all__ = [
     "AdaINDecoder",
     "StyleStats",
     "encode_style",
-    "auto_regions",
     "stylize",
     "stylize_tensor",
     "ENCODER_LAYER",
@@ -170,21 +169,6 @@ def encode_style(
         x = colorops.match_color(x, recolor_to.to(device), color_method)
     mean, std = calc_mean_std(encoder(x, [ENCODER_LAYER])[ENCODER_LAYER])
     return StyleStats(mean, std, img.size)
-
-
-@torch.no_grad()
-def auto_regions(content: ImageSource, k: int, *, encoder: VGGEncoder, size: int | None = 512, seed: int = 0) -> torch.Tensor:
-    """``k`` region masks for spatial control from K-means on the content's L2-normalised ``relu4_1`` features.
-
-    Returns:
-        ``[k, H, W]`` one-hot masks at the content's input size (largest region first), ready
-        for :func:`stylize`'s ``masks``.
-    """
-    raw = load_image(content, name="content")
-    img = fit_within(raw, size, name="content")[0] if size else raw
-    x = pil_to_tensor(img, next(encoder.parameters()).device)
-    masks = kmeans_masks(encoder(x, [ENCODER_LAYER])[ENCODER_LAYER].cpu(), k, seed=seed)
-    return F.interpolate(masks, size=(raw.height, raw.width), mode="nearest")[:, 0]
 
 
 def _style_weights(weights: Sequence[float] | None, n: int) -> list[float]:

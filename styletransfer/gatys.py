@@ -16,7 +16,16 @@ than the paper's 1e3 .. 1e4.
 
 References: Gatys, Ecker, Bethge, "Image Style Transfer Using Convolutional Neural Networks",
 CVPR 2016; Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer", CVPR 2017
-(colour control, coarse-to-fine).
+(colour control, coarse-to-fine, spatial control).
+
+Spatial control gives each style image a region of the output (a mask): each region's Gram
+matrices are means over its positions (the mask weighting every position), matched to its
+style's, and each region's term is weighted by its share ``a_r`` of the positions:
+
+    E_l = sum_r a_r / (4 N_l^2) * sum (G_r / M_r - A_r / M_r')^2
+
+(``G_r`` the mask-weighted Gram, ``M_r`` the mask's sum, ``A_r`` the Gram of region r's style and
+``M_r'`` its number of positions), which is ``E_l`` above when one mask covers everything.
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import color as colorops
-from .imageio import ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
+from .imageio import ImageInputError, ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
+from .masks import MaskSource, prepare_masks
 from .ops import gram_matrix, total_variation
 from .vgg import VGGEncoder
 
@@ -202,6 +212,15 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[fl
             raise ValueError(f"scale_steps must give >= 1 step for each of the {len(c['scales'])} scales")
 
 
+def _check_masks(masks: Sequence[MaskSource] | None, n_styles: int, style_weights: Sequence[float] | None) -> None:
+    if masks is None:
+        return
+    if style_weights is not None:
+        raise ValueError("give either style_weights (a blend) or masks (a region per style), not both")
+    if len(masks) != n_styles:
+        raise ImageInputError(f"got {len(masks)} masks for {n_styles} styles; give one mask per style")
+
+
 def _resolve_controls(
     encoder: VGGEncoder,
     style: ImageSource | Sequence[ImageSource],
@@ -251,10 +270,11 @@ def upscale_result(x: torch.Tensor, target: torch.Tensor, coarse_target: torch.T
 
 
 class _Objective:
-    """The paper's losses for fixed content features and (blended) style Gram targets."""
+    """The paper's losses for fixed content features and style Gram targets: blended, or one per
+    region when ``masks`` (``[n_styles, 1, H, W]`` at the content's size) give each style a region."""
 
     def __init__(self, encoder: VGGEncoder, content: torch.Tensor, styles: list[torch.Tensor],
-                 style_mix: list[float], c: dict[str, Any]) -> None:
+                 style_mix: list[float], c: dict[str, Any], masks: torch.Tensor | None = None) -> None:
         self.encoder = encoder
         self.content_layers = list(c["content_layers"])
         self.style_layers = list(c["style_layers"])
@@ -262,29 +282,49 @@ class _Objective:
         self.layer_weights = list(c["style_layer_weights"] or [1.0 / n] * n)
         self.weights = (c["content_weight"], c["style_weight"], c["tv_weight"])
         self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
+        self.regions: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         with torch.no_grad():
-            feats = encoder(content, self.content_layers)
-            self.content_targets = {k: v.detach() for k, v in feats.items()}
-            self.gram_targets = {name: 0.0 for name in self.style_layers}
-            for style, mix in zip(styles, style_mix):
-                feats = encoder(style, self.style_layers)
-                for name in self.style_layers:
-                    # Blending targets minimises the weighted sum of per-style losses (same gradient).
-                    self.gram_targets[name] = self.gram_targets[name] + mix * gram_matrix(feats[name])
+            feats = encoder(content, self.layers if masks is not None else self.content_layers)
+            self.content_targets = {k: feats[k].detach() for k in self.content_layers}
+            style_feats = [encoder(style, self.style_layers) for style in styles]
+            if masks is None:
+                # Blending targets minimises the weighted sum of per-style losses (same gradient).
+                self.gram_targets = {name: sum(mix * gram_matrix(f[name]) for f, mix in zip(style_feats, style_mix))
+                                     for name in self.style_layers}
+            else:
+                self.gram_targets = {name: torch.cat([gram_matrix(f[name]) for f in style_feats])
+                                     for name in self.style_layers}
+                self.regions = {name: _region_weights(masks, feats[name].shape[-2:]) for name in self.style_layers}
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(x, self.layers)
         content = sum(0.5 * (feats[k] - self.content_targets[k]).pow(2).sum() for k in self.content_layers)
         per_layer: dict[str, torch.Tensor] = {}
         for name, w in zip(self.style_layers, self.layer_weights):
-            n = feats[name].shape[1]
+            f, n = feats[name], feats[name].shape[1]
             # gram_matrix divides by M, so sum((G/M - A/M)^2) / (4 N^2) = sum((G - A)^2) / (4 N^2 M^2).
-            error = (gram_matrix(feats[name]) - self.gram_targets[name]).pow(2).sum()
+            if self.regions is None:
+                error = (gram_matrix(f) - self.gram_targets[name]).pow(2).sum()
+            else:  # each region's Gram, a mean over its positions, against its style's; weighted by its area
+                root, rescale, share = self.regions[name]
+                grams = gram_matrix(f * root) * rescale
+                error = ((grams - self.gram_targets[name]).pow(2).sum((1, 2)) * share).sum()
             per_layer[f"style/{name}"] = w * error / (4 * n * n)
         style = sum(per_layer.values(), x.new_zeros(()))
         tv = total_variation(x)
         a, b, g = self.weights
         return {"content": content, "style": style, "tv": tv, "total": a * content + b * style + g * tv, **per_layer}
+
+
+def _region_weights(masks: torch.Tensor, hw: tuple[int, int] | torch.Size
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For guided Gram matrices at a layer of size ``hw``: the square root of each mask there
+    (``[n, 1, h, w]``, to weight the features with), the factor that turns ``gram_matrix``'s mean
+    over all positions into the mean over the region (``[n, 1, 1]``), and each region's share of
+    the positions (``[n]``)."""
+    m = F.interpolate(masks, size=tuple(hw), mode="area")
+    share = m.sum((1, 2, 3)) / (m.shape[-2] * m.shape[-1])
+    return m.sqrt(), (1 / share.clamp_min(1e-12)).view(-1, 1, 1), share
 
 
 def _as_cancel(cancel: threading.Event | Callable[[], bool] | None) -> Callable[[], bool]:
@@ -316,6 +356,7 @@ def stylize(
     encoder: VGGEncoder,
     style_weights: Sequence[float] | None = None,
     init_image: ImageSource | None = None,
+    masks: Sequence[MaskSource] | None = None,
     progress: Callable[[StepInfo], None] | None = None,
     preview_every: int = 25,
     cancel: threading.Event | Callable[[], bool] | None = None,
@@ -331,6 +372,11 @@ def stylize(
         init_image: an image to start from instead of the content, e.g. an earlier result to refine
             (resized to the first size; with ``init="content+noise"`` it is mixed with noise instead
             of the content; ``init="noise"`` ignores it, so that combination is an error).
+        masks: spatial control (Gatys et al. 2017): one mask per style image at the content's input
+            size (white, or opaque paint on a transparent layer, = that style's region). Each
+            region's Gram matrices (means over its positions, the masks area-averaged to each layer)
+            are matched to its style's, each term weighted by the region's share of the image;
+            uncovered areas keep only the content loss. Not together with ``style_weights``.
         progress: called after every step with a :class:`StepInfo`; every ``preview_every``
             steps (and at the last) it carries a preview image.
         preview_every: steps between previews (>= 1).
@@ -355,13 +401,15 @@ def stylize(
         A :class:`GatysResult`: the image (long side ``size``, content's aspect ratio), the
         losses of every step (``content``, ``style``, ``tv``, ``total`` and each style layer's
         term ``style/<layer>``), wall time, the resolved settings (with ``steps_taken``, the steps
-        each scale took, and ``init_image``, whether one was given), and whether it was stopped.
+        each scale took, ``init_image``, whether one was given, and ``masks``, how many), and
+        whether it was stopped.
 
     Raises:
         ValueError / TypeError: a control out of range (the message names it and the value);
-            ``ImageInputError`` for unusable images.
+            ``ImageInputError`` for unusable images, or masks of the wrong count, size or coverage.
     """
     c, styles_in, mix = _resolve_controls(encoder, style, style_weights, controls)
+    _check_masks(masks, len(styles_in), style_weights)
     if preview_every < 1:
         raise ValueError(f"preview_every must be >= 1, got {preview_every}")
     if init_image is not None and c["init"] == "noise":
@@ -399,6 +447,8 @@ def stylize(
     record: list[dict[str, float]] = []
     total_steps, done, stopped = sum(steps), 0, False
     targets = [_resize_long(opt_content, size) for size in sizes]
+    regions = None if masks is None else prepare_masks(
+        masks, (content_img.shape[-1], content_img.shape[-2]), targets[-1].shape[-2:]).to(device)
     deadlines = _deadlines(start, c["time_limit"], targets, steps)
     taken: list[int] = []
     x: torch.Tensor | None = None
@@ -412,6 +462,7 @@ def stylize(
         objective = _Objective(
             encoder, target, [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles], mix,
             {**c, "content_weight": c["content_weight"] * area},
+            None if regions is None else F.interpolate(regions, size=target.shape[-2:], mode="area"),
         )
         if scale_index == 0:
             noise = torch.rand(target.shape, generator=generator).to(device)
@@ -474,7 +525,8 @@ def stylize(
     if len(taken) < len(sizes):  # cancelled at a coarser size: the best image so far, carried to the output size
         best = upscale_result(best, targets[-1], targets[len(taken) - 1], c["upscale"])
     image = tensor_to_pil(finish(best))
-    c["style_weights"], c["steps_taken"], c["init_image"] = mix, tuple(taken), start_img is not None
+    c["style_weights"] = None if masks is not None else mix
+    c["steps_taken"], c["init_image"], c["masks"] = tuple(taken), start_img is not None, len(masks or ())
     return GatysResult(image, record, time.perf_counter() - start, c, stopped)
 
 
@@ -514,6 +566,7 @@ def measure_losses(
     *,
     encoder: VGGEncoder,
     style_weights: Sequence[float] | None = None,
+    masks: Sequence[MaskSource] | None = None,
     **controls: Any,
 ) -> dict[str, float]:
     """The paper's content, style, TV and total losses of ``image``, computed as :func:`stylize` does.
@@ -523,15 +576,20 @@ def measure_losses(
     and ``total``, ``style/<layer>`` gives each style layer's weighted term ``w_l E_l`` (they sum
     to ``style``), as in every entry of a run's record. ``image`` may also be a float tensor
     ``[1, 3, H, W]`` in [0, 1], measured as it is (no 8-bit rounding; resized only if its size differs).
+    ``masks`` give each style a region, as in :func:`stylize`.
     """
     c, styles, mix = _resolve_controls(encoder, style, style_weights, controls)
+    _check_masks(masks, len(styles), style_weights)
     device = next(encoder.parameters()).device
     def load(src: ImageSource, name: str, size: int) -> torch.Tensor:
         return _resize_long(pil_to_tensor(load_image(src, name=name), device), size)
 
-    target = load(content, "content image", c["size"])
+    content_img = pil_to_tensor(load_image(content, name="content image"), device)
+    target = _resize_long(content_img, c["size"])
+    regions = None if masks is None else prepare_masks(
+        masks, (content_img.shape[-1], content_img.shape[-2]), target.shape[-2:]).to(device)
     style_size = round(c["size"] * c["style_scale"])
-    objective = _Objective(encoder, target, [load(s, "style image", style_size) for s in styles], mix, c)
+    objective = _Objective(encoder, target, [load(s, "style image", style_size) for s in styles], mix, c, regions)
     if isinstance(image, torch.Tensor):
         x = image.detach().to(device, torch.float32)
     else:

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .imageio import ImageInputError, ImageSource, load_image, pil_to_tensor, tensor_to_pil
+from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
+from .vgg import VGGEncoder
 
-__all__ = ["MaskSource", "prepare_masks", "kmeans_masks", "region_map_image"]
+__all__ = ["MaskSource", "prepare_masks", "kmeans_masks", "auto_regions", "region_map_image"]
 
 MaskSource = Union[ImageSource, torch.Tensor]
 
@@ -93,6 +94,23 @@ def kmeans_masks(features: torch.Tensor, k: int, *, seed: int = 0, iters: int = 
     order = torch.bincount(labels, minlength=k).argsort(descending=True, stable=True)
     masks = torch.stack([(labels == j).float() for j in order.tolist()])
     return masks.view(k, 1, h, w).to(features.device)
+
+
+@torch.no_grad()
+def auto_regions(content: ImageSource, k: int, *, encoder: VGGEncoder, layer: str = "relu4_1", size: int | None = 512,
+                 seed: int = 0) -> torch.Tensor:
+    """``k`` region masks for spatial control from K-means on the content's L2-normalised ``layer`` features
+    (computed with the content's long side at most ``size``; None: as it is).
+
+    Returns:
+        ``[k, H, W]`` one-hot masks at the content's input size (largest region first), ready
+        for the ``masks`` of AdaIN's and Gatys' ``stylize``.
+    """
+    raw = load_image(content, name="content")
+    img = fit_within(raw, size, name="content")[0] if size else raw
+    x = pil_to_tensor(img, next(encoder.parameters()).device)
+    masks = kmeans_masks(encoder(x, [layer])[layer].cpu(), k, seed=seed)
+    return F.interpolate(masks, size=(raw.height, raw.width), mode="nearest")[:, 0]
 
 
 _REGION_COLORS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),

@@ -5,7 +5,7 @@ from PIL import Image
 
 from styletransfer import adain, color
 from styletransfer.adain import AdaINDecoder, DecoderConfig, StyleStats, encode_style, stylize, stylize_tensor
-from styletransfer.masks import prepare_masks
+from styletransfer.masks import auto_regions, prepare_masks
 from styletransfer.imageio import ImageInputError, pil_to_tensor
 from styletransfer.ops import adain as adain_op
 from styletransfer.ops import calc_mean_std, masked_mean_std
@@ -232,6 +232,6 @@ def test_nearest_style_picks_the_matching_candidate(tiny_vgg):
 
 
 def test_auto_regions_partition_the_content_at_input_size(tiny_vgg):
-    masks = adain.auto_regions(gradient_image(80, 48), 3, encoder=tiny_vgg, size=40)
+    masks = auto_regions(gradient_image(80, 48), 3, encoder=tiny_vgg, size=40)
     assert masks.shape == (3, 48, 80)
     assert torch.equal(masks.sum(0), torch.ones(48, 80))

@@ -91,40 +91,63 @@ def test_large_upload_is_downscaled_with_a_note(client, images, tmp_path):
     assert "Downscaled from 1300x700" in status
 
 
-def test_gatys_endpoint_runs_to_the_end(client, images):
+def gatys_args(content, styles, schedule: int = 2, **kw):
+    """The /gatys endpoint's inputs: 10 steps at 128 px unless ``kw`` says otherwise."""
     from gradio_client import handle_file
 
     from app import GATYS_SCHEDULES
 
-    content, style, _ = images
-    image, status, png = client.predict(
-        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
-        "none", "cholesky", 0, 0, None, api_name="/gatys")
+    slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
+    args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None)
+    args.update(kw)
+    start = None if args["start"] is None else handle_file(str(args["start"]))
+    return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
+            GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"], args["editor"]]
+
+
+def test_gatys_endpoint_runs_to_the_end(client, images):
+    content, style, style2 = images
+    image, status, png = client.predict(*gatys_args(content, [style]), api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 10 steps") and re.search(r"loss \S+ \(content \d+%, style \d+%\)", status)
-    image, status, png = client.predict(
-        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
-        "none", "cholesky", 0, 0, None, api_name="/gatys")
+    image, status, png = client.predict(*gatys_args(content, [style], schedule=1), api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 108 steps")  # fast: 100 at 64 px, 8 at 128 px
     assert read_png_settings(png)["method"] == "gatys"
-    image, status, png = client.predict(  # refine the result: it is the start image
-        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
-        "none", "cholesky", 0, 0, handle_file(image), api_name="/gatys")
+    # refine the result: it is the start image
+    image, status, png = client.predict(*gatys_args(content, [style], start=image), api_name="/gatys")
     assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["init_image"] is True
     assert "stretched" not in status
-    _, status, _ = client.predict(  # a start image of another shape is stretched, and the status says so
-        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[2],
-        "none", "cholesky", 0, 0, handle_file(str(style)), api_name="/gatys")
+    # a start image of another shape is stretched, and the status says so
+    _, status, _ = client.predict(*gatys_args(content, [style], start=style), api_name="/gatys")
     assert "start image: its aspect ratio differs from the content's" in status
-    image, status, png = client.predict(  # a time limit no step fits in: the content carried up to the size
-        handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, 1.0, 1e6, 0.0, 10, 128, GATYS_SCHEDULES[1],
-        "none", "cholesky", 0, 1e-6, None, api_name="/gatys")
+    # a time limit no step fits in: the content carried up to the size
+    image, status, png = client.predict(*gatys_args(content, [style], schedule=1, time_limit=1e-6), api_name="/gatys")
     assert max(Image.open(image).size) == 128 and status.startswith("Time limit reached (0+0 of 100+8 steps)")
     assert "loss not measured (no step ran)" in status
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
-        client.predict(handle_file(str(content)), handle_file(str(style)), None, 1.0, 0.5, -1.0, 1e6, 0.0, 10, 128,
-                       GATYS_SCHEDULES[2], "none", "cholesky", 0, 0, None, api_name="/gatys")
+        client.predict(*gatys_args(content, [style], content_weight=-1.0), api_name="/gatys")
+
+
+def test_gatys_spatial_control_gives_each_style_a_region(client, images):
+    content, style, style2 = images
+    image, status, png = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)"),
+                                        api_name="/gatys")
+    settings = read_png_settings(png)["settings"]
+    assert status.startswith("Done. 10 steps") and settings["masks"] == 2 and settings["style_weights"] is None
+    with pytest.raises(Exception, match="paint a region"):
+        client.predict(*gatys_args(content, [style, style2], spatial="painted regions"), api_name="/gatys")
+    from gradio_client import handle_file
+
+    strokes = Image.new("RGBA", (72, 56))
+    strokes.paste((230, 25, 75, 255), (0, 0, 36, 56))  # style 1's brush on the left half
+    strokes.paste((60, 180, 75, 255), (36, 0, 72, 56))  # style 2's on the right
+    strokes.save(images[0].parent / "strokes.png")
+    painted = {"background": handle_file(str(content)), "layers": [handle_file(str(images[0].parent / "strokes.png"))],
+               "composite": None}
+    _, status, png = client.predict(*gatys_args(content, [style, style2], spatial="painted regions", editor=painted),
+                                    api_name="/gatys")
+    assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["masks"] == 2
 
 
 @pytest.mark.parametrize("bank_mode", ["nearest zoo bank", "quick incremental bank"])

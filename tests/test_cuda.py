@@ -10,6 +10,7 @@ import torch
 
 from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder, DecoderConfig
+from styletransfer.masks import auto_regions
 from styletransfer.stylebank import AutoEncoderConfig, BankConfig, LossConfig, StyleBank, StyleBankAutoEncoder
 from tests.conftest import gradient_image
 
@@ -80,7 +81,7 @@ def test_adain_on_the_gpu_matches_the_cpu(tiny_vgg):
     on_gpu = adain.stylize(content, [style], encoder=tiny_vgg.to(CUDA), decoder=decoder.to(CUDA), alpha=0.8)
     assert on_gpu.size == on_cpu.size == (64, 48)
     assert mean_abs_difference(on_gpu, on_cpu) < 0.01
-    regions = adain.auto_regions(content, 2, encoder=tiny_vgg)
+    regions = auto_regions(content, 2, encoder=tiny_vgg)
     assert regions.shape == (2, 48, 64)
     two = adain.stylize(content, [style, style[::-1].copy()], masks=list(regions), encoder=tiny_vgg, decoder=decoder)
     assert two.size == (64, 48)

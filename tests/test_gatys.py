@@ -4,10 +4,12 @@ import types
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from styletransfer import color, gatys
 from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize, upscale_result
 from styletransfer.imageio import ImageInputError, pil_to_tensor
+from styletransfer.ops import gram_matrix
 from tests.conftest import gradient_image
 
 FAST = dict(size=32, num_steps=3, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu2_2",))
@@ -243,6 +245,75 @@ def test_the_returned_image_has_the_recorded_best_loss(tiny_vgg, content, style,
         min(totals), rel=1e-4)
 
 
+def _tinted_texture(channel: int, seed: int) -> Image.Image:
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(40, 40, 3, generator=g) * 0.25
+    a[..., channel] += 0.7 * torch.rand(40, 40, generator=g)
+    return Image.fromarray((a.clamp(0, 1) * 255).byte().numpy())
+
+
+def test_guided_gram_loss_is_the_area_weighted_loss_of_each_region(tiny_vgg, content, style):
+    square = gradient_image(32, 32)
+    one = measure_losses(square, square, style, encoder=tiny_vgg, **FAST)
+    full = measure_losses(square, square, style, encoder=tiny_vgg, **FAST, masks=[torch.ones(32, 32)])
+    assert one == pytest.approx(full, rel=1e-5)  # one mask over everything: the plain loss
+    # Left and right halves, at every layer a whole number of feature columns: each region's Gram is
+    # the mean outer product over its own positions, its term weighted by its share (one half).
+    other = _tinted_texture(2, seed=5)
+    left = torch.zeros(32, 32)
+    left[:, :16] = 1
+    guided = measure_losses(content, square, [style, other], encoder=tiny_vgg, **FAST, masks=[left, 1 - left])
+    x = pil_to_tensor(content.resize((32, 32), Image.Resampling.BICUBIC))
+    measured = measure_losses(x, square, [style, other], encoder=tiny_vgg, **FAST, masks=[left, 1 - left])
+    feats = tiny_vgg(x, list(FAST["style_layers"]))
+    expected = 0.0
+    for name in FAST["style_layers"]:
+        f, half = feats[name], feats[name].shape[-1] // 2
+        n = f.shape[1]
+        for region, source in ((f[..., :half], style), (f[..., half:], other)):
+            styled = gatys._resize_long(pil_to_tensor(Image.fromarray(np.asarray(source))), 32)  # as measured
+            target = gram_matrix(tiny_vgg(styled, [name])[name])
+            expected += 0.5 * (gram_matrix(region) - target).pow(2).sum() / (4 * n * n) / len(FAST["style_layers"])
+    assert measured["style"] == pytest.approx(float(expected), rel=1e-4)
+    assert guided["style"] != pytest.approx(one["style"], rel=1e-2)
+
+
+def test_masks_give_each_style_its_region(tiny_vgg):
+    red, blue = _tinted_texture(0, seed=1), _tinted_texture(2, seed=2)
+    grey = Image.new("RGB", (32, 32), (128, 128, 128))
+    left = torch.zeros(32, 32)
+    left[:, :16] = 1
+    controls = {**FAST, "num_steps": 50, "content_weight": 0.0, "style_weight": 1e3}
+
+    def red_minus_blue(image: Image.Image) -> tuple[float, float]:
+        a = np.asarray(image).astype(np.float64)
+        diff = a[..., 0] - a[..., 2]
+        return diff[:, :16].mean(), diff[:, 16:].mean()
+
+    result = stylize(grey, [red, blue], encoder=tiny_vgg, masks=[left, 1 - left], **controls)
+    left_tint, right_tint = red_minus_blue(result.image)
+    assert left_tint - right_tint > 15
+    assert result.settings["masks"] == 2 and result.settings["style_weights"] is None
+    blend = red_minus_blue(stylize(grey, [red, blue], encoder=tiny_vgg, **controls).image)
+    assert abs(blend[0] - blend[1]) < 5  # without masks neither half leans to a style
+    region = stylize(grey, [red, blue], encoder=tiny_vgg, masks=[left, 1 - left], **{**controls, "size": 64},
+                     scales=(32, 64), scale_steps=(40, 10))
+    left_tint, right_tint = red_minus_blue(region.image.resize((32, 32)))  # coarse-to-fine keeps the regions
+    assert region.image.size == (64, 64) and left_tint - right_tint > 15
+
+
+def test_bad_masks_give_clear_errors(tiny_vgg, content, style):
+    left = torch.zeros(32, 48)
+    with pytest.raises(ImageInputError, match="got 1 masks for 2 styles"):
+        stylize(content, [style, style], encoder=tiny_vgg, masks=[left], **FAST)
+    with pytest.raises(ValueError, match="either style_weights .* or masks"):
+        stylize(content, [style, style], encoder=tiny_vgg, masks=[left, left], style_weights=[1, 1], **FAST)
+    with pytest.raises(ImageInputError, match="mask 1 is 10x10 px but the content is 48x32 px"):
+        stylize(content, style, encoder=tiny_vgg, masks=[torch.ones(10, 10)], **FAST)
+    with pytest.raises(ImageInputError, match="mask 1 covers \\(almost\\) no area"):
+        stylize(content, style, encoder=tiny_vgg, masks=[left], **FAST)
+
+
 def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, capsys):
     from safetensors.torch import save_file
 
@@ -272,6 +343,21 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "more.png"),
                  "--size", "32", "--steps", "1", "--init-image", str(out), "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(tmp_path / "more.png")["settings"]["init_image"] == "out.png"
+    left = np.zeros((32, 48), np.uint8)
+    left[:, :24] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    Image.fromarray(255 - left).save(tmp_path / "right.png")
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
+                 "--size", "32", "--steps", "1", "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png"),
+                 "--vgg", str(weights), "--fp32"])
+    assert code == 0 and read_png_settings(out)["settings"]["masks"] == ["left.png", "right.png"]
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
+                 "--size", "32", "--steps", "1", "--auto-regions", "--vgg", str(weights), "--fp32"])
+    settings = read_png_settings(out)["settings"]
+    assert code == 0 and settings["masks"] == "auto regions" and settings["style_weights"] is None
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
+                 "--mask", str(tmp_path / "s.png"), "--vgg", str(weights), "--fp32"])
+    assert code == 2 and "mask 1 is 40x40 px but the content is 48x32 px" in capsys.readouterr().err
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--fast", "--time-limit", "1e-9", "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(out)["settings"]["steps_taken"] == [0]  # no step fits: the content

@@ -42,5 +42,8 @@ def test_cli_adain_writes_a_png_with_settings(models, data_dir, tmp_path):
     assert record["method"] == "adain" and record["settings"]["alpha"] == 0.8
     assert record["settings"]["style_weights"] == [3.0, 1.0]
     assert max(load_image(out).size) == 128
+    rc = cli(["adain", str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg"),
+              str(data_dir / "styles" / "mosaic.jpg"), "--auto-regions", "--size", "128", "-o", str(out)])
+    assert rc == 0 and read_png_settings(out)["settings"]["masks"] == "auto regions"
     assert cli(["adain", str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg"),
                 "--alpha", "2", "-o", str(out)]) == 2
