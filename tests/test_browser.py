@@ -115,3 +115,46 @@ def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
     panel.get_by_role("button", name="Stylize").click()
     panel.get_by_text("Done in").wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "stylebank_tab.png"), full_page=True)
+
+
+def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
+    """Spatial control as a user does it: paint style 1's region in red and style 2's in green."""
+    content, style = uploads
+    style2 = tmp_path / "style2.png"
+    gradient_image(64, 64).rotate(180).save(style2)
+    page.get_by_role("tab", name="Gatys").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Optimises the pixels")
+    inputs = panel.locator("input[type=file]")
+    inputs.nth(2).set_input_files(str(style2))
+    inputs.nth(1).set_input_files(str(style))
+    inputs.nth(0).set_input_files(str(content))
+    page.wait_for_timeout(1000)
+    panel.get_by_label("painted regions").check()
+    panel.get_by_role("button", name="Paint regions").click()
+    painter = panel.locator(".block").filter(has_text="Regions")
+    box = painter.locator("canvas").first.bounding_box()
+
+    def stroke(x0: float, x1: float) -> None:
+        page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * 0.4)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * 0.6, steps=20)
+        page.mouse.up()
+
+    painter.get_by_role("button", name="Brush", exact=True).click()
+    stroke(0.2, 0.35)  # the first brush colour: style 1
+    painter.get_by_role("button", name="Color", exact=True).click()
+    painter.locator("button.color[style*='rgb(60, 180, 75)']").click()  # style 2's green
+    stroke(0.65, 0.8)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "gatys_painted.png"), full_page=True)
+    panel.get_by_role("button", name="Stylize").click()
+    panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
+    assert not page.locator(".toast-body").filter(has_text="Error").count()
+    link = panel.locator("a[href*='gatys_result']").first
+    link.wait_for(timeout=30_000)
+    from urllib.request import urlopen
+
+    from styletransfer.imageio import read_png_settings
+
+    (tmp_path / "result.png").write_bytes(urlopen(link.get_attribute("href")).read())
+    assert read_png_settings(tmp_path / "result.png")["settings"]["masks"] == 2
