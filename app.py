@@ -228,12 +228,16 @@ def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int
 
 
 def spatial_masks(spatial: str, editor: dict | None, n_styles: int, content: Image.Image, encoder: VGGEncoder,
-                  seed: int) -> list | None:
-    """One mask per style for a spatial control choice (:data:`SPATIAL_MODES`); None when it is off."""
+                  seed: int, notes: list[str]) -> list | None:
+    """One mask per style for a spatial control choice (:data:`SPATIAL_MODES`); None when it is off.
+    For K-means regions, ``notes`` gets each style's share of the image."""
     if spatial == SPATIAL_MODES[1]:
         return painted_masks(editor, n_styles, content.size)
     if spatial == SPATIAL_MODES[2]:
-        return list(auto_regions(content, n_styles, encoder=encoder, size=None, seed=seed))
+        masks = auto_regions(content, n_styles, encoder=encoder, size=None, seed=seed)
+        shares = ", ".join(f"style {i + 1} {100 * float(m.mean()):.0f}%" for i, m in enumerate(masks))
+        notes.append(f"K-means regions, largest first: {shares} of the image.")
+        return list(masks)
     if spatial != SPATIAL_MODES[0]:
         raise ValueError(f"choose one of the spatial controls: {', '.join(SPATIAL_MODES)}")
     return None
@@ -268,7 +272,7 @@ def make_gatys_handler(models: Models) -> Callable:
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
-        masks = spatial_masks(spatial, editor, len(styles), content_img, models.vgg(), int(seed))
+        masks = spatial_masks(spatial, editor, len(styles), content_img, models.vgg(), int(seed), notes)
         start_img = None if start is None else working_image(start, "start image", notes)
         if start_img is not None and abs(math.log(start_img.width * content_img.height
                                                   / (start_img.height * content_img.width))) > 0.02:
@@ -353,7 +357,7 @@ def make_adain_handler(models: Models) -> Callable:
         items = [(s, w) for s, w in zip((s1, s2, s3, s4), (w1, w2, w3, w4))]
         styles, weights = _styles_and_weights(items, notes)
         encoder, decoder = models.adain_encoder(), models.adain_decoder()
-        masks = spatial_masks(spatial, editor, len(styles), raw, encoder, int(seed))
+        masks = spatial_masks(spatial, editor, len(styles), raw, encoder, int(seed), notes)
         image = adain.stylize(raw, styles, encoder=encoder, decoder=decoder, alpha=float(alpha),
                               style_weights=None if masks is not None else weights, preserve_color=preserve_color,
                               masks=masks, size=None, style_size=512)

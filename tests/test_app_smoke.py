@@ -64,6 +64,7 @@ def test_adain_auto_regions_with_two_styles(client, images):
     image, status, _ = client.predict(*adain_args(content, [style, style2], spatial="auto regions (K-means)"),
                                       api_name="/adain")
     assert Image.open(image).size == (72, 56)
+    assert "K-means regions, largest first: style 1" in status
 
 
 def test_bad_uploads_give_readable_errors(client, images, tmp_path):
@@ -135,6 +136,8 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
                                         api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["masks"] == 2 and settings["style_weights"] is None
+    shares = re.search(r"K-means regions, largest first: style 1 (\d+)%, style 2 (\d+)% of the image", status)
+    assert shares and int(shares[1]) >= int(shares[2]) and 99 <= int(shares[1]) + int(shares[2]) <= 101
     with pytest.raises(Exception, match="paint a region"):
         client.predict(*gatys_args(content, [style, style2], spatial="painted regions"), api_name="/gatys")
     from gradio_client import handle_file
