@@ -52,6 +52,9 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
     p.add_argument("--style-weights", type=float, nargs="+", help="one non-negative weight per style image")
     _add_region_options(p)
+    p.add_argument("--style-mask", nargs="+", dest="style_masks", metavar="MASK",
+                   help="one mask per style image, at that image's size: its statistics come from that region "
+                        "only ('none' for the whole image)")
     p.add_argument("--size", type=int, default=_DEFAULTS.size, help="long side of the output in px")
     p.add_argument("--steps", type=int, default=_DEFAULTS.num_steps, dest="num_steps")
     p.add_argument("--content-weight", type=float, default=_DEFAULTS.content_weight)
@@ -111,10 +114,13 @@ def _run_gatys(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     masks, masks_record = _region_masks(args, encoder, args.seed)
+    style_masks = None if args.style_masks is None else [
+        None if m.lower() == "none" else Path(m) for m in args.style_masks]
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         result = stylize(args.content, args.styles, encoder=encoder, style_weights=args.style_weights,
-                         init_image=args.init_image, masks=masks, progress=progress, cancel=stop, **controls)
+                         init_image=args.init_image, masks=masks, style_masks=style_masks, progress=progress,
+                         cancel=stop, **controls)
     finally:
         signal.signal(signal.SIGINT, previous)
     settings = {**result.settings, "content": args.content.name, "styles": [s.name for s in args.styles]}
@@ -122,6 +128,8 @@ def _run_gatys(args: argparse.Namespace) -> int:
         settings["init_image"] = args.init_image.name
     if masks_record:
         settings["masks"] = masks_record
+    if style_masks:
+        settings["style_masks"] = [m.name if m else None for m in style_masks]
     save_png(result.image, args.output, method="gatys", settings=settings)
     note = " (stopped early: best so far)" if result.stopped else ""
     if result.hit_time_limit:

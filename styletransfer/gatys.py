@@ -212,13 +212,41 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[fl
             raise ValueError(f"scale_steps must give >= 1 step for each of the {len(c['scales'])} scales")
 
 
-def _check_masks(masks: Sequence[MaskSource] | None, n_styles: int, style_weights: Sequence[float] | None) -> None:
+def _check_masks(masks: Sequence[MaskSource] | None, style_masks: Sequence[MaskSource | None] | None, n_styles: int,
+                 style_weights: Sequence[float] | None) -> None:
+    if style_masks is not None and len(style_masks) != n_styles:
+        raise ImageInputError(f"got {len(style_masks)} style masks for {n_styles} styles; give one per style image "
+                              "(None for the whole image)")
     if masks is None:
         return
     if style_weights is not None:
         raise ValueError("give either style_weights (a blend) or masks (a region per style), not both")
     if len(masks) != n_styles:
         raise ImageInputError(f"got {len(masks)} masks for {n_styles} styles; give one mask per style")
+
+
+def _style_regions(style_masks: Sequence[MaskSource | None] | None, styles: list[torch.Tensor]
+                   ) -> list[torch.Tensor | None] | None:
+    """Each style mask checked against its style image and as a ``[1, 1, H, W]`` tensor at that image's size."""
+    if style_masks is None:
+        return None
+    regions: list[torch.Tensor | None] = []
+    for i, (mask, style) in enumerate(zip(style_masks, styles)):
+        if mask is None:
+            regions.append(None)
+            continue
+        h, w = style.shape[-2:]
+        regions.append(prepare_masks([mask], (w, h), (h, w), names=[f"style mask {i + 1}"],
+                                     image=f"style image {i + 1}").to(style.device))
+    return regions
+
+
+def _fit_regions(regions: list[torch.Tensor | None] | None, styles: list[torch.Tensor]
+                 ) -> list[torch.Tensor | None] | None:
+    """Style masks area-resampled to the (resized) style images."""
+    if regions is None:
+        return None
+    return [None if m is None else F.interpolate(m, size=s.shape[-2:], mode="area") for m, s in zip(regions, styles)]
 
 
 def _resolve_controls(
@@ -274,7 +302,8 @@ class _Objective:
     region when ``masks`` (``[n_styles, 1, H, W]`` at the content's size) give each style a region."""
 
     def __init__(self, encoder: VGGEncoder, content: torch.Tensor, styles: list[torch.Tensor],
-                 style_mix: list[float], c: dict[str, Any], masks: torch.Tensor | None = None) -> None:
+                 style_mix: list[float], c: dict[str, Any], masks: torch.Tensor | None = None,
+                 style_masks: Sequence[torch.Tensor | None] | None = None) -> None:
         self.encoder = encoder
         self.content_layers = list(c["content_layers"])
         self.style_layers = list(c["style_layers"])
@@ -286,15 +315,25 @@ class _Objective:
         with torch.no_grad():
             feats = encoder(content, self.layers if masks is not None else self.content_layers)
             self.content_targets = {k: feats[k].detach() for k in self.content_layers}
-            style_feats = [encoder(style, self.style_layers) for style in styles]
+            grams = [self._style_grams(style, mask) for style, mask in zip(styles, style_masks or [None] * len(styles))]
             if masks is None:
                 # Blending targets minimises the weighted sum of per-style losses (same gradient).
-                self.gram_targets = {name: sum(mix * gram_matrix(f[name]) for f, mix in zip(style_feats, style_mix))
+                self.gram_targets = {name: sum(mix * g[name] for g, mix in zip(grams, style_mix))
                                      for name in self.style_layers}
             else:
-                self.gram_targets = {name: torch.cat([gram_matrix(f[name]) for f in style_feats])
-                                     for name in self.style_layers}
+                self.gram_targets = {name: torch.cat([g[name] for g in grams]) for name in self.style_layers}
                 self.regions = {name: _region_weights(masks, feats[name].shape[-2:]) for name in self.style_layers}
+
+    def _style_grams(self, style: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """A style image's Gram matrices, over the region ``mask`` (``[1, 1, H, W]``) when there is one."""
+        feats = self.encoder(style, self.style_layers)
+        if mask is None:
+            return {name: gram_matrix(feats[name]) for name in self.style_layers}
+        grams = {}
+        for name in self.style_layers:
+            root, rescale, _ = _region_weights(mask, feats[name].shape[-2:])
+            grams[name] = gram_matrix(feats[name] * root) * rescale
+        return grams
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(x, self.layers)
@@ -357,6 +396,7 @@ def stylize(
     style_weights: Sequence[float] | None = None,
     init_image: ImageSource | None = None,
     masks: Sequence[MaskSource] | None = None,
+    style_masks: Sequence[MaskSource | None] | None = None,
     progress: Callable[[StepInfo], None] | None = None,
     preview_every: int = 25,
     cancel: threading.Event | Callable[[], bool] | None = None,
@@ -377,6 +417,9 @@ def stylize(
             region's Gram matrices (means over its positions, the masks area-averaged to each layer)
             are matched to its style's, each term weighted by the region's share of the image;
             uncovered areas keep only the content loss. Not together with ``style_weights``.
+        style_masks: one per style image (None: all of it), at that image's size: its Gram matrices
+            are taken over that region only, e.g. a painting's sky for the content's sky (the same
+            painting given twice, with two style masks and two ``masks``).
         progress: called after every step with a :class:`StepInfo`; every ``preview_every``
             steps (and at the last) it carries a preview image.
         preview_every: steps between previews (>= 1).
@@ -401,15 +444,15 @@ def stylize(
         A :class:`GatysResult`: the image (long side ``size``, content's aspect ratio), the
         losses of every step (``content``, ``style``, ``tv``, ``total`` and each style layer's
         term ``style/<layer>``), wall time, the resolved settings (with ``steps_taken``, the steps
-        each scale took, ``init_image``, whether one was given, and ``masks``, how many), and
-        whether it was stopped.
+        each scale took, ``init_image``, whether one was given, ``masks``, how many, and
+        ``style_masks``, which styles had one), and whether it was stopped.
 
     Raises:
         ValueError / TypeError: a control out of range (the message names it and the value);
             ``ImageInputError`` for unusable images, or masks of the wrong count, size or coverage.
     """
     c, styles_in, mix = _resolve_controls(encoder, style, style_weights, controls)
-    _check_masks(masks, len(styles_in), style_weights)
+    _check_masks(masks, style_masks, len(styles_in), style_weights)
     if preview_every < 1:
         raise ValueError(f"preview_every must be >= 1, got {preview_every}")
     if init_image is not None and c["init"] == "noise":
@@ -432,6 +475,7 @@ def stylize(
     # Checks the output size only: coarser sizes clamp their sides to 16 px.
     scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")
 
+    style_regions = _style_regions(style_masks, style_imgs)
     opt_content, opt_styles = _prepare_images(content_img, style_imgs, c)
     if start_img is not None and c["color"] == "luminance":  # the optimisation runs on luminance
         start_img = colorops.luminance(start_img).expand(-1, 3, -1, -1).contiguous()
@@ -459,10 +503,11 @@ def stylize(
         # against style than in the final objective; scale it by the area ratio so every scale
         # solves (a resampled version of) the same problem as the final size.
         area = _pixels(targets[-1]) / _pixels(target)
+        scaled_styles = [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles]
         objective = _Objective(
-            encoder, target, [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles], mix,
-            {**c, "content_weight": c["content_weight"] * area},
+            encoder, target, scaled_styles, mix, {**c, "content_weight": c["content_weight"] * area},
             None if regions is None else F.interpolate(regions, size=target.shape[-2:], mode="area"),
+            _fit_regions(style_regions, scaled_styles),
         )
         if scale_index == 0:
             noise = torch.rand(target.shape, generator=generator).to(device)
@@ -527,6 +572,7 @@ def stylize(
     image = tensor_to_pil(finish(best))
     c["style_weights"] = None if masks is not None else mix
     c["steps_taken"], c["init_image"], c["masks"] = tuple(taken), start_img is not None, len(masks or ())
+    c["style_masks"] = None if style_masks is None else [m is not None for m in style_masks]
     return GatysResult(image, record, time.perf_counter() - start, c, stopped)
 
 
@@ -567,6 +613,7 @@ def measure_losses(
     encoder: VGGEncoder,
     style_weights: Sequence[float] | None = None,
     masks: Sequence[MaskSource] | None = None,
+    style_masks: Sequence[MaskSource | None] | None = None,
     **controls: Any,
 ) -> dict[str, float]:
     """The paper's content, style, TV and total losses of ``image``, computed as :func:`stylize` does.
@@ -576,24 +623,26 @@ def measure_losses(
     and ``total``, ``style/<layer>`` gives each style layer's weighted term ``w_l E_l`` (they sum
     to ``style``), as in every entry of a run's record. ``image`` may also be a float tensor
     ``[1, 3, H, W]`` in [0, 1], measured as it is (no 8-bit rounding; resized only if its size differs).
-    ``masks`` give each style a region, as in :func:`stylize`.
+    ``masks`` and ``style_masks`` give each style a region, as in :func:`stylize`.
     """
     c, styles, mix = _resolve_controls(encoder, style, style_weights, controls)
-    _check_masks(masks, len(styles), style_weights)
+    _check_masks(masks, style_masks, len(styles), style_weights)
     device = next(encoder.parameters()).device
-    def load(src: ImageSource, name: str, size: int) -> torch.Tensor:
-        return _resize_long(pil_to_tensor(load_image(src, name=name), device), size)
+    def load(src: ImageSource, name: str) -> torch.Tensor:
+        return pil_to_tensor(load_image(src, name=name), device)
 
-    content_img = pil_to_tensor(load_image(content, name="content image"), device)
+    content_img = load(content, "content image")
     target = _resize_long(content_img, c["size"])
     regions = None if masks is None else prepare_masks(
         masks, (content_img.shape[-1], content_img.shape[-2]), target.shape[-2:]).to(device)
-    style_size = round(c["size"] * c["style_scale"])
-    objective = _Objective(encoder, target, [load(s, "style image", style_size) for s in styles], mix, c, regions)
+    style_imgs = [load(s, f"style image {i + 1}") for i, s in enumerate(styles)]
+    style_regions = _style_regions(style_masks, style_imgs)
+    scaled_styles = [_resize_long(s, round(c["size"] * c["style_scale"])) for s in style_imgs]
+    objective = _Objective(encoder, target, scaled_styles, mix, c, regions, _fit_regions(style_regions, scaled_styles))
     if isinstance(image, torch.Tensor):
         x = image.detach().to(device, torch.float32)
     else:
-        x = load(image, "image", c["size"])
+        x = _resize_long(load(image, "image"), c["size"])
     if x.shape != target.shape:
         x = F.interpolate(x, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
     return {k: float(v) for k, v in objective(x).items()}

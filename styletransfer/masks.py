@@ -22,40 +22,44 @@ __all__ = ["MaskSource", "prepare_masks", "kmeans_masks", "auto_regions", "regio
 MaskSource = Union[ImageSource, torch.Tensor]
 
 
-def _mask_tensor(mask: MaskSource, index: int, size: tuple[int, int]) -> torch.Tensor:
-    """A mask as float ``[1, 1, H, W]`` in [0, 1], checked against the content ``size`` (w, h)."""
+def _mask_tensor(mask: MaskSource, name: str, size: tuple[int, int], image: str) -> torch.Tensor:
+    """A mask as float ``[1, 1, H, W]`` in [0, 1], checked against the ``size`` (w, h) of ``image``."""
     if isinstance(mask, torch.Tensor):
         m = mask.detach().float().cpu()
         while m.ndim > 2 and m.shape[0] == 1:
             m = m[0]
         if m.ndim != 2:
-            raise ImageInputError(f"mask {index + 1}: expected a 2-D [H, W] tensor, got shape {tuple(mask.shape)}")
+            raise ImageInputError(f"{name}: expected a 2-D [H, W] tensor, got shape {tuple(mask.shape)}")
         if m.numel() and (m.min() < 0 or m.max() > 1):
-            raise ImageInputError(f"mask {index + 1}: values must lie in [0, 1]")
+            raise ImageInputError(f"{name}: values must lie in [0, 1]")
     else:
-        img = mask if isinstance(mask, Image.Image) else load_image(mask, name=f"mask {index + 1}", min_side=1)
+        img = mask if isinstance(mask, Image.Image) else load_image(mask, name=name, min_side=1)
         if img.mode == "RGBA":  # painted strokes on a transparent layer: coverage is alpha
             img = img.getchannel("A")
         m = pil_to_tensor(img.convert("RGB"))[0].mean(0)
     h, w = m.shape
     if (w, h) != size:
-        raise ImageInputError(
-            f"mask {index + 1} is {w}x{h} px but the content is {size[0]}x{size[1]} px; masks must have the content's size"
-        )
+        raise ImageInputError(f"{name} is {w}x{h} px but the {image} is {size[0]}x{size[1]} px; "
+                              f"masks must have the {image}'s size")
     return m[None, None]
 
 
-def prepare_masks(masks: Sequence[MaskSource], content_size: tuple[int, int], feature_hw: tuple[int, int]) -> torch.Tensor:
+def prepare_masks(masks: Sequence[MaskSource], content_size: tuple[int, int], feature_hw: tuple[int, int], *,
+                  names: Sequence[str] | None = None, image: str = "content") -> torch.Tensor:
     """Masks at feature resolution, ``[N, 1, h, w]`` in [0, 1] (area-averaged, so soft at edges).
+
+    ``content_size`` (w, h) is the size of the ``image`` they cover; errors call the masks ``names``
+    (default ``"mask 1"``, ``"mask 2"``, ...).
 
     Raises:
         ImageInputError: a mask of the wrong size or out of range, or one that covers nothing.
     """
     out = []
     for i, mask in enumerate(masks):
-        m = F.interpolate(_mask_tensor(mask, i, content_size), size=feature_hw, mode="area")
+        name = names[i] if names else f"mask {i + 1}"
+        m = F.interpolate(_mask_tensor(mask, name, content_size, image), size=feature_hw, mode="area")
         if float(m.sum()) < 0.5:
-            raise ImageInputError(f"mask {i + 1} covers (almost) no area of the content; paint a larger region")
+            raise ImageInputError(f"{name} covers (almost) no area of the {image}; paint a larger region")
         out.append(m)
     return torch.cat(out)
 

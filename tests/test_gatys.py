@@ -302,6 +302,43 @@ def test_masks_give_each_style_its_region(tiny_vgg):
     assert region.image.size == (64, 64) and left_tint - right_tint > 15
 
 
+def test_style_masks_take_the_style_statistics_from_a_region_of_the_style_image(tiny_vgg, content):
+    red, blue = _tinted_texture(0, seed=1), _tinted_texture(2, seed=2)
+    halves = Image.new("RGB", (32, 32))
+    halves.paste(red.crop((0, 0, 16, 32)), (0, 0))
+    halves.paste(blue.crop((0, 0, 16, 32)), (16, 0))
+    left = torch.zeros(32, 32)
+    left[:, :16] = 1
+    plain = measure_losses(content, content, halves, encoder=tiny_vgg, **FAST)
+    assert measure_losses(content, content, halves, encoder=tiny_vgg, **FAST, style_masks=[torch.ones(32, 32)]) == (
+        pytest.approx(plain, rel=1e-5))
+    x = pil_to_tensor(content.resize((32, 21), Image.Resampling.BICUBIC))
+    measured = measure_losses(x, content, halves, encoder=tiny_vgg, **FAST, style_masks=[left])
+    feats, style_feats = tiny_vgg(x, list(FAST["style_layers"])), tiny_vgg(pil_to_tensor(halves), list(FAST["style_layers"]))
+    expected = 0.0
+    for name in FAST["style_layers"]:
+        f, n = style_feats[name], style_feats[name].shape[1]
+        target = gram_matrix(f[..., : f.shape[-1] // 2])  # the Gram of the left half's positions
+        expected += (gram_matrix(feats[name]) - target).pow(2).sum() / (4 * n * n) / len(FAST["style_layers"])
+    assert measured["style"] == pytest.approx(float(expected), rel=1e-4)
+
+    grey = Image.new("RGB", (32, 32), (128, 128, 128))
+    controls = {**FAST, "num_steps": 50, "content_weight": 0.0, "style_weight": 1e3}
+    tint = {}
+    for side, mask in (("left", left), ("right", 1 - left)):
+        result = stylize(grey, halves, encoder=tiny_vgg, style_masks=[mask], **controls)
+        a = np.asarray(result.image).astype(np.float64)
+        tint[side] = (a[..., 0] - a[..., 2]).mean()
+    assert tint["left"] - tint["right"] > 15 and result.settings["style_masks"] == [True]
+    # the paper's use: one painting given twice, each of its regions styling one region of the output
+    both = stylize(grey, [halves, halves], encoder=tiny_vgg, masks=[1 - left, left], style_masks=[left, 1 - left],
+                   **controls)
+    a = np.asarray(both.image).astype(np.float64)
+    diff = a[..., 0] - a[..., 2]
+    assert diff[:, 16:].mean() - diff[:, :16].mean() > 15  # the painting's red half now styles the right
+    assert both.settings["style_masks"] == [True, True]
+
+
 def test_bad_masks_give_clear_errors(tiny_vgg, content, style):
     left = torch.zeros(32, 48)
     with pytest.raises(ImageInputError, match="got 1 masks for 2 styles"):
@@ -312,6 +349,10 @@ def test_bad_masks_give_clear_errors(tiny_vgg, content, style):
         stylize(content, style, encoder=tiny_vgg, masks=[torch.ones(10, 10)], **FAST)
     with pytest.raises(ImageInputError, match="mask 1 covers \\(almost\\) no area"):
         stylize(content, style, encoder=tiny_vgg, masks=[left], **FAST)
+    with pytest.raises(ImageInputError, match="got 1 style masks for 2 styles"):
+        stylize(content, [style, style], encoder=tiny_vgg, style_masks=[None], **FAST)
+    with pytest.raises(ImageInputError, match="style mask 2 is 10x10 px but the style image 2 is 40x40 px"):
+        stylize(content, [style, style], encoder=tiny_vgg, style_masks=[None, torch.ones(10, 10)], **FAST)
 
 
 def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, capsys):
@@ -351,6 +392,11 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--size", "32", "--steps", "1", "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png"),
                  "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(out)["settings"]["masks"] == ["left.png", "right.png"]
+    Image.fromarray(left[:, :40]).resize((40, 40)).save(tmp_path / "style_part.png")
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
+                 "--size", "32", "--steps", "1", "--style-mask", str(tmp_path / "style_part.png"), "none",
+                 "--vgg", str(weights), "--fp32"])
+    assert code == 0 and read_png_settings(out)["settings"]["style_masks"] == ["style_part.png", None]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--auto-regions", "--vgg", str(weights), "--fp32"])
     settings = read_png_settings(out)["settings"]
