@@ -227,6 +227,20 @@ def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int
     return [Image.fromarray((m * 255).astype(np.uint8)).resize(size, Image.Resampling.NEAREST) for m in masks]
 
 
+def painted_region(editor_value: dict | None, size: tuple[int, int]) -> Image.Image | None:
+    """Everything painted (any colour) as one mask at ``size``; None when nothing is painted."""
+    layers = (editor_value or {}).get("layers") or []
+    painted = None
+    for layer in layers:
+        alpha = np.asarray(layer if not isinstance(layer, str) else Image.open(layer).convert("RGBA"))
+        if alpha.ndim != 3 or alpha.shape[-1] != 4:
+            raise ImageInputError("the painted layer must be an RGBA image")
+        painted = alpha[..., 3] > 0 if painted is None else painted | (alpha[..., 3] > 0)
+    if painted is None or not painted.any():
+        return None
+    return Image.fromarray(painted.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
+
+
 def spatial_masks(spatial: str, editor: dict | None, n_styles: int, content: Image.Image, encoder: VGGEncoder,
                   seed: int, notes: list[str]) -> list | None:
     """One mask per style for a spatial control choice (:data:`SPATIAL_MODES`); None when it is off.
@@ -243,11 +257,11 @@ def spatial_masks(spatial: str, editor: dict | None, n_styles: int, content: Ima
     return None
 
 
-def editor_background(content: Any) -> Any:
-    """Put the uploaded content into the region painter as its background."""
-    if content is None:
+def editor_background(image: Any, name: str = "content") -> Any:
+    """Put an uploaded image (the content, or a style) into a region painter as its background."""
+    if image is None:
         return None
-    img = fit_within(load_image(content, name="content"), MAX_SIDE, name="content")[0]
+    img = fit_within(load_image(image, name=name), MAX_SIDE, name=name)[0]
     return {"background": img, "layers": [], "composite": None}
 
 
@@ -268,11 +282,14 @@ def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tup
 def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
-            schedule, color, color_method, seed, time_limit, start, spatial, editor, request: gr.Request):
+            schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2,
+            request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
         masks = spatial_masks(spatial, editor, len(styles), content_img, models.vgg(), int(seed), notes)
+        given = [region for source, region in ((style1, region1), (style2, region2)) if source is not None]
+        style_masks = [painted_region(region, img.size) for region, img in zip(given, styles)]
         start_img = None if start is None else working_image(start, "start image", notes)
         if start_img is not None and abs(math.log(start_img.width * content_img.height
                                                   / (start_img.height * content_img.width))) > 0.02:
@@ -294,6 +311,7 @@ def make_gatys_handler(models: Models) -> Callable:
             try:
                 outcome["result"] = gatys.stylize(content_img, styles, encoder=models.vgg(),
                                                   style_weights=None if masks else weights, masks=masks,
+                                                  style_masks=style_masks if any(style_masks) else None,
                                                   init_image=start_img, progress=updates.put, preview_every=10,
                                                   cancel=stop, **controls)
             except Exception as e:  # reported below as a readable message
@@ -631,6 +649,12 @@ def _gatys_tab(models: Models) -> None:
             with gr.Accordion("Paint regions (style 1 red, 2 green; unpainted areas keep the content)", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
                                         brush=gr.Brush(colors=list(REGION_COLORS[:2]), color_mode="fixed"))
+            with gr.Accordion("Style regions (optional): paint the part of a style image to take its style from",
+                              open=False):
+                with gr.Row():
+                    regions = [gr.ImageEditor(label=f"Style {i} region", type="numpy", layers=False, height=240,
+                                              brush=gr.Brush(colors=[REGION_COLORS[i - 1]], color_mode="fixed"))
+                               for i in (1, 2)]
             with gr.Accordion("Controls", open=False):
                 content_weight = gr.Number(defaults.content_weight, label="Content weight (alpha)")
                 style_weight = gr.Number(defaults.style_weight, label="Style weight (beta)")
@@ -657,9 +681,13 @@ def _gatys_tab(models: Models) -> None:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
     run.click(make_gatys_handler(models),
                       inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
-                              num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor],
+                              num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
+                              *regions],
                       outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
+    for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):
+        style.change(friendly_errors(functools.partial(editor_background, name=f"style {i}")), inputs=style,
+                     outputs=region, api_name=False)
     stop.click(stop_gatys, outputs=status, api_name="gatys_stop", queue=False)
     refine.click(use_result_as_start, inputs=out, outputs=[start, status], api_name=False, queue=False)
 

@@ -99,11 +99,12 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
     from app import GATYS_SCHEDULES
 
     slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
-    args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None)
+    args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None))
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
-            GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"], args["editor"]]
+            GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"], args["editor"],
+            *args["regions"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -151,6 +152,29 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     _, status, png = client.predict(*gatys_args(content, [style, style2], spatial="painted regions", editor=painted),
                                     api_name="/gatys")
     assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["masks"] == 2
+    # a region painted on style 2 (its top half): style 2's statistics come from there only
+    top = Image.new("RGBA", (48, 40))
+    top.paste((60, 180, 75, 255), (0, 0, 48, 20))
+    top.save(images[0].parent / "top.png")
+    region = {"background": handle_file(str(style2)), "layers": [handle_file(str(images[0].parent / "top.png"))],
+              "composite": None}
+    _, status, png = client.predict(*gatys_args(content, [style, style2], regions=(None, region)), api_name="/gatys")
+    settings = read_png_settings(png)["settings"]
+    assert status.startswith("Done. 10 steps") and settings["style_masks"] == [False, True]
+
+
+def test_a_painted_style_region_is_everything_painted_in_any_colour():
+    import numpy as np
+
+    import app
+
+    layer = np.zeros((40, 60, 4), np.uint8)
+    layer[:10, :30] = (230, 25, 75, 255)
+    layer[30:, 50:] = (1, 2, 3, 255)
+    mask = np.asarray(app.painted_region({"background": None, "layers": [layer], "composite": None}, (120, 80))) > 0
+    assert mask[:20, :60].all() and mask[60:, 100:].all() and mask.sum() == 20 * 60 + 20 * 20
+    assert app.painted_region({"background": None, "layers": [np.zeros((40, 60, 4), np.uint8)]}, (60, 40)) is None
+    assert app.painted_region(None, (60, 40)) is None
 
 
 @pytest.mark.parametrize("bank_mode", ["nearest zoo bank", "quick incremental bank"])

@@ -118,7 +118,8 @@ def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
 
 
 def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
-    """Spatial control as a user does it: paint style 1's region in red and style 2's in green."""
+    """Spatial control as a user does it: paint style 1's region in red and style 2's in green on the
+    content, and on style 1 the part to take its style from."""
     content, style = uploads
     style2 = tmp_path / "style2.png"
     gradient_image(64, 64).rotate(180).save(style2)
@@ -134,7 +135,7 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     painter = panel.locator(".block").filter(has_text="Regions")
     box = painter.locator("canvas").first.bounding_box()
 
-    def stroke(x0: float, x1: float) -> None:
+    def stroke(x0: float, x1: float) -> None:  # across the canvas in ``box``
         page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * 0.4)
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * 0.6, steps=20)
@@ -145,6 +146,13 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     painter.get_by_role("button", name="Color", exact=True).click()
     painter.locator("button.color[style*='rgb(60, 180, 75)']").click()  # style 2's green
     stroke(0.65, 0.8)
+    panel.get_by_role("button", name="Style regions (optional)").click()
+    page.wait_for_timeout(1000)
+    style_painter = panel.locator(".block").filter(has_text="Style 1 region").last  # the innermost block
+    style_painter.scroll_into_view_if_needed()  # mouse positions are in the viewport
+    box = style_painter.locator("canvas").first.bounding_box()
+    style_painter.get_by_role("button", name="Brush", exact=True).click()
+    stroke(0.3, 0.6)
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "gatys_painted.png"), full_page=True)
     panel.get_by_role("button", name="Stylize").click()
@@ -157,4 +165,5 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     from styletransfer.imageio import read_png_settings
 
     (tmp_path / "result.png").write_bytes(urlopen(link.get_attribute("href")).read())
-    assert read_png_settings(tmp_path / "result.png")["settings"]["masks"] == 2
+    settings = read_png_settings(tmp_path / "result.png")["settings"]
+    assert settings["masks"] == 2 and settings["style_masks"] == [True, False]
