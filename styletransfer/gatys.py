@@ -25,7 +25,8 @@ style's, and each region's term is weighted by its share ``a_r`` of the position
     E_l = sum_r a_r / (4 N_l^2) * sum (G_r / M_r - A_r / M_r')^2
 
 (``G_r`` the mask-weighted Gram, ``M_r`` the mask's sum, ``A_r`` the Gram of region r's style and
-``M_r'`` its number of positions), which is ``E_l`` above when one mask covers everything.
+``M_r'`` its number of positions), which is ``E_l`` above when one mask covers everything. A style
+mask takes ``A_r`` and ``M_r'`` over a region of the style image in the same way.
 """
 
 from __future__ import annotations
@@ -299,7 +300,8 @@ def upscale_result(x: torch.Tensor, target: torch.Tensor, coarse_target: torch.T
 
 class _Objective:
     """The paper's losses for fixed content features and style Gram targets: blended, or one per
-    region when ``masks`` (``[n_styles, 1, H, W]`` at the content's size) give each style a region."""
+    region when ``masks`` (``[n_styles, 1, H, W]`` at the content's size) give each style a region;
+    ``style_masks`` (``[1, 1, h, w]`` at each style's size, or None) limit a style's Gram to a region."""
 
     def __init__(self, encoder: VGGEncoder, content: torch.Tensor, styles: list[torch.Tensor],
                  style_mix: list[float], c: dict[str, Any], masks: torch.Tensor | None = None,

@@ -138,7 +138,7 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     def stroke(x0: float, x1: float) -> None:  # across the canvas in ``box``
         page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * 0.4)
         page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * 0.6, steps=20)
+        page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * 0.6, steps=4)
         page.mouse.up()
 
     painter.get_by_role("button", name="Brush", exact=True).click()
@@ -155,6 +155,11 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     stroke(0.3, 0.6)
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "gatys_painted.png"), full_page=True)
+    panel.get_by_role("button", name="Controls").click()
+    for label, value in (("L-BFGS steps", "10"), ("Output size (long side, px)", "128")):  # a short run
+        number = panel.get_by_label(label).first
+        number.fill(value)
+        number.press("Enter")
     panel.get_by_role("button", name="Stylize").click()
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
     assert not page.locator(".toast-body").filter(has_text="Error").count()
@@ -167,3 +172,4 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     (tmp_path / "result.png").write_bytes(urlopen(link.get_attribute("href")).read())
     settings = read_png_settings(tmp_path / "result.png")["settings"]
     assert settings["masks"] == 2 and settings["style_masks"] == [True, False]
+    assert settings["num_steps"] == 10 and settings["size"] == 128
