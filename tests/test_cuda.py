@@ -95,6 +95,13 @@ def test_gatys_on_the_gpu_lowers_the_loss_like_the_cpu(tiny_vgg):
     first, last = on_gpu.losses[0]["total"], on_gpu.losses[-1]["total"]
     assert last < 0.7 * first
     assert last == pytest.approx(on_cpu.losses[-1]["total"], rel=0.2)
+    left = torch.zeros(32, 48)
+    left[:, :24] = 1
+    regions = dict(masks=[left, 1 - left], style_masks=[None, torch.ones(32, 32).tril()])
+    two = [style, np.asarray(gradient_image(32, 32))]
+    on_cpu = gatys.stylize(content, two, encoder=tiny_vgg.cpu(), **fast, **regions)
+    on_gpu = gatys.stylize(content, two, encoder=tiny_vgg.to(CUDA), **fast, **regions)
+    assert on_gpu.losses[-1]["total"] == pytest.approx(on_cpu.losses[-1]["total"], rel=0.2)
 
 
 def test_the_zoo_stylebank_on_the_gpu_matches_the_cpu():
