@@ -43,7 +43,8 @@ from styletransfer.masks import auto_regions
 from styletransfer.metrics import content_style_losses, nearest_style
 from styletransfer.quantized import int8_is_fast
 from styletransfer.serialization import ModelFileError
-from styletransfer.stylebank import BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks, save_bank
+from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
+                                     save_bank)
 from styletransfer.vgg import VGGEncoder, bf16_is_fast
 from training.learn_bank import load_contents
 
@@ -193,9 +194,11 @@ def zoo_table() -> list[list[str]]:
 
     rows = []
     for s in zoo.list_models():
-        local = s.embedded_path if s.embedded_path and s.embedded_path.is_file() else zoo.local_weights_dir() / f"{s.name}.safetensors"
+        embedded = s.embedded_path and s.embedded_path.is_file()
+        local = s.embedded_path if embedded else zoo.local_weights_dir() / f"{s.name}.safetensors"
         hub = f"{s.repo_id}@{s.revision[:7]}" if s.on_hub else "no"
-        rows.append([s.name, s.kind, s.method, size(local), s.license, s.source_url, "yes" if local.is_file() else "no", hub])
+        rows.append([s.name, s.kind, s.method, size(local), s.license, s.source_url,
+                     "yes" if local.is_file() else "no", hub])
         for style in s.style_names:
             bank = local.parent / zoo.bank_path_in_repo(style)
             rows.append([f"{s.name} / {style}", "stylebank-bank", s.method, size(bank), s.license, s.source_url,
@@ -406,7 +409,8 @@ def bank_gallery(models: Models, user_banks: dict[str, str]) -> tuple[list, Any]
     except (zoo.WeightsNotFoundError, ModelFileError) as e:
         gr.Warning(f"StyleBank is not available: {e}")
         return [], gr.update(choices=[])
-    items = [(getattr(bank, "thumbnail", None) or Image.new("RGB", (96, 96), "#888"), name) for name, bank in banks.items()]
+    items = [(getattr(bank, "thumbnail", None) or Image.new("RGB", (96, 96), "#888"), name)
+             for name, bank in banks.items()]
     return items, gr.update(choices=list(banks))
 
 
@@ -509,8 +513,9 @@ def make_train_handler(models: Models) -> Callable:
             info: BankStep
             preview, start = info.preview or preview, info.init
             if info.preview is not None or info.step % 5 == 0:
-                yield (preview, f"Step {info.step}/{info.total} ({start} start): style loss {info.losses['style']:.4g}, "
-                       f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s)", None, user_banks)
+                yield (preview, f"Step {info.step}/{info.total} ({start} start): "
+                       f"style loss {info.losses['style']:.4g}, content loss {info.losses['content']:.4g} "
+                       f"({info.seconds:.0f} s)", None, user_banks)
         if "error" in outcome:
             e = outcome["error"]
             raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Training failed: {e}")
@@ -520,7 +525,8 @@ def make_train_handler(models: Models) -> Callable:
                             **BANK_RECIPES[recipe], "start": start, "stopped_early": stop.is_set()})
         user_banks = {**(user_banks or {}), name: str(path)}
         note = "Stopped early; " if stop.is_set() else ""
-        yield preview, f"{note}bank '{name}' is ready: use it in the StyleBank tab or download it.", str(path), user_banks
+        ready = f"{note}bank '{name}' is ready: use it in the StyleBank tab or download it."
+        yield preview, ready, str(path), user_banks
 
     return train
 
@@ -586,7 +592,8 @@ def make_compare_handler(models: Models) -> Callable:
         rows: list[list[Any]] = []
 
         def measure(name: str, image: Image.Image, seconds: float) -> None:
-            losses = content_style_losses(image, content_img, fit_within(style_img, 512, name="style")[0], encoder=encoder)
+            style_small = fit_within(style_img, 512, name="style")[0]
+            losses = content_style_losses(image, content_img, style_small, encoder=encoder)
             rows.append([name, round(seconds, 2), round(losses["content"], 3), round(losses["style"], 3)])
 
         t0 = time.perf_counter()
@@ -634,7 +641,8 @@ def push_model(name: str, repo_id: str, token: str) -> str:
 def _gatys_tab(models: Models) -> None:
     defaults = gatys.GatysConfig()
     gr.Markdown("Optimises the pixels of an image so its VGG features match the content and its Gram "
-                "matrices match the style(s). Slow but the reference for quality; **Stop** keeps the best image so far.")
+                "matrices match the style(s). Slow but the reference for quality; "
+                "**Stop** keeps the best image so far.")
     with gr.Row():
         with gr.Column():
             content = image_input("Content")

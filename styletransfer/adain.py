@@ -281,16 +281,19 @@ def stylize(
     for i, s in enumerate(styles):
         if isinstance(s, StyleStats):
             if preserve_color == "histogram":
-                raise ValueError("preserve_color='histogram' recolours the style image itself: pass images, not StyleStats")
+                raise ValueError("preserve_color='histogram' recolours the style image itself: "
+                                 "pass images, not StyleStats")
             stats.append(s)
         else:
             recolor = x if preserve_color == "histogram" else None
-            stats.append(encode_style(s, encoder=encoder, size=style_size, recolor_to=recolor, color_method=color_method))
+            stats.append(encode_style(s, encoder=encoder, size=style_size, recolor_to=recolor,
+                                      color_method=color_method))
     mask_t = None
     if masks is not None:
         feature_hw = ((img.height + 7) // 8, (img.width + 7) // 8)
         mask_t = prepare_masks(masks, raw.size, feature_hw).to(device)
-    out = stylize_tensor(x, stats, encoder=encoder, decoder=decoder, alpha=alpha, style_weights=style_weights, masks=mask_t)
+    out = stylize_tensor(x, stats, encoder=encoder, decoder=decoder, alpha=alpha, style_weights=style_weights,
+                         masks=mask_t)
     if preserve_color == "luminance":
         out = colorops.transfer_luminance(out.clamp(0, 1), x)
     return tensor_to_pil(out)

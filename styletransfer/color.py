@@ -74,7 +74,8 @@ def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
 def transfer_luminance(stylized: torch.Tensor, content: torch.Tensor, space: str = "yiq") -> torch.Tensor:
     """Luminance of ``stylized`` with the chroma of ``content`` (resized to match), clamped to [0, 1]."""
     if content.shape[-2:] != stylized.shape[-2:]:
-        content = torch.nn.functional.interpolate(content, size=stylized.shape[-2:], mode="bilinear", align_corners=False)
+        content = torch.nn.functional.interpolate(content, size=stylized.shape[-2:], mode="bilinear",
+                                                  align_corners=False)
     out = rgb_to_luma_chroma(content, space)
     out = torch.cat([rgb_to_luma_chroma(stylized, space)[:, :1], out[:, 1:]], dim=1)
     return luma_chroma_to_rgb(out, space).clamp(0, 1)
@@ -94,7 +95,8 @@ def _sym_sqrt(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     return vectors @ torch.diag(values.rsqrt() if inverse else values.sqrt()) @ vectors.T
 
 
-def match_color(source: torch.Tensor, target: torch.Tensor, method: str = "cholesky", *, clamp: bool = True) -> torch.Tensor:
+def match_color(source: torch.Tensor, target: torch.Tensor, method: str = "cholesky", *,
+                clamp: bool = True) -> torch.Tensor:
     """Affinely map ``source``'s colours so their mean and covariance equal ``target``'s.
 
     Args:

@@ -29,11 +29,13 @@ def _style_loss(f_out: dict[str, torch.Tensor], f_s: dict[str, torch.Tensor]) ->
 
 
 @torch.no_grad()
-def content_style_losses(output: Image.Image, content: Image.Image, style: Image.Image, *, encoder: VGGEncoder) -> dict[str, float]:
+def content_style_losses(output: Image.Image, content: Image.Image, style: Image.Image, *,
+                         encoder: VGGEncoder) -> dict[str, float]:
     """``{"content": ..., "style": ...}`` of one stylised image (see the module docstring)."""
     device = next(encoder.parameters()).device
     out = pil_to_tensor(output, device)
-    c = F.interpolate(pil_to_tensor(content, device), size=out.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+    c = F.interpolate(pil_to_tensor(content, device), size=out.shape[-2:], mode="bilinear", align_corners=False,
+                      antialias=True)
     f_out = encoder(out, STYLE_LAYERS)
     f_c = encoder(c, [CONTENT_LAYER])[CONTENT_LAYER]
     f_s = encoder(pil_to_tensor(style, device), STYLE_LAYERS)
@@ -44,10 +46,12 @@ def content_style_losses(output: Image.Image, content: Image.Image, style: Image
 def style_distance(image: Image.Image, style: Image.Image, *, encoder: VGGEncoder) -> float:
     """The style loss of the module docstring between two images (``image`` against ``style``)."""
     device = next(encoder.parameters()).device
-    return _style_loss(encoder(pil_to_tensor(image, device), STYLE_LAYERS), encoder(pil_to_tensor(style, device), STYLE_LAYERS))
+    return _style_loss(encoder(pil_to_tensor(image, device), STYLE_LAYERS),
+                       encoder(pil_to_tensor(style, device), STYLE_LAYERS))
 
 
-def nearest_style(style: Image.Image, candidates: dict[str, Image.Image], *, encoder: VGGEncoder, side: int = 96) -> str:
+def nearest_style(style: Image.Image, candidates: dict[str, Image.Image], *, encoder: VGGEncoder,
+                  side: int = 96) -> str:
     """The name of the candidate image whose style is closest to ``style`` (both compared at ``side`` px, long side).
 
     Raises:

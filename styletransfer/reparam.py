@@ -40,7 +40,8 @@ from torch import nn
 
 from .cpu import cpu_flags
 
-__all__ = ["ColumnUnfoldConv", "ReflectPadConv", "SubPixelConv", "SubPixelGridConv", "SpaceToDepthConv", "reparameterize"]
+__all__ = ["ColumnUnfoldConv", "ReflectPadConv", "SubPixelConv", "SubPixelGridConv", "SpaceToDepthConv",
+           "reparameterize"]
 
 _TAPS = {0: ((0, (0,)), (1, (1, 2))), 1: ((0, (0, 1)), (1, (2,)))}
 """For output phase ``a``, which taps of the 3x3 kernel fall on each of the two small-map rows it
@@ -269,7 +270,8 @@ class ReflectPadConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         if not (self.pad == 1 and self.stride == 2 and self.weight.shape[-1] == 3 and h % 2 == 0 and w % 2 == 0):
-            return _conv_relu(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, self.bias, self.stride, relu=self.relu)
+            return _conv_relu(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, self.bias, self.stride,
+                              relu=self.relu)
         y = _conv_relu(x, self.weight, self.bias, 2, padding=1, relu=self.relu)
         top = F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect")
         y[:, :, :1] = _conv_relu(top, self.weight, self.bias, 2, relu=self.relu)

@@ -278,7 +278,8 @@ def save_bank(bank: StyleBank, path: str | os.PathLike, *, thumbnail: Image.Imag
     return bank.save_pretrained(path, metadata=extra, dtype=dtype)
 
 
-def load_bank(path: str | os.PathLike, autoencoder: StyleBankAutoEncoder, *, fingerprint: str | None = None) -> StyleBank:
+def load_bank(path: str | os.PathLike, autoencoder: StyleBankAutoEncoder, *,
+              fingerprint: str | None = None) -> StyleBank:
     """Load a bank file and check that it was trained with ``autoencoder``.
 
     Args:
@@ -296,7 +297,8 @@ def load_bank(path: str | os.PathLike, autoencoder: StyleBankAutoEncoder, *, fin
             "banks only work with the auto-encoder they were trained with"
         )
     if bank.config.channels != autoencoder.feature_channels:
-        raise ModelFileError(f"the bank '{bank.name}' has {bank.config.channels} channels, the auto-encoder {autoencoder.feature_channels}")
+        raise ModelFileError(f"the bank '{bank.name}' has {bank.config.channels} channels, "
+                             f"the auto-encoder {autoencoder.feature_channels}")
     return bank
 
 
@@ -386,7 +388,8 @@ def perceptual_loss(
 
 # ---------------------------------------------------------------- fusion and inference
 
-def _fusion_weights(style: str | Mapping[str, float] | Sequence[str], banks: Mapping[str, StyleBank]) -> dict[str, float]:
+def _fusion_weights(style: str | Mapping[str, float] | Sequence[str],
+                    banks: Mapping[str, StyleBank]) -> dict[str, float]:
     if isinstance(style, str):
         weights = {style: 1.0}
     elif isinstance(style, Mapping):
@@ -679,7 +682,8 @@ def learn_bank(
     gen = torch.Generator().manual_seed(seed)
     autoencoder.eval().requires_grad_(False)
     config = BankConfig(name, autoencoder.feature_channels, kernel_size, autoencoder.fingerprint())
-    candidates = [_BankRun(i, config, lr, ema, seed, device) for i in (("random", "identity") if init == "auto" else (init,))]
+    inits = ("random", "identity") if init == "auto" else (init,)
+    candidates = [_BankRun(i, config, lr, ema, seed, device) for i in inits]
     probe = min(probe_steps, num_steps // 4) if len(candidates) > 1 else 0
     use_bf16 = bf16_is_fast(device)
     t0 = time.perf_counter()
@@ -704,7 +708,8 @@ def learn_bank(
                 preview = None
                 if preview_content is not None and (step % preview_every == 0 or step == num_steps):
                     with torch.no_grad():
-                        preview = tensor_to_pil(autoencoder.decode(run.result(autoencoder.encode(preview_content.to(device)))))
+                        encoded = autoencoder.encode(preview_content.to(device))
+                        preview = tensor_to_pil(autoencoder.decode(run.result(encoded)))
                 progress(BankStep(step, num_steps, {k: v.item() for k, v in losses.items()}, time.perf_counter() - t0,
                                   preview, run.result, run.init))
         return True
@@ -735,7 +740,8 @@ class _BankRun:
             with torch.no_grad():
                 self.bank.conv.weight.zero_()
                 self.bank.conv.bias.zero_()
-                self.bank.conv.weight[:, :, config.kernel_size // 2, config.kernel_size // 2] = torch.eye(config.channels)
+                middle = config.kernel_size // 2
+                self.bank.conv.weight[:, :, middle, middle] = torch.eye(config.channels)
         self.result = copy.deepcopy(self.bank).requires_grad_(False) if ema else self.bank
         self.optimizer = torch.optim.Adam(self.bank.parameters(), lr=lr)
 

@@ -31,8 +31,8 @@ from .reparam import reparameterize
 from .serialization import SafetensorsMixin
 
 __all__ = [
-    "VGGConfig", "VGGEncoder", "VGG16_BLOCK_DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "bf16_is_fast", "Bf16InferenceCopy",
-    "check_precision", "precision_uses_bf16",
+    "VGGConfig", "VGGEncoder", "VGG16_BLOCK_DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "bf16_is_fast",
+    "Bf16InferenceCopy", "check_precision", "precision_uses_bf16",
 ]
 
 VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
@@ -95,7 +95,8 @@ def bf16_is_fast(device: torch.device | str) -> bool:
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.backends.mkldnn.is_available() and bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    return (device.type == "cpu" and torch.backends.mkldnn.is_available()
+            and bool(cpu_flags() & {"amx_bf16", "avx512_bf16"}))
 
 
 def check_precision(precision: str, choices: tuple[str, ...] = _PRECISIONS) -> str:

@@ -103,8 +103,8 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
-            GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"], args["editor"],
-            *args["regions"]]
+            GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"],
+            args["editor"], *args["regions"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):

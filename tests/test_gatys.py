@@ -314,7 +314,8 @@ def test_style_masks_take_the_style_statistics_from_a_region_of_the_style_image(
         pytest.approx(plain, rel=1e-5))
     x = pil_to_tensor(content.resize((32, 21), Image.Resampling.BICUBIC))
     measured = measure_losses(x, content, halves, encoder=tiny_vgg, **FAST, style_masks=[left])
-    feats, style_feats = tiny_vgg(x, list(FAST["style_layers"])), tiny_vgg(pil_to_tensor(halves), list(FAST["style_layers"]))
+    layers = list(FAST["style_layers"])
+    feats, style_feats = tiny_vgg(x, layers), tiny_vgg(pil_to_tensor(halves), layers)
     expected = 0.0
     for name in FAST["style_layers"]:
         f, n = style_feats[name], style_feats[name].shape[1]

@@ -36,7 +36,8 @@ def test_spatial_control_gives_each_half_its_own_style(real_vgg_fp32, images):
     result = gatys.stylize(content, [starry, mosaic], encoder=real_vgg_fp32, masks=masks, **SMALL)
 
     def style_loss(styles) -> float:
-        return gatys.measure_losses(result.image, content, styles, encoder=real_vgg_fp32, size=128, masks=masks)["style"]
+        measured = gatys.measure_losses(result.image, content, styles, encoder=real_vgg_fp32, size=128, masks=masks)
+        return measured["style"]
 
     assigned, swapped = style_loss([starry, mosaic]), style_loss([mosaic, starry])
     # measured 0.08 here; a blend of the two styles (no masks) scored 0.69

@@ -134,7 +134,8 @@ MODELS: tuple[ModelSpec, ...] = (
         ),
         license="mit",
         source_url="training/train_stylebank.py (trained by this project)",
-        paper="Chen, Yuan, Liao, Yu & Hua, StyleBank: An Explicit Representation for Neural Image Style Transfer, CVPR 2017",
+        paper="Chen, Yuan, Liao, Yu & Hua, StyleBank: An Explicit Representation for Neural Image Style Transfer, "
+              "CVPR 2017",
         preprocessing="RGB in [0, 1]; sides padded to multiples of 4",
         filename="autoencoder.safetensors",
         embedded="stylebank/autoencoder.safetensors",

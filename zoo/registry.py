@@ -39,7 +39,8 @@ def get_spec(name: str) -> ModelSpec:
 def _check_first_filter(encoder: VGGEncoder, source: str) -> None:
     got = encoder.features[0].weight[0, 0, 0]
     if not torch.allclose(got, torch.tensor(VGG16_FIRST_FILTER), atol=1e-4):
-        raise ValueError(f"the VGG-16 weights from {source} are not torchvision's IMAGENET1K_V1 (first filter {got.tolist()})")
+        raise ValueError(f"the VGG-16 weights from {source} are not torchvision's IMAGENET1K_V1 "
+                         f"(first filter {got.tolist()})")
 
 
 @functools.lru_cache(maxsize=4)

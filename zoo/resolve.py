@@ -22,7 +22,8 @@ from pathlib import Path
 from . import hub, pypi_vgg
 from .manifest import ModelSpec
 
-__all__ = ["Resolved", "WeightsNotFoundError", "bank_path_in_repo", "local_weights_dir", "resolve_bank", "resolve_weights"]
+__all__ = ["Resolved", "WeightsNotFoundError", "bank_path_in_repo", "local_weights_dir", "resolve_bank",
+           "resolve_weights"]
 
 log = logging.getLogger(__name__)
 WEIGHTS_DIR_ENV = "STYLETRANSFER_WEIGHTS_DIR"
@@ -122,5 +123,6 @@ def resolve_bank(spec: ModelSpec, autoencoder: Resolved, style: str) -> Path:
         try:
             return hub.download(spec.repo_id, bank_path_in_repo(style), spec.revision)
         except hub.HubError as e:
-            raise WeightsNotFoundError(f"{spec.name}: the bank of '{style}' is missing beside the auto-encoder and {e}") from e
+            raise WeightsNotFoundError(
+                f"{spec.name}: the bank of '{style}' is missing beside the auto-encoder and {e}") from e
     raise WeightsNotFoundError(f"{spec.name}: the bank of '{style}' is missing ({beside.parent.name}/{beside.name})")
