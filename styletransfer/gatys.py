@@ -418,7 +418,8 @@ def stylize(
             size (white, or opaque paint on a transparent layer, = that style's region). Each
             region's Gram matrices (means over its positions, the masks area-averaged to each layer)
             are matched to its style's, each term weighted by the region's share of the image;
-            uncovered areas keep only the content loss. Not together with ``style_weights``.
+            uncovered areas have only the content loss (near a region's edge the receptive fields of
+            its features still carry some style). Not together with ``style_weights``.
         style_masks: one per style image (None: all of it), at that image's size: its Gram matrices
             are taken over that region only, e.g. a painting's sky for the content's sky (the same
             painting given twice, with two style masks and two ``masks``).

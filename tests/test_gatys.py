@@ -300,6 +300,11 @@ def test_masks_give_each_style_its_region(tiny_vgg):
                      scales=(32, 64), scale_steps=(40, 10))
     left_tint, right_tint = red_minus_blue(region.image.resize((32, 32)))  # coarse-to-fine keeps the regions
     assert region.image.size == (64, 64) and left_tint - right_tint > 15
+    # one style in one region: the rest keeps only the content loss and stays near the grey content,
+    # but for a band along the edge that the region's receptive fields reach into
+    alone = np.asarray(stylize(grey, red, encoder=tiny_vgg, masks=[left], **{**controls, "content_weight": 1.0}).image)
+    change = np.abs(alone.astype(np.float64) - 128).mean(axis=(0, 2))  # per column
+    assert change[:16].mean() > 5 * change[24:].mean()
 
 
 def test_style_masks_take_the_style_statistics_from_a_region_of_the_style_image(tiny_vgg, content):
