@@ -64,6 +64,13 @@ GATYS_SCHEDULES = (
     "direct (every step at full size)",
 )
 """The Gatys tab's schedules; the fast one ignores the step slider."""
+GATYS_COMBINES = (
+    "blend them by the weights",
+    "style 1 fine texture, style 2 coarse structure",
+    "style 2 fine texture, style 1 coarse structure",
+)
+"""How the Gatys tab combines two styles without spatial control: a blend, or scale control (Gatys et al.
+2017), the fine layers (relu1_1, relu2_1) from one style and the coarser ones from the other."""
 BANK_RECIPES = {
     "probe a random and an identity start, averaged weights (default)": {"init": "auto", "ema": 0.98},
     "random init (the paper)": {"init": "random", "ema": 0.0},
@@ -282,14 +289,32 @@ def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tup
     return styles, weights
 
 
+def combined_style_weights(combine: str, weights: list[float]) -> list:
+    """``style_weights`` for a :data:`GATYS_COMBINES` choice: the sliders' weights, or per-layer weights
+    over the default style layers (relu1_1 ... relu5_1) that split them between the two styles."""
+    if combine == GATYS_COMBINES[0]:
+        return weights
+    if combine not in GATYS_COMBINES:
+        raise ValueError(f"choose how to combine the styles: {'; '.join(GATYS_COMBINES)}")
+    if len(weights) != 2:
+        raise ValueError("scale control takes its fine texture from one style and its coarse structure from the "
+                         "other: upload two style images")
+    fine, coarse = (1.0, 1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 1.0, 1.0)
+    return [fine, coarse] if combine == GATYS_COMBINES[1] else [coarse, fine]
+
+
 def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
-            schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2,
+            schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
             request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
+        weights = combined_style_weights(combine, weights)
+        if combine != GATYS_COMBINES[0] and spatial != SPATIAL_MODES[0]:
+            raise ValueError("choose spatial control (a region per style) or scale control (fine texture from one "
+                             "style, coarse structure from the other), not both")
         masks = spatial_masks(spatial, editor, len(styles), content_img, models.vgg(), int(seed), notes)
         given = [region for source, region in ((style1, region1), (style2, region2)) if source is not None]
         style_masks = [painted_region(region, img.size) for region, img in zip(given, styles)]
@@ -652,6 +677,7 @@ def _gatys_tab(models: Models) -> None:
             with gr.Row():
                 weight1 = gr.Slider(0, 1, value=1, step=0.05, label="Style 1 weight")
                 weight2 = gr.Slider(0, 1, value=0.5, step=0.05, label="Style 2 weight")
+            combine = gr.Radio(list(GATYS_COMBINES), value=GATYS_COMBINES[0], label="Two styles: how to combine them")
             spatial = gr.Radio(list(SPATIAL_MODES), value="off",
                                label="Spatial control (each style in its own region; the weights are then unused)")
             with gr.Accordion("Paint regions (style 1 red, 2 green; unpainted areas keep the content)", open=False):
@@ -690,7 +716,7 @@ def _gatys_tab(models: Models) -> None:
     run.click(make_gatys_handler(models),
                       inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
                               num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
-                              *regions],
+                              *regions, combine],
                       outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):

@@ -45,12 +45,24 @@ def _region_masks(args: argparse.Namespace, encoder: VGGEncoder, seed: int = 0) 
     return None, None
 
 
+def _style_weight(text: str) -> float | tuple[float, ...]:
+    """A ``--style-weights`` entry: one number, or a comma list of one per style layer."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma list of numbers") from None
+    return values[0] if len(values) == 1 else values
+
+
 def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gatys", help="optimisation-based style transfer (Gatys et al.)")
     p.add_argument("content", type=Path)
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
-    p.add_argument("--style-weights", type=float, nargs="+", help="one non-negative weight per style image")
+    p.add_argument("--style-weights", type=_style_weight, nargs="+", metavar="W",
+                   help="one non-negative weight per style image, or per style a comma list with one weight per "
+                        "style layer (scale control, e.g. 1,1,0,0,0 0,0,1,1,1: fine texture from the first style, "
+                        "coarse structure from the second)")
     _add_region_options(p)
     p.add_argument("--style-mask", nargs="+", dest="style_masks", metavar="MASK",
                    help="one mask per style image, at that image's size: its statistics come from that region "

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Union
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +56,7 @@ INITS = ("content", "noise", "content+noise")
 COLOR_MODES = ("none", "luminance", "histogram")
 COLOR_DIRECTIONS = ("style_to_content", "content_to_style")
 UPSCALES = ("detail", "bicubic")
+StyleWeights = Sequence[Union[float, Sequence[float]]]  # one number per style, or one per style layer
 MAX_SIZE = 4096
 
 
@@ -154,7 +155,7 @@ def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return coarser + (size,), ((100,), (100, 8), (100, 30, 8))[len(coarser)]
 
 
-def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[float] | None, c: dict[str, Any]) -> None:
+def _check_inputs(encoder: VGGEncoder, n_styles: int, c: dict[str, Any]) -> None:
     if not isinstance(encoder, VGGEncoder):
         raise TypeError(f"encoder must be a VGGEncoder, got {type(encoder).__name__}")
     for key in ("content_layers", "style_layers"):
@@ -199,11 +200,6 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[fl
         raise ValueError(f"style_scale must be in [0.1, 4], got {c['style_scale']}")
     if n_styles < 1:
         raise ValueError("give at least one style image")
-    if style_weights is not None:
-        if len(style_weights) != n_styles:
-            raise ValueError(f"style_weights has {len(style_weights)} entries for {n_styles} style images")
-        if any(w < 0 for w in style_weights) or sum(style_weights) <= 0:
-            raise ValueError(f"style_weights must be >= 0 with a positive sum, got {list(style_weights)}")
     if c["scales"] is not None:
         if not c["scales"] or any(not 16 <= s <= MAX_SIZE for s in c["scales"]):
             raise ValueError(f"scales must be sizes in [16, {MAX_SIZE}], got {c['scales']}")
@@ -214,7 +210,7 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, style_weights: Sequence[fl
 
 
 def _check_masks(masks: Sequence[MaskSource] | None, style_masks: Sequence[MaskSource | None] | None, n_styles: int,
-                 style_weights: Sequence[float] | None) -> None:
+                 style_weights: StyleWeights | None) -> None:
     if style_masks is not None and len(style_masks) != n_styles:
         raise ImageInputError(f"got {len(style_masks)} style masks for {n_styles} styles; give one per style image "
                               "(None for the whole image)")
@@ -250,21 +246,51 @@ def _fit_regions(regions: list[torch.Tensor | None] | None, styles: list[torch.T
     return [None if m is None else F.interpolate(m, size=s.shape[-2:], mode="area") for m, s in zip(regions, styles)]
 
 
+def _style_mix(style_weights: StyleWeights | None, n_styles: int, layers: Sequence[str]) -> list[list[float]]:
+    """Each style's share of each style layer's Gram target, ``[n_styles][n_layers]``, every layer's
+    shares summing to 1. A weight is one number (all layers) or one number per style layer."""
+    if style_weights is None:
+        return [[1.0 / n_styles] * len(layers) for _ in range(n_styles)]
+    if len(style_weights) != n_styles:
+        raise ValueError(f"style_weights has {len(style_weights)} entries for {n_styles} style images")
+    rows = []
+    for i, w in enumerate(style_weights):
+        row = [float(w)] * len(layers) if isinstance(w, (int, float)) else [float(v) for v in w]
+        if len(row) != len(layers):
+            raise ValueError(f"style_weights entry {i + 1} has {len(row)} per-layer weights for the "
+                             f"{len(layers)} style layers {', '.join(layers)}")
+        rows.append(row)
+    if any(v < 0 or not math.isfinite(v) for row in rows for v in row):
+        raise ValueError(f"style_weights must be >= 0, got {list(style_weights)}")
+    totals = [sum(column) for column in zip(*rows)]
+    unweighted = [name for name, total in zip(layers, totals) if total <= 0]
+    if unweighted:
+        raise ValueError(f"style_weights give no style any weight at {', '.join(unweighted)}; "
+                         "every style layer needs a positive weight in some style (or drop the layer)")
+    return [[v / total for v, total in zip(row, totals)] for row in rows]
+
+
+def _weights_record(mix: list[list[float]]) -> list[float] | list[list[float]]:
+    """``mix`` as recorded in the settings: one number per style where it is the same at every layer."""
+    if all(len(set(row)) == 1 for row in mix):
+        return [row[0] for row in mix]
+    return mix
+
+
 def _resolve_controls(
     encoder: VGGEncoder,
     style: ImageSource | Sequence[ImageSource],
-    style_weights: Sequence[float] | None,
+    style_weights: StyleWeights | None,
     controls: dict[str, Any],
-) -> tuple[dict[str, Any], list[ImageSource], list[float]]:
-    """Checked settings, the style sources as a list, and style weights normalised to sum 1."""
+) -> tuple[dict[str, Any], list[ImageSource], list[list[float]]]:
+    """Checked settings, the style sources as a list, and each style's share of each style layer."""
     unknown = sorted(set(controls) - set(GatysConfig.__dataclass_fields__))
     if unknown:
         raise TypeError(f"unknown control(s) {unknown}; valid: {', '.join(GatysConfig.__dataclass_fields__)}")
     c = asdict(GatysConfig(**controls))
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    _check_inputs(encoder, len(styles), style_weights, c)
-    mix = [float(w) for w in (style_weights or [1.0] * len(styles))]
-    return c, styles, [w / sum(mix) for w in mix]
+    _check_inputs(encoder, len(styles), c)
+    return c, styles, _style_mix(style_weights, len(styles), c["style_layers"])
 
 
 def _resize_long(t: torch.Tensor, long_side: int, mode: str = "bicubic") -> torch.Tensor:
@@ -304,7 +330,7 @@ class _Objective:
     ``style_masks`` (``[1, 1, h, w]`` at each style's size, or None) limit a style's Gram to a region."""
 
     def __init__(self, encoder: VGGEncoder, content: torch.Tensor, styles: list[torch.Tensor],
-                 style_mix: list[float], c: dict[str, Any], masks: torch.Tensor | None = None,
+                 style_mix: list[list[float]], c: dict[str, Any], masks: torch.Tensor | None = None,
                  style_masks: Sequence[torch.Tensor | None] | None = None) -> None:
         self.encoder = encoder
         self.content_layers = list(c["content_layers"])
@@ -320,8 +346,8 @@ class _Objective:
             grams = [self._style_grams(style, mask) for style, mask in zip(styles, style_masks or [None] * len(styles))]
             if masks is None:
                 # Blending targets minimises the weighted sum of per-style losses (same gradient).
-                self.gram_targets = {name: sum(mix * g[name] for g, mix in zip(grams, style_mix))
-                                     for name in self.style_layers}
+                self.gram_targets = {name: sum(mix[layer] * g[name] for g, mix in zip(grams, style_mix))
+                                     for layer, name in enumerate(self.style_layers)}
             else:
                 self.gram_targets = {name: torch.cat([g[name] for g in grams]) for name in self.style_layers}
                 self.regions = {name: _region_weights(masks, feats[name].shape[-2:]) for name in self.style_layers}
@@ -395,7 +421,7 @@ def stylize(
     style: ImageSource | Sequence[ImageSource],
     *,
     encoder: VGGEncoder,
-    style_weights: Sequence[float] | None = None,
+    style_weights: StyleWeights | None = None,
     init_image: ImageSource | None = None,
     masks: Sequence[MaskSource] | None = None,
     style_masks: Sequence[MaskSource | None] | None = None,
@@ -410,7 +436,10 @@ def stylize(
         content: the content image (path, bytes, PIL or array; any mode, see ``imageio``).
         style: one style image, or a list of them blended with ``style_weights``.
         encoder: the VGG-16 encoder (its ``precision`` decides bf16 or float32 passes).
-        style_weights: non-negative weights, one per style image (normalised to sum 1).
+        style_weights: non-negative weights, one per style image (normalised to sum 1); an entry may
+            also be a sequence with one weight per style layer, normalised per layer across the
+            styles: scale control (Gatys et al. 2017), e.g. ``[(1, 1, 0, 0, 0), (0, 0, 1, 1, 1)]``
+            takes the fine texture (relu1_1, relu2_1) from style 1 and the coarser structure from style 2.
         init_image: an image to start from instead of the content, e.g. an earlier result to refine
             (resized to the first size; with ``init="content+noise"`` it is mixed with noise instead
             of the content; ``init="noise"`` ignores it, so that combination is an error).
@@ -573,7 +602,7 @@ def stylize(
     if len(taken) < len(sizes):  # cancelled at a coarser size: the best image so far, carried to the output size
         best = upscale_result(best, targets[-1], targets[len(taken) - 1], c["upscale"])
     image = tensor_to_pil(finish(best))
-    c["style_weights"] = None if masks is not None else mix
+    c["style_weights"] = None if masks is not None else _weights_record(mix)
     c["steps_taken"], c["init_image"], c["masks"] = tuple(taken), start_img is not None, len(masks or ())
     c["style_masks"] = None if style_masks is None else [m is not None for m in style_masks]
     return GatysResult(image, record, time.perf_counter() - start, c, stopped)
@@ -614,7 +643,7 @@ def measure_losses(
     style: ImageSource | Sequence[ImageSource],
     *,
     encoder: VGGEncoder,
-    style_weights: Sequence[float] | None = None,
+    style_weights: StyleWeights | None = None,
     masks: Sequence[MaskSource] | None = None,
     style_masks: Sequence[MaskSource | None] | None = None,
     **controls: Any,

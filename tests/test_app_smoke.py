@@ -96,15 +96,16 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
     """The /gatys endpoint's inputs: 10 steps at 128 px unless ``kw`` says otherwise."""
     from gradio_client import handle_file
 
-    from app import GATYS_SCHEDULES
+    from app import GATYS_COMBINES, GATYS_SCHEDULES
 
     slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
-    args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None))
+    args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None),
+                combine=GATYS_COMBINES[0])
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
             GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"],
-            args["editor"], *args["regions"]]
+            args["editor"], *args["regions"], args["combine"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -161,6 +162,21 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     _, status, png = client.predict(*gatys_args(content, [style, style2], regions=(None, region)), api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["style_masks"] == [False, True]
+
+
+def test_gatys_scale_control_takes_fine_texture_from_one_style_and_structure_from_the_other(client, images):
+    from app import GATYS_COMBINES
+
+    content, style, style2 = images
+    _, status, png = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[2]),
+                                    api_name="/gatys")
+    weights = read_png_settings(png)["settings"]["style_weights"]
+    assert status.startswith("Done. 10 steps") and weights == [[0, 0, 1, 1, 1], [1, 1, 0, 0, 0]]
+    with pytest.raises(Exception, match="upload two style images"):
+        client.predict(*gatys_args(content, [style], combine=GATYS_COMBINES[1]), api_name="/gatys")
+    with pytest.raises(Exception, match="spatial control .* or scale control .*, not both"):
+        client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1],
+                                   spatial="auto regions (K-means)"), api_name="/gatys")
 
 
 def test_a_painted_style_region_is_everything_painted_in_any_colour():

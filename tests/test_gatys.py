@@ -102,6 +102,27 @@ def test_several_styles_with_weights(tiny_vgg, content, style):
         stylize(content, style, style_weights=[1, 1], encoder=tiny_vgg, **FAST)
 
 
+def test_per_layer_style_weights_take_each_layer_from_its_own_style(tiny_vgg, content, style):
+    """Scale control: fine texture (relu1_1) from one style, the coarser layers from another."""
+    other = gradient_image(30, 30).rotate(90)
+    split = [(1, 0, 0), (0, 2, 2)]
+    mixed = measure_losses(content, content, [style, other], encoder=tiny_vgg, style_weights=split, **FAST)
+    first = measure_losses(content, content, style, encoder=tiny_vgg, **FAST)
+    second = measure_losses(content, content, other, encoder=tiny_vgg, **FAST)
+    assert mixed["style/relu1_1"] == pytest.approx(first["style/relu1_1"], rel=1e-5)
+    for name in ("style/relu2_1", "style/relu3_1"):
+        assert mixed[name] == pytest.approx(second[name], rel=1e-5)
+    half = measure_losses(content, content, [style, other], encoder=tiny_vgg, style_weights=[(1, 1, 1), 1], **FAST)
+    blend = measure_losses(content, content, [style, other], encoder=tiny_vgg, style_weights=[1, 1], **FAST)
+    assert half == pytest.approx(blend, rel=1e-6)  # a number stands for the same weight at every layer
+    result = stylize(content, [style, other], encoder=tiny_vgg, style_weights=split, **FAST)
+    assert result.settings["style_weights"] == [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
+    with pytest.raises(ValueError, match="entry 2 has 2 per-layer weights for the 3 style layers"):
+        stylize(content, [style, other], encoder=tiny_vgg, style_weights=[1, (1, 1)], **FAST)
+    with pytest.raises(ValueError, match="no style any weight at relu2_1"):
+        stylize(content, [style, other], encoder=tiny_vgg, style_weights=[(1, 0, 1), (1, 0, 0)], **FAST)
+
+
 def test_progress_previews_and_cancel_returns_best_so_far(tiny_vgg, content, style):
     stop, seen = threading.Event(), []
 
@@ -403,6 +424,10 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--size", "32", "--steps", "1", "--style-mask", str(tmp_path / "style_part.png"), "none",
                  "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(out)["settings"]["style_masks"] == ["style_part.png", None]
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
+                 "--size", "32", "--steps", "1", "--style-weights", "1,1,0,0,0", "0,0,1,1,1",
+                 "--vgg", str(weights), "--fp32"])
+    assert code == 0 and read_png_settings(out)["settings"]["style_weights"] == [[1, 1, 0, 0, 0], [0, 0, 1, 1, 1]]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--auto-regions", "--vgg", str(weights), "--fp32"])
     settings = read_png_settings(out)["settings"]
