@@ -32,6 +32,7 @@ mask takes ``A_r`` and ``M_r'`` over a region of the style image in the same way
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -255,7 +256,7 @@ def _style_mix(style_weights: StyleWeights | None, n_styles: int, layers: Sequen
         raise ValueError(f"style_weights has {len(style_weights)} entries for {n_styles} style images")
     rows = []
     for i, w in enumerate(style_weights):
-        row = [float(w)] * len(layers) if isinstance(w, (int, float)) else [float(v) for v in w]
+        row = [float(w)] * len(layers) if isinstance(w, numbers.Real) else [float(v) for v in w]
         if len(row) != len(layers):
             raise ValueError(f"style_weights entry {i + 1} has {len(row)} per-layer weights for the "
                              f"{len(layers)} style layers {', '.join(layers)}")
