@@ -215,17 +215,25 @@ def zoo_table() -> list[list[str]]:
 
 # ---------------------------------------------------------------- spatial control (Gatys, AdaIN)
 
+def _painted_layers(editor_value: dict | None) -> list[np.ndarray]:
+    """The painter's layers as ``[H, W, 4]`` RGBA arrays (none when nothing was painted)."""
+    layers = []
+    for layer in (editor_value or {}).get("layers") or []:
+        arr = np.asarray(layer if not isinstance(layer, str) else Image.open(layer).convert("RGBA"))
+        if arr.ndim != 3 or arr.shape[-1] != 4:
+            raise ImageInputError("the painted layer must be an RGBA image")
+        layers.append(arr)
+    return layers
+
+
 def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int]) -> list[Image.Image]:
     """One mask per style, at ``size``, from strokes painted in the style colours (nearest colour wins)."""
-    if not editor_value or not editor_value.get("layers"):
+    layers = _painted_layers(editor_value)
+    if not layers:
         raise ImageInputError("paint a region for each style on the content (one brush colour per style).")
-    strokes = None
-    for layer in editor_value["layers"]:
-        arr = np.asarray(layer if not isinstance(layer, str) else Image.open(layer).convert("RGBA"))
-        strokes = arr if strokes is None else np.where(arr[..., 3:4] > 0, arr, strokes)
-    assert strokes is not None
-    if strokes.ndim != 3 or strokes.shape[-1] != 4:
-        raise ImageInputError("the painted layer must be an RGBA image")
+    strokes = layers[0]
+    for arr in layers[1:]:
+        strokes = np.where(arr[..., 3:4] > 0, arr, strokes)
     painted = strokes[..., 3] > 0
     palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in REGION_COLORS[:n_styles]], dtype=np.float32)
     dist = ((strokes[..., None, :3].astype(np.float32) - palette) ** 2).sum(-1)
@@ -239,13 +247,8 @@ def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int
 
 def painted_region(editor_value: dict | None, size: tuple[int, int]) -> Image.Image | None:
     """Everything painted (any colour) as one mask at ``size``; None when nothing is painted."""
-    layers = (editor_value or {}).get("layers") or []
-    painted = None
-    for layer in layers:
-        alpha = np.asarray(layer if not isinstance(layer, str) else Image.open(layer).convert("RGBA"))
-        if alpha.ndim != 3 or alpha.shape[-1] != 4:
-            raise ImageInputError("the painted layer must be an RGBA image")
-        painted = alpha[..., 3] > 0 if painted is None else painted | (alpha[..., 3] > 0)
+    layers = _painted_layers(editor_value)
+    painted = np.any([arr[..., 3] > 0 for arr in layers], axis=0) if layers else None
     if painted is None or not painted.any():
         return None
     return Image.fromarray(painted.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
@@ -299,7 +302,8 @@ def combined_style_weights(combine: str, weights: list[float]) -> list:
     if len(weights) != 2:
         raise ValueError("scale control takes its fine texture from one style and its coarse structure from the "
                          "other: upload two style images")
-    fine, coarse = (1.0, 1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 1.0, 1.0)
+    fine = [1.0 if i < 2 else 0.0 for i, _ in enumerate(gatys.GatysConfig().style_layers)]
+    coarse = [1.0 - w for w in fine]
     return [fine, coarse] if combine == GATYS_COMBINES[1] else [coarse, fine]
 
 
