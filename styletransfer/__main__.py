@@ -19,8 +19,8 @@ from typing import Any
 from . import adain, stylebank
 from .allocator import keep_freed_memory
 from .color import COLOR_SPACES, MATCH_METHODS
-from .gatys import (COLOR_DIRECTIONS, COLOR_MODES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo, fast_schedule,
-                    loss_text, stylize)
+from .gatys import (COLOR_DIRECTIONS, COLOR_MODES, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
+                    fast_schedule, loss_text, stylize)
 from .imageio import ImageInputError, save_png
 from .masks import auto_regions
 from .vgg import VGGEncoder
@@ -67,6 +67,9 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-mask", nargs="+", dest="style_masks", metavar="MASK",
                    help="one mask per style image, at that image's size: its statistics come from that region "
                         "only ('none' for the whole image)")
+    p.add_argument("--guidance", choices=GUIDANCES, default=_DEFAULTS.guidance,
+                   help="how masks reach each layer: simple (area-averaged) or inside (eroded by the layer's "
+                        "receptive field, so less of a region's style spills over its edge)")
     p.add_argument("--size", type=int, default=_DEFAULTS.size, help="long side of the output in px")
     p.add_argument("--steps", type=int, default=_DEFAULTS.num_steps, dest="num_steps")
     p.add_argument("--content-weight", type=float, default=_DEFAULTS.content_weight)

@@ -47,7 +47,7 @@ from . import color as colorops
 from .imageio import ImageInputError, ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from .masks import MaskSource, prepare_masks
 from .ops import gram_matrix, total_variation
-from .vgg import VGGEncoder
+from .vgg import VGGEncoder, receptive_field
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
            "upscale_result", "loss_text"]
@@ -57,6 +57,7 @@ INITS = ("content", "noise", "content+noise")
 COLOR_MODES = ("none", "luminance", "histogram")
 COLOR_DIRECTIONS = ("style_to_content", "content_to_style")
 UPSCALES = ("detail", "bicubic")
+GUIDANCES = ("simple", "inside")
 StyleWeights = Sequence[Union[float, Sequence[float]]]  # one number per style, or one per style layer
 MAX_SIZE = 4096
 
@@ -83,6 +84,7 @@ class GatysConfig:
     scales: tuple[int, ...] | None = None
     scale_steps: tuple[int, ...] | None = None
     upscale: str = "detail"
+    guidance: str = "simple"  # region masks at each layer: area-averaged, or only positions seeing inside
     time_limit: float | None = None  # seconds for the whole run; None: no limit
     color: str = "none"
     color_space: str = "yiq"
@@ -188,6 +190,7 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, c: dict[str, Any]) -> None
         ("color_method", colorops.MATCH_METHODS),
         ("color_direction", COLOR_DIRECTIONS),
         ("upscale", UPSCALES),
+        ("guidance", GUIDANCES),
     ):
         if c[key] not in allowed:
             raise ValueError(f"{key} must be one of {allowed}, got {c[key]!r}")
@@ -340,6 +343,7 @@ class _Objective:
         self.layer_weights = list(c["style_layer_weights"] or [1.0 / n] * n)
         self.weights = (c["content_weight"], c["style_weight"], c["tv_weight"])
         self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
+        self.inside = c["guidance"] == "inside"
         self.regions: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         with torch.no_grad():
             feats = encoder(content, self.layers if masks is not None else self.content_layers)
@@ -351,7 +355,16 @@ class _Objective:
                                      for layer, name in enumerate(self.style_layers)}
             else:
                 self.gram_targets = {name: torch.cat([g[name] for g in grams]) for name in self.style_layers}
-                self.regions = {name: _region_weights(masks, feats[name].shape[-2:]) for name in self.style_layers}
+                self.regions = {name: _region_weights(masks, feats[name].shape[-2:], self._erosion(name))
+                                for name in self.style_layers}
+
+    def _erosion(self, layer: str) -> int:
+        """How many positions to erode masks by at ``layer``: with ``inside`` guidance, so that each
+        position left sees only its region (its receptive field's half-width, in the layer's positions)."""
+        if not self.inside:
+            return 0
+        size, stride = receptive_field(layer)
+        return math.ceil((size - 1) / 2 / stride)
 
     def _style_grams(self, style: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """A style image's Gram matrices, over the region ``mask`` (``[1, 1, H, W]``) when there is one."""
@@ -360,7 +373,7 @@ class _Objective:
             return {name: gram_matrix(feats[name]) for name in self.style_layers}
         grams = {}
         for name in self.style_layers:
-            root, rescale, _ = _region_weights(mask, feats[name].shape[-2:])
+            root, rescale, _ = _region_weights(mask, feats[name].shape[-2:], self._erosion(name))
             grams[name] = gram_matrix(feats[name] * root) * rescale
         return grams
 
@@ -384,13 +397,17 @@ class _Objective:
         return {"content": content, "style": style, "tv": tv, "total": a * content + b * style + g * tv, **per_layer}
 
 
-def _region_weights(masks: torch.Tensor, hw: tuple[int, int] | torch.Size
+def _region_weights(masks: torch.Tensor, hw: tuple[int, int] | torch.Size, erode: int = 0
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For guided Gram matrices at a layer of size ``hw``: the square root of each mask there
     (``[n, 1, h, w]``, to weight the features with), the factor that turns ``gram_matrix``'s mean
     over all positions into the mean over the region (``[n, 1, 1]``), and each region's share of
-    the positions (``[n]``)."""
+    the positions (``[n]``). ``erode`` > 0 shrinks each mask by that many positions (a minimum
+    filter; the image border does not erode), unless that leaves less than half a position."""
     m = F.interpolate(masks, size=tuple(hw), mode="area")
+    if erode:
+        eroded = -F.max_pool2d(-m, 2 * erode + 1, stride=1, padding=erode)
+        m = torch.where((eroded.sum((1, 2, 3)) >= 0.5).view(-1, 1, 1, 1), eroded, m)
     share = m.sum((1, 2, 3)) / (m.shape[-2] * m.shape[-1])
     return m.sqrt(), (1 / share.clamp_min(1e-12)).view(-1, 1, 1), share
 
@@ -452,7 +469,11 @@ def stylize(
             its features still carry some style). Not together with ``style_weights``.
         style_masks: one per style image (None: all of it), at that image's size: its Gram matrices
             are taken over that region only, e.g. a painting's sky for the content's sky (the same
-            painting given twice, with two style masks and two ``masks``).
+            painting given twice, with two style masks and two ``masks``). The ``guidance`` control
+            says how masks reach each layer: ``"simple"`` area-averages them; ``"inside"`` also
+            erodes them there by the layer's receptive field, so only positions that see nothing
+            but their region count (less of a region's style spills over its edge; the paper's
+            "inside" guidance channels).
         progress: called after every step with a :class:`StepInfo`; every ``preview_every``
             steps (and at the last) it carries a preview image.
         preview_every: steps between previews (>= 1).

@@ -32,7 +32,7 @@ from .serialization import SafetensorsMixin
 
 __all__ = [
     "VGGConfig", "VGGEncoder", "VGG16_BLOCK_DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "bf16_is_fast",
-    "Bf16InferenceCopy", "check_precision", "precision_uses_bf16",
+    "Bf16InferenceCopy", "check_precision", "precision_uses_bf16", "receptive_field",
 ]
 
 VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
@@ -83,6 +83,20 @@ def _layer_names() -> list[str]:
 
 
 LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
+
+
+def receptive_field(layer: str) -> tuple[int, int]:
+    """The size in pixels of the input window one position of ``layer`` sees, and the layer's stride
+    (3x3 convolutions, 2x2 pooling): ``relu1_1`` (3, 1), ``relu3_1`` (24, 4), ``relu5_1`` (132, 16)."""
+    if layer not in LAYER_NAMES:
+        raise ValueError(f"unknown VGG layer {layer!r}; valid names are {', '.join(LAYER_NAMES)}")
+    size, stride = 1, 1
+    for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1]:
+        if name.startswith("conv"):
+            size += 2 * stride
+        elif name.startswith("pool"):
+            size, stride = size + stride, stride * 2
+    return size, stride
 
 
 def bf16_is_fast(device: torch.device | str) -> bool:

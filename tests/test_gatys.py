@@ -278,6 +278,13 @@ def test_guided_gram_loss_is_the_area_weighted_loss_of_each_region(tiny_vgg, con
     one = measure_losses(square, square, style, encoder=tiny_vgg, **FAST)
     full = measure_losses(square, square, style, encoder=tiny_vgg, **FAST, masks=[torch.ones(32, 32)])
     assert one == pytest.approx(full, rel=1e-5)  # one mask over everything: the plain loss
+    inside = measure_losses(square, square, style, encoder=tiny_vgg, **FAST, masks=[torch.ones(32, 32)],
+                            guidance="inside")
+    assert one == pytest.approx(inside, rel=1e-5)  # the image border does not erode
+    stripe = torch.zeros(32, 32)
+    stripe[:, 14:18] = 1  # thinner than the deep layers' erosion: those layers keep the mask as it is
+    thin = measure_losses(square, square, style, encoder=tiny_vgg, **FAST, masks=[stripe], guidance="inside")
+    assert all(np.isfinite(v) and v > 0 for k, v in thin.items() if k.startswith("style"))
     # Left and right halves, at every layer a whole number of feature columns: each region's Gram is
     # the mean outer product over its own positions, its term weighted by its share (one half).
     other = _tinted_texture(2, seed=5)
@@ -326,6 +333,12 @@ def test_masks_give_each_style_its_region(tiny_vgg):
     alone = np.asarray(stylize(grey, red, encoder=tiny_vgg, masks=[left], **{**controls, "content_weight": 1.0}).image)
     change = np.abs(alone.astype(np.float64) - 128).mean(axis=(0, 2))  # per column
     assert change[:16].mean() > 5 * change[24:].mean()
+    # "inside" guidance erodes the masks by each layer's receptive field: less style spills over the edge
+    inside = np.asarray(stylize(grey, red, encoder=tiny_vgg, masks=[left], guidance="inside",
+                                **{**controls, "content_weight": 1.0}).image)
+    inside_change = np.abs(inside.astype(np.float64) - 128).mean(axis=(0, 2))
+    assert inside_change[16:24].mean() < 0.6 * change[16:24].mean()  # measured 2.8 against 6.8
+    assert inside_change[:16].mean() == pytest.approx(change[:16].mean(), rel=0.2)  # the region itself as styled
 
 
 def test_style_masks_take_the_style_statistics_from_a_region_of_the_style_image(tiny_vgg, content):
@@ -429,9 +442,11 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(out)["settings"]["style_weights"] == [[1, 1, 0, 0, 0], [0, 0, 1, 1, 1]]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
-                 "--size", "32", "--steps", "1", "--auto-regions", "--vgg", str(weights), "--fp32"])
+                 "--size", "32", "--steps", "1", "--auto-regions", "--guidance", "inside", "--vgg", str(weights),
+                 "--fp32"])
     settings = read_png_settings(out)["settings"]
     assert code == 0 and settings["masks"] == "auto regions" and settings["style_weights"] is None
+    assert settings["guidance"] == "inside"
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--mask", str(tmp_path / "s.png"), "--vgg", str(weights), "--fp32"])
     assert code == 2 and "mask 1 is 40x40 px but the content is 48x32 px" in capsys.readouterr().err

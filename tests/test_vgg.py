@@ -134,3 +134,12 @@ def test_bf16_inference_copy_matches_autocast_and_follows_weight_changes(tiny_vg
         encoder.features[0].weight.mul_(2.0)  # in-place change: the bf16 copy must be rebuilt
         changed = encoder(x, ["relu3_1"])["relu3_1"]
     assert not torch.allclose(changed, fast, rtol=0.05)
+
+
+def test_receptive_fields_of_vgg16_layers():
+    from styletransfer.vgg import receptive_field
+
+    assert [receptive_field(n) for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")] == [
+        (3, 1), (10, 2), (24, 4), (60, 8), (76, 8), (132, 16)]
+    with pytest.raises(ValueError, match="unknown VGG layer 'relu6_1'"):
+        receptive_field("relu6_1")
