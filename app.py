@@ -311,7 +311,7 @@ def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
-            request: gr.Request):
+            inside, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
@@ -331,7 +331,8 @@ def make_gatys_handler(models: Models) -> Callable:
         controls = dict(content_weight=float(content_weight), style_weight=float(style_weight),
                         tv_weight=float(tv_weight), num_steps=int(num_steps), size=int(size),
                         coarse_to_fine=schedule == GATYS_SCHEDULES[0], color=color, color_method=color_method,
-                        seed=int(seed), time_limit=float(time_limit) if time_limit else None)
+                        seed=int(seed), time_limit=float(time_limit) if time_limit else None,
+                        guidance="inside" if inside else "simple")
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
         stop = threading.Event()
@@ -684,6 +685,8 @@ def _gatys_tab(models: Models) -> None:
             combine = gr.Radio(list(GATYS_COMBINES), value=GATYS_COMBINES[0], label="Two styles: how to combine them")
             spatial = gr.Radio(list(SPATIAL_MODES), value="off",
                                label="Spatial control (each style in its own region; the weights are then unused)")
+            inside = gr.Checkbox(False, label="Keep each region's style inside its edges (\"inside\" guidance: less "
+                                              "spills over, a weaker style near the edges)")
             with gr.Accordion("Paint regions (style 1 red, 2 green; unpainted areas keep the content)", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
                                         brush=gr.Brush(colors=list(REGION_COLORS[:2]), color_mode="fixed"))
@@ -720,7 +723,7 @@ def _gatys_tab(models: Models) -> None:
     run.click(make_gatys_handler(models),
                       inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
                               num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
-                              *regions, combine],
+                              *regions, combine, inside],
                       outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):

@@ -100,12 +100,12 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
 
     slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
     args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None),
-                combine=GATYS_COMBINES[0])
+                combine=GATYS_COMBINES[0], inside=False)
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
             GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"],
-            args["editor"], *args["regions"], args["combine"]]
+            args["editor"], *args["regions"], args["combine"], args["inside"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -134,10 +134,11 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     content, style, style2 = images
-    image, status, png = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)"),
-                                        api_name="/gatys")
+    image, status, png = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)",
+                                                    inside=True), api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["masks"] == 2 and settings["style_weights"] is None
+    assert settings["guidance"] == "inside"
     shares = re.search(r"K-means regions, largest first: style 1 (\d+)%, style 2 (\d+)% of the image", status)
     assert shares and int(shares[1]) >= int(shares[2]) and 99 <= int(shares[1]) + int(shares[2]) <= 101
     with pytest.raises(Exception, match="paint a region"):
