@@ -242,12 +242,22 @@ def _style_regions(style_masks: Sequence[MaskSource | None] | None, styles: list
     return regions
 
 
-def _fit_regions(regions: list[torch.Tensor | None] | None, styles: list[torch.Tensor]
-                 ) -> list[torch.Tensor | None] | None:
-    """Style masks area-resampled to the (resized) style images."""
-    if regions is None:
+def _content_regions(masks: Sequence[MaskSource] | None, content: torch.Tensor, hw: tuple[int, int] | torch.Size
+                     ) -> torch.Tensor | None:
+    """``masks`` checked against the content image and area-averaged to ``hw``, ``[n, 1, h, w]``."""
+    if masks is None:
         return None
-    return [None if m is None else F.interpolate(m, size=s.shape[-2:], mode="area") for m, s in zip(regions, styles)]
+    return prepare_masks(masks, (content.shape[-1], content.shape[-2]), tuple(hw)).to(content.device)
+
+
+def _styles_at(size: int, styles: list[torch.Tensor], regions: list[torch.Tensor | None] | None, style_scale: float
+               ) -> tuple[list[torch.Tensor], list[torch.Tensor | None] | None]:
+    """The style images for an output of long side ``size``, and their style masks resampled to them."""
+    scaled = [_resize_long(s, round(size * style_scale)) for s in styles]
+    if regions is None:
+        return scaled, None
+    return scaled, [None if m is None else F.interpolate(m, size=s.shape[-2:], mode="area")
+                    for m, s in zip(regions, scaled)]
 
 
 def _style_mix(style_weights: StyleWeights | None, n_styles: int, layers: Sequence[str]) -> list[list[float]]:
@@ -545,8 +555,7 @@ def stylize(
     record: list[dict[str, float]] = []
     total_steps, done, stopped = sum(steps), 0, False
     targets = [_resize_long(opt_content, size) for size in sizes]
-    regions = None if masks is None else prepare_masks(
-        masks, (content_img.shape[-1], content_img.shape[-2]), targets[-1].shape[-2:]).to(device)
+    regions = _content_regions(masks, content_img, targets[-1].shape[-2:])
     deadlines = _deadlines(start, c["time_limit"], targets, steps)
     taken: list[int] = []
     x: torch.Tensor | None = None
@@ -557,11 +566,11 @@ def stylize(
         # against style than in the final objective; scale it by the area ratio so every scale
         # solves (a resampled version of) the same problem as the final size.
         area = _pixels(targets[-1]) / _pixels(target)
-        scaled_styles = [_resize_long(s, round(size * c["style_scale"])) for s in opt_styles]
+        scaled_styles, scaled_style_regions = _styles_at(size, opt_styles, style_regions, c["style_scale"])
         objective = _Objective(
             encoder, target, scaled_styles, mix, {**c, "content_weight": c["content_weight"] * area},
             None if regions is None else F.interpolate(regions, size=target.shape[-2:], mode="area"),
-            _fit_regions(style_regions, scaled_styles),
+            scaled_style_regions,
         )
         if scale_index == 0:
             noise = torch.rand(target.shape, generator=generator).to(device)
@@ -687,12 +696,11 @@ def measure_losses(
 
     content_img = load(content, "content image")
     target = _resize_long(content_img, c["size"])
-    regions = None if masks is None else prepare_masks(
-        masks, (content_img.shape[-1], content_img.shape[-2]), target.shape[-2:]).to(device)
     style_imgs = [load(s, f"style image {i + 1}") for i, s in enumerate(styles)]
-    style_regions = _style_regions(style_masks, style_imgs)
-    scaled_styles = [_resize_long(s, round(c["size"] * c["style_scale"])) for s in style_imgs]
-    objective = _Objective(encoder, target, scaled_styles, mix, c, regions, _fit_regions(style_regions, scaled_styles))
+    scaled_styles, style_regions = _styles_at(c["size"], style_imgs, _style_regions(style_masks, style_imgs),
+                                              c["style_scale"])
+    regions = _content_regions(masks, content_img, target.shape[-2:])
+    objective = _Objective(encoder, target, scaled_styles, mix, c, regions, style_regions)
     if isinstance(image, torch.Tensor):
         x = image.detach().to(device, torch.float32)
     else:
