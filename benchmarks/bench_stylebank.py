@@ -125,7 +125,8 @@ def relearn(style_img: Image.Image, pool: list[torch.Tensor], autoencoder: Style
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--autoencoder", type=Path, default=None, help="auto-encoder file with banks/ beside it (default: the zoo's)")
+    parser.add_argument("--autoencoder", type=Path, default=None,
+                        help="auto-encoder file with banks/ beside it (default: the zoo's)")
     parser.add_argument("--relearn", nargs="*", default=None,
                         help="banks of the joint set to learn again incrementally (default: the first and the last)")
     parser.add_argument("--steps", type=int, default=1000)
@@ -150,7 +151,8 @@ def main() -> int:
         ae_path, bank_files = found.path, [p for key, p in files.items() if key != spec.filename]
     autoencoder = StyleBankAutoEncoder.from_pretrained(ae_path).eval().requires_grad_(False)
     banks = load_banks(bank_files, autoencoder)
-    style_files = {name: StyleBank.extra_metadata(path).get("style_image", name) for name, path in zip(banks, bank_files)}
+    style_files = {name: StyleBank.extra_metadata(path).get("style_image", name)
+                   for name, path in zip(banks, bank_files)}
     loss, style_size = LossConfig(), STYLE_SIZE
     contents = sorted((args.data / "content").glob("*.jpg"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(banks)} banks; "

@@ -71,7 +71,8 @@ def tiny_models(tiny_vgg):
 
     torch.manual_seed(0)
     decoder = AdaINDecoder(DecoderConfig(widths=(8, 8, 8, 8)), precision="fp32").eval()
-    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16), norm="instance")).eval()  # visible outputs
+    # Instance norm keeps the tiny auto-encoder's outputs visible (not flat grey).
+    autoencoder = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16), norm="instance")).eval()
     banks = {}
     for name in ("waves", "dots"):
         banks[name] = StyleBank(BankConfig(name, 16, 3, autoencoder.fingerprint())).eval()

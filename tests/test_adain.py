@@ -179,7 +179,8 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, tiny_decoder):
     for (k, a), (_, b) in zip(tiny_decoder.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
     assert AdaINDecoder.extra_metadata(path) == {"steps": 3}
-    half = AdaINDecoder.from_pretrained(tiny_decoder.save_pretrained(tmp_path / "half.safetensors", dtype=torch.float16))
+    half_path = tiny_decoder.save_pretrained(tmp_path / "half.safetensors", dtype=torch.float16)
+    half = AdaINDecoder.from_pretrained(half_path)
     w = tiny_decoder.layers[1].weight
     assert torch.equal(half.layers[1].weight, w.half().float())
 

@@ -36,7 +36,8 @@ def test_stylebank_stylize_on_the_gpu_matches_the_cpu(style):
     ae, banks = tiny_stylebank()
     content = gradient_image(70, 50)
     on_cpu = stylebank.stylize(content, style, autoencoder=ae, banks=banks).image
-    on_gpu = stylebank.stylize(content, style, autoencoder=ae.to(CUDA), banks={n: b.to(CUDA) for n, b in banks.items()}).image
+    gpu_banks = {n: b.to(CUDA) for n, b in banks.items()}
+    on_gpu = stylebank.stylize(content, style, autoencoder=ae.to(CUDA), banks=gpu_banks).image
     assert on_gpu.size == on_cpu.size == (70, 50)
     assert mean_abs_difference(on_gpu, on_cpu) < 0.01
 
@@ -89,7 +90,8 @@ def test_adain_on_the_gpu_matches_the_cpu(tiny_vgg):
 
 def test_gatys_on_the_gpu_lowers_the_loss_like_the_cpu(tiny_vgg):
     content, style = gradient_image(48, 32), np.asarray(gradient_image(40, 40).rotate(90))
-    fast = dict(size=32, num_steps=10, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu2_2",), init="noise")
+    fast = dict(size=32, num_steps=10, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu2_2",),
+                init="noise")
     on_cpu = gatys.stylize(content, style, encoder=tiny_vgg, **fast)
     on_gpu = gatys.stylize(content, style, encoder=tiny_vgg.to(CUDA), **fast)
     first, last = on_gpu.losses[0]["total"], on_gpu.losses[-1]["total"]
@@ -111,6 +113,7 @@ def test_the_zoo_stylebank_on_the_gpu_matches_the_cpu():
     name = next(iter(banks))
     content = gradient_image(256, 192)
     on_cpu = stylebank.stylize(content, name, autoencoder=ae, banks=banks).image
-    on_gpu = stylebank.stylize(content, name, autoencoder=ae.to(CUDA), banks={n: b.to(CUDA) for n, b in banks.items()}).image
+    gpu_banks = {n: b.to(CUDA) for n, b in banks.items()}
+    on_gpu = stylebank.stylize(content, name, autoencoder=ae.to(CUDA), banks=gpu_banks).image
     assert mean_abs_difference(on_gpu, on_cpu) < 0.01
     assert mean_abs_difference(on_gpu, content) > 0.02  # the style did something

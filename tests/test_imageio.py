@@ -152,7 +152,8 @@ def test_tensor_round_trip_is_exact():
 
 
 def test_png_carries_method_and_settings(tmp_path):
-    path = save_png(gradient_image(), tmp_path / "out.png", method="gatys", settings={"alpha": 0.5, "layers": ["relu1_1"]})
+    path = save_png(gradient_image(), tmp_path / "out.png", method="gatys",
+                    settings={"alpha": 0.5, "layers": ["relu1_1"]})
     assert read_png_settings(path) == {"method": "gatys", "settings": {"alpha": 0.5, "layers": ["relu1_1"]}}
     gradient_image().save(tmp_path / "plain.png")
     with pytest.raises(ImageInputError, match="no style-transfer settings"):

@@ -11,7 +11,8 @@ from torch import nn
 
 from styletransfer import reparam
 from styletransfer.adain import AdaINDecoder, DecoderConfig
-from styletransfer.reparam import ColumnUnfoldConv, ReflectPadConv, SpaceToDepthConv, SubPixelConv, SubPixelGridConv, reparameterize
+from styletransfer.reparam import (ColumnUnfoldConv, ReflectPadConv, SpaceToDepthConv, SubPixelConv, SubPixelGridConv,
+                                   reparameterize)
 from styletransfer.stylebank import AutoEncoderConfig, StyleBankAutoEncoder
 from styletransfer.vgg import Bf16InferenceCopy
 
@@ -136,7 +137,8 @@ def test_pad_before_narrow_conv_is_absorbed_and_relus_after_convs_run_in_place()
 
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("pad,size", [(4, (6, 7)), (4, (3, 5)), (1, (4, 4)), (2, (5, 3)), (3, (4, 6))])
-def test_subpixel_grid_conv_equals_subpixel_pad_and_narrow_conv(pad: int, size: tuple[int, int], channels_last: bool) -> None:
+def test_subpixel_grid_conv_equals_subpixel_pad_and_narrow_conv(pad: int, size: tuple[int, int],
+                                                                 channels_last: bool) -> None:
     torch.manual_seed(0)
     up, conv = nn.Conv2d(5, 4, 3), nn.Conv2d(4, 3, 2 * pad + 1)
     x = torch.randn(2, 5, *size)
@@ -148,13 +150,15 @@ def test_subpixel_grid_conv_equals_subpixel_pad_and_narrow_conv(pad: int, size: 
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="too small for reflection padding"):
-        SubPixelGridConv(SubPixelConv(up, True), conv, pad)(torch.randn(1, 5, 1, 1) if pad > 1 else torch.randn(1, 5, 0, 3))
+        tiny = torch.randn(1, 5, 1, 1) if pad > 1 else torch.randn(1, 5, 0, 3)
+        SubPixelGridConv(SubPixelConv(up, True), conv, pad)(tiny)
 
 
 @pytest.mark.parametrize("relu", [False, True])
-@pytest.mark.parametrize("k,stride,pad,size", [(3, 2, 1, (8, 10)), (3, 2, 1, (7, 10)), (3, 2, 1, (2, 2)), (9, 1, 4, (12, 13)),
-                                               (3, 1, 1, (5, 6))])
-def test_reflect_pad_conv_equals_pad_then_conv(k: int, stride: int, pad: int, size: tuple[int, int], relu: bool) -> None:
+@pytest.mark.parametrize("k,stride,pad,size", [(3, 2, 1, (8, 10)), (3, 2, 1, (7, 10)), (3, 2, 1, (2, 2)),
+                                               (9, 1, 4, (12, 13)), (3, 1, 1, (5, 6))])
+def test_reflect_pad_conv_equals_pad_then_conv(k: int, stride: int, pad: int, size: tuple[int, int],
+                                               relu: bool) -> None:
     torch.manual_seed(0)
     conv = nn.Conv2d(5, 6, k, stride)
     x = torch.randn(2, 5, *size).contiguous(memory_format=torch.channels_last)

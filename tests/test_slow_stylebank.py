@@ -70,7 +70,8 @@ def test_learn_bank_cli_defaults_to_the_zoo_autoencoder(shipped, data_dir, tmp_p
     autoencoder, _ = shipped
     out = tmp_path / "new.safetensors"
     rc = learn([str(data_dir / "styles" / "candy.jpg"), "--name", "candy_test", "-o", str(out), "--steps", "2",
-                "--size", "64", "--batch", "1", "--num-contents", "4", "--contents", str(data_dir / "train" / "content")])
+                "--size", "64", "--batch", "1", "--num-contents", "4",
+                "--contents", str(data_dir / "train" / "content")])
     assert rc == 0
     bank = load_bank(out, autoencoder)
     assert isinstance(bank, StyleBank) and bank.name == "candy_test"

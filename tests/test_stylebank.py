@@ -50,7 +50,8 @@ def test_shapes(upsample, norm):
     assert ae(x).shape == x.shape
     default = StyleBankAutoEncoder()
     convs = [m for m in default.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.kernel_size, c.stride, c.out_channels) for c in convs] == [((9, 9), (1, 1), 32), ((3, 3), (2, 2), 64), ((3, 3), (2, 2), 128)]
+    assert [(c.kernel_size, c.stride, c.out_channels) for c in convs] == [
+        ((9, 9), (1, 1), 32), ((3, 3), (2, 2), 64), ((3, 3), (2, 2), 128)]
     with pytest.raises(ValueError, match="norm must be one of"):
         AutoEncoderConfig(norm="batch")
 
@@ -59,7 +60,8 @@ def test_default_autoencoder_learns_to_reconstruct():
     """The default (no normalisation) auto-encoder fits a few images by the identity loss alone."""
     torch.manual_seed(0)
     ae = StyleBankAutoEncoder(AutoEncoderConfig((8, 16, 16)))
-    x = torch.stack([torch.from_numpy(np.array(gradient_image(32, 32).rotate(90 * i))).permute(2, 0, 1) for i in range(2)])
+    x = torch.stack([torch.from_numpy(np.array(gradient_image(32, 32).rotate(90 * i))).permute(2, 0, 1)
+                     for i in range(2)])
     x = x.float() / 255
     optimizer = torch.optim.Adam(ae.parameters(), lr=3e-3)
     losses = []
@@ -77,7 +79,8 @@ def test_save_load_round_trips_and_fingerprint_survives_fp16(tmp_path, autoencod
     loaded = StyleBankAutoEncoder.from_pretrained(path)
     for (k, a), b in zip(autoencoder.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), k
-    half = StyleBankAutoEncoder.from_pretrained(autoencoder.save_pretrained(tmp_path / "h.safetensors", dtype=torch.float16))
+    half_path = autoencoder.save_pretrained(tmp_path / "h.safetensors", dtype=torch.float16)
+    half = StyleBankAutoEncoder.from_pretrained(half_path)
     assert half.fingerprint() == autoencoder.fingerprint() == loaded.fingerprint()
     bank = make_bank(autoencoder, "waves", 1)
     bank_path = save_bank(bank, tmp_path / "waves.safetensors", thumbnail=gradient_image(200, 100))
@@ -169,7 +172,8 @@ def test_identity_init_starts_from_the_reconstruction(autoencoder, tiny_vgg):
 
 def test_ema_returns_the_moving_average_of_the_iterates(autoencoder, tiny_vgg):
     def run(ema, seen):
-        return learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1))],
+        contents = [torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1))]
+        return learn_bank(gradient_image(48, 48), contents,
                           name="x", autoencoder=autoencoder, vgg=tiny_vgg, num_steps=5, size=32, batch_size=1,
                           loss=LOSS, seed=3, init="random", ema=ema,
                           progress=lambda info: seen.append(info.bank.conv.weight.clone()))
@@ -252,7 +256,8 @@ def test_a_content_too_elongated_for_the_working_size_is_a_clear_error(autoencod
     banks = {"a": make_bank(autoencoder, "a", 1)}
     with pytest.raises(ImageInputError, match="content: 16x2000 px is too elongated"):
         stylize(gradient_image(16, 2000), "a", autoencoder=autoencoder, banks=banks, size=512)
-    assert stylize(gradient_image(16, 2000), "a", autoencoder=autoencoder, banks=banks, size=None).image.size == (16, 2000)
+    full = stylize(gradient_image(16, 2000), "a", autoencoder=autoencoder, banks=banks, size=None)
+    assert full.image.size == (16, 2000)
 
 
 def test_region_fusion_returns_masks_at_image_size(autoencoder):
@@ -285,7 +290,8 @@ def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
     common = [str(content), "-o", str(out), "--autoencoder", str(ae_path), "--bank", str(tmp_path / "banks")]
     assert cli(["stylebank", *common, "--style", "a:3", "b:1"]) == 0
     assert read_png_settings(out)["settings"]["weights"] == {"a": 0.75, "b": 0.25}
-    assert cli(["stylebank", *common, "--style", "a", "b", "--regions", "2", "--regions-out", str(tmp_path / "r.png")]) == 0
+    assert cli(["stylebank", *common, "--style", "a", "b", "--regions", "2",
+                "--regions-out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").is_file()
     assert cli(["stylebank", *common, "--style", "nope"]) == 2
     torch.manual_seed(7)

@@ -1,6 +1,7 @@
 import json
 
 import torch
+from PIL import Image
 
 from styletransfer.adain import STYLE_LAYERS, AdaINDecoder, DecoderConfig
 from styletransfer.ops import calc_mean_std
@@ -35,7 +36,9 @@ def test_training_script_checkpoints_resumes_and_exports(tmp_path, tiny_vgg, mon
     monkeypatch.setattr(train_adain, "load_normalized_vgg", lambda: tiny_vgg)
     common = ["--data", str(tmp_path / "data"), "--run", str(tmp_path / "run"), "--crop", "32", "--batch", "2",
               "--style-crops", "2", "--checkpoint-every", "2", "--widths", "8", "8", "8", "8"]
-    assert train_adain.main(common + ["--steps", "2"]) == 0
+    pair = [str(tmp_path / "data" / "content" / "0.png"), str(tmp_path / "data" / "styles" / "1.png")]
+    assert train_adain.main(common + ["--steps", "2", "--preview", *pair]) == 0
+    assert Image.open(tmp_path / "run" / "preview_000002.jpg").size == (256, 256)  # one pair, 256 px
     first = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
     out = tmp_path / "exported.safetensors"
     assert train_adain.main(common + ["--steps", "4", "--export", str(out)]) == 0

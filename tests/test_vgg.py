@@ -107,7 +107,8 @@ def test_normalised_vgg_is_the_same_network_up_to_per_channel_scale(tiny_vgg):
     renormalised = mean_filter_activations(tiny_vgg, images)
     for name in RELU_LAYERS:
         live = means[name] > 0
-        torch.testing.assert_close(renormalised[name][live], torch.ones(int(live.sum()), dtype=torch.float64), rtol=1e-5, atol=1e-5)
+        ones = torch.ones(int(live.sum()), dtype=torch.float64)
+        torch.testing.assert_close(renormalised[name][live], ones, rtol=1e-5, atol=1e-5)
 
 
 def test_apply_filter_scales_rejects_bad_input(tiny_vgg):

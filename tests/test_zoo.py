@@ -226,4 +226,5 @@ def test_push_and_pull_a_stylebank_carry_its_banks(tmp_path, monkeypatch, styleb
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
     assert zoo_cli(["push", "stylebank.tiny", "--repo", "me/tiny-stylebank"]) == 0
-    assert calls["files"] == ["README.md", "autoencoder.safetensors", "banks/dots.safetensors", "banks/waves.safetensors"]
+    assert calls["files"] == ["README.md", "autoencoder.safetensors", "banks/dots.safetensors",
+                              "banks/waves.safetensors"]

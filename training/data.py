@@ -29,7 +29,8 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def load_training_image(path: Path, *, long_side: int | None = None, short_side: int | None = None) -> Image.Image | None:
+def load_training_image(path: Path, *, long_side: int | None = None,
+                        short_side: int | None = None) -> Image.Image | None:
     """An RGB image resized to the given long or short side, or ``None`` (with a warning) if unreadable."""
     try:
         img = load_image(path, name=path.name)

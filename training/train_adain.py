@@ -125,7 +125,8 @@ def adain_losses(
     return content, style
 
 
-def write_preview(decoder: AdaINDecoder, encoder: VGGEncoder, pairs: list[tuple[torch.Tensor, torch.Tensor]], path: Path) -> None:
+def write_preview(decoder: AdaINDecoder, encoder: VGGEncoder, pairs: list[tuple[torch.Tensor, torch.Tensor]],
+                  path: Path) -> None:
     """A row of stylised test pairs, to look at while training runs."""
     decoder.eval()
     outs = []
@@ -139,7 +140,8 @@ def write_preview(decoder: AdaINDecoder, encoder: VGGEncoder, pairs: list[tuple[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/train"), help="folder with content/ and styles/")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/train"),
+                        help="folder with content/ and styles/")
     parser.add_argument("--run", type=Path, default=Path("runs/adain"), help="run folder (checkpoint, log, cache)")
     parser.add_argument("--steps", type=int, default=3200, help="total steps (resumes count towards it)")
     parser.add_argument("--batch", type=int, default=8)
@@ -179,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs = []
     if args.preview:
         for c, s in zip(args.preview[::2], args.preview[1::2]):
-            pairs.append((pil_to_tensor(fit_within(load_image(c), 384)[0]), pil_to_tensor(fit_within(load_image(s), 384)[0])))
+            content_image, style_image = (pil_to_tensor(fit_within(load_image(p), 384)[0]) for p in (c, s))
+            pairs.append((content_image, style_image))
     gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
     log = args.run / "log.jsonl"
     window: list[tuple[float, float]] = []

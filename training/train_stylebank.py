@@ -129,17 +129,21 @@ def _crops(photos: list[torch.Tensor], n: int, size: int, rng: random.Random) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/train"), help="folder with content/ and styles/")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/train"),
+                        help="folder with content/ and styles/")
     parser.add_argument("--run", type=Path, default=Path("runs/stylebank"))
-    parser.add_argument("--styles", type=int, default=16, help="use the first N paintings of styles/ (or --style-files)")
+    parser.add_argument("--styles", type=int, default=16,
+                        help="use the first N paintings of styles/ (or --style-files)")
     parser.add_argument("--style-files", nargs="*", default=None, help="file names in styles/ to use, in order")
     parser.add_argument("--iterations", type=int, default=12000, help="total Algorithm-1 iterations (T+1 steps each)")
     parser.add_argument("--T", type=int, default=2, dest="T")
     parser.add_argument("--lam", type=float, default=1.0, help="lambda of the gradient rescaling (paper: 1)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
-    parser.add_argument("--style-size", type=int, default=STYLE_SIZE, help="long side of the style images for Gram targets")
-    parser.add_argument("--lr", type=float, default=3e-4, help="peak Adam rate (1e-3 wrecked the reconstruction, see README)")
+    parser.add_argument("--style-size", type=int, default=STYLE_SIZE,
+                        help="long side of the style images for Gram targets")
+    parser.add_argument("--lr", type=float, default=3e-4,
+                        help="peak Adam rate (1e-3 wrecked the reconstruction, see README)")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--decay", type=float, default=0.8)
     parser.add_argument("--decay-every", type=int, default=3000)
@@ -158,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--export", type=Path, default=None, help="write autoencoder.safetensors and banks/ here (fp16)")
+    parser.add_argument("--export", type=Path, default=None,
+                        help="write autoencoder.safetensors and banks/ here (fp16)")
     parser.add_argument("--rename", nargs="*", default=[], metavar="STEM=NAME",
                         help="bank names for the export (default: the style files' stems)")
     args = parser.parse_args(argv)
@@ -229,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                   "seconds": round(seconds, 1)}
         best = state["best"]
         spiked = not all(math.isfinite(v) for v in means.values()) or (
-            iteration > args.warmup and any(means[k] > args.spike_factor * best.get(k, math.inf) for k in ("style", "identity")))
+            iteration > args.warmup
+            and any(means[k] > args.spike_factor * best.get(k, math.inf) for k in ("style", "identity")))
         rollbacks = rollbacks + 1 if spiked else 0
         if spiked and ckpt.exists() and rollbacks <= MAX_ROLLBACKS:
             print(f"iteration {iteration}: loss spike {means}; rolling back to the last checkpoint", flush=True)
@@ -243,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             best[k] = min(best.get(k, math.inf), means[k])
         append_log(log, record)
         print(f"it {iteration}/{args.iterations} content {means['content']:.3f} style {means['style']:.4f} "
-              f"identity {means['identity']:.4f} ({psnr:.1f} dB) scale {means['scale']:.3g} ({seconds:.0f} s)", flush=True)
+              f"identity {means['identity']:.4f} ({psnr:.1f} dB) scale {means['scale']:.3g} ({seconds:.0f} s)",
+              flush=True)
         if iteration % args.checkpoint_every == 0 or iteration == args.iterations:
             state["seconds"] = seconds
             save_checkpoint(ckpt, {"autoencoder": autoencoder, "banks": banks}, optimizers,
@@ -269,7 +276,8 @@ def export(autoencoder: StyleBankAutoEncoder, banks: torch.nn.ModuleDict, styles
            seconds: float, iteration: int) -> None:
     """Write the fp16 auto-encoder and one shareable bank file per style (fingerprint of the fp16 auto-encoder)."""
     meta = {"iterations": iteration, "T": args.T, "lambda": args.lam, "batch": args.batch, "crop": args.crop,
-            "lr": args.lr, "style_weight": args.style_weight, "tv_weight": args.tv_weight, "style_size": args.style_size,
+            "lr": args.lr, "style_weight": args.style_weight, "tv_weight": args.tv_weight,
+            "style_size": args.style_size,
             "train_seconds": round(seconds), "script": "training/train_stylebank.py"}
     out = args.export
     renames = dict(item.split("=", 1) for item in args.rename)
