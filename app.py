@@ -308,6 +308,7 @@ def combined_style_weights(combine: str, weights: list[float]) -> list:
 
 
 def make_gatys_handler(models: Models) -> Callable:
+    """The Gatys tab's handler: streams (preview, status, None) while it optimises, then (image, status, PNG)."""
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
@@ -400,6 +401,7 @@ def stop_gatys(request: gr.Request) -> str:
 # ---------------------------------------------------------------- AdaIN
 
 def make_adain_handler(models: Models) -> Callable:
+    """The AdaIN tab's handler: (image, status, PNG with the settings)."""
     @friendly_errors
     def run(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, preserve_color, spatial, editor, seed):
         notes: list[str] = []
@@ -467,6 +469,7 @@ def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
 
 
 def make_stylebank_handler(models: Models) -> Callable:
+    """The StyleBank tab's handler: (image, region map, status, PNG with the settings)."""
     @friendly_errors
     def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, user_banks):
         notes: list[str] = []
@@ -492,6 +495,7 @@ def make_stylebank_handler(models: Models) -> Callable:
 
 
 def make_add_bank_handler(models: Models) -> Callable:
+    """Adds a bank from an uploaded file or a Hub repo to the session's banks, checked against the auto-encoder."""
     @friendly_errors
     def add(file, repo_id, filename, user_banks):
         if file:
@@ -509,6 +513,7 @@ def make_add_bank_handler(models: Models) -> Callable:
 
 
 def make_train_handler(models: Models) -> Callable:
+    """The Train tab's handler: learns a new bank on the frozen auto-encoder, streaming previews, then its file."""
     @friendly_errors
     def train(style, name, num_steps, size, recipe, user_banks, request: gr.Request):
         notes: list[str] = []
@@ -613,6 +618,7 @@ def _compare_stylebank(models: Models, content: Image.Image, style: Image.Image,
 
 
 def make_compare_handler(models: Models) -> Callable:
+    """The Compare tab's handler: AdaIN, StyleBank and Gatys on one pair, each result as it ends, with a loss table."""
     @friendly_errors
     def run(content, style, gatys_steps, size, bank_mode, bank_steps):
         notes: list[str] = []
