@@ -713,7 +713,7 @@ def _gatys_tab(models: Models) -> None:
                 color_method = gr.Radio(["cholesky", "eigen"], value="cholesky", label="Histogram matching solution")
                 seed = gr.Number(0, precision=0, label="Seed (noise start, auto regions)")
                 time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
-                                                            "steps that fit its share)")
+                                                           "steps that fit its share)")
                 start = image_input("Start image (optional): the run starts here instead of the content", height=220)
             with gr.Row():
                 run = gr.Button("Stylize", variant="primary")
@@ -727,10 +727,10 @@ def _gatys_tab(models: Models) -> None:
     if examples[0] and examples[1]:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
     run.click(make_gatys_handler(models),
-                      inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
-                              num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
-                              *regions, combine, inside],
-                      outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
+              inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
+                      num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
+                      *regions, combine, inside],
+              outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):
         style.change(friendly_errors(functools.partial(editor_background, name=f"style {i}")), inputs=style,

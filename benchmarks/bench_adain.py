@@ -44,7 +44,6 @@ def square(img: Image.Image, size: int) -> Image.Image:
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
-
 def peak_rss_child(size: int, decoder_path: str | None) -> None:
     """Run in a fresh process: load the models, stylise one size x size image, print peak RSS in MB."""
     encoder = zoo.load_normalized_vgg()

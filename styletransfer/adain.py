@@ -52,6 +52,7 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 COLOR_MODES = ("none", "histogram", "luminance")
 MAX_SIZE = 4096
 
+
 @dataclass(frozen=True)
 class DecoderConfig:
     """Architecture of the decoder, mirroring VGG-16 from ``relu4_1`` back to pixels.
@@ -297,4 +298,3 @@ def stylize(
     if preserve_color == "luminance":
         out = colorops.transfer_luminance(out.clamp(0, 1), x)
     return tensor_to_pil(out)
-

@@ -691,6 +691,7 @@ def measure_losses(
     c, styles, mix = _resolve_controls(encoder, style, style_weights, controls)
     _check_masks(masks, style_masks, len(styles), style_weights)
     device = next(encoder.parameters()).device
+
     def load(src: ImageSource, name: str) -> torch.Tensor:
         return pil_to_tensor(load_image(src, name=name), device)
 

@@ -146,8 +146,8 @@ class QuantizedAutoEncoder:
     def __init__(self, autoencoder: StyleBankAutoEncoder, ranges: Mapping[str, float]) -> None:
         _check_ranges(ranges, ENCODER_ACTIVATIONS, "the auto-encoder")
         fast = reparameterize(copy.deepcopy(autoencoder).float().cpu(), onednn=True)
-        layers = [m for m in fast.modules() if isinstance(m, (ColumnUnfoldConv, ReflectPadConv, SubPixelConv,
-                                                               SubPixelGridConv))]
+        rewritten = (ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGridConv)
+        layers = [m for m in fast.modules() if isinstance(m, rewritten)]
         layers = [m for m in layers if not any(isinstance(o, SubPixelGridConv) and o.up is m for o in layers)]
         kinds = [type(m) for m in layers]
         if kinds != [ColumnUnfoldConv, ReflectPadConv, ReflectPadConv, SubPixelConv, SubPixelGridConv]:

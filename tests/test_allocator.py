@@ -11,7 +11,7 @@ from styletransfer.allocator import keep_freed_memory
 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
 def _mmapped_blocks_while_holding(libc: ctypes.CDLL, size: int) -> int:

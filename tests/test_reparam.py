@@ -138,7 +138,7 @@ def test_pad_before_narrow_conv_is_absorbed_and_relus_after_convs_run_in_place()
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("pad,size", [(4, (6, 7)), (4, (3, 5)), (1, (4, 4)), (2, (5, 3)), (3, (4, 6))])
 def test_subpixel_grid_conv_equals_subpixel_pad_and_narrow_conv(pad: int, size: tuple[int, int],
-                                                                 channels_last: bool) -> None:
+                                                                channels_last: bool) -> None:
     torch.manual_seed(0)
     up, conv = nn.Conv2d(5, 4, 3), nn.Conv2d(4, 3, 2 * pad + 1)
     x = torch.randn(2, 5, *size)

@@ -30,12 +30,15 @@ __all__ = ["HubError", "is_offline", "hub_reachable", "download", "upload", "fil
 
 _REFUSED_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl", ".pickle")
 
+
 class HubError(RuntimeError):
     """A Hub download or upload that failed; the message says which repo/file and why."""
+
 
 def is_offline() -> bool:
     """Whether ``HF_HUB_OFFLINE`` asks for cache-only access."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
 
 @functools.cache
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -61,9 +64,11 @@ def file_sha256(path: str | os.PathLike) -> str:
             h.update(chunk)
     return h.hexdigest()
 
+
 def _check_safetensors(filename: str) -> None:
     if filename.lower().endswith(_REFUSED_SUFFIXES) or not filename.endswith(".safetensors"):
         raise HubError(f"refusing '{filename}': only .safetensors files are loaded (pickles can run code).")
+
 
 def download(
     repo_id: str,
@@ -121,6 +126,7 @@ def download(
         if digest != sha256:
             raise HubError(f"{where}: sha256 {digest[:16]}... does not match the pinned {sha256[:16]}...")
     return path
+
 
 def upload(
     local_path: str | os.PathLike,
