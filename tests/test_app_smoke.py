@@ -50,6 +50,15 @@ def test_zoo_and_device_endpoints(client):
     assert client.predict(api_name="/device").startswith("Running on ")
 
 
+def test_every_endpoint_names_its_inputs_and_outputs(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/gatys", "/adain", "/stylebank", "/train_bank", "/compare", "/zoo_list", "/device"} <= set(api)
+    unnamed = [(name, part["label"]) for name, endpoint in api.items()
+               for part in endpoint["parameters"] + endpoint["returns"] if re.fullmatch(r"value_\d+", part["label"])]
+    assert not unnamed
+    assert [part["label"] for part in api["/gatys"]["returns"]][1:] == ["status", "PNG with settings"]
+
+
 def test_adain_endpoint_returns_image_status_and_png_with_settings(client, images):
     content, style, _ = images
     image, status, png = client.predict(*adain_args(content, [style], alpha=0.7), api_name="/adain")
