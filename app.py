@@ -51,6 +51,8 @@ from training.learn_bank import load_contents
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
 REPO = Path(__file__).resolve().parent
 MAX_SIDE = int(os.environ.get("STUDIO_MAX_SIDE", "1024"))
+MAX_UI_SEED = 2**32 - 1
+"""The seed fields' range: whole numbers a browser holds exactly."""
 MAX_STYLES = 4
 REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
 SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
@@ -341,6 +343,9 @@ def make_gatys_handler(models: Models) -> Callable:
                         guidance="inside" if inside else "simple")
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
+        if inside and not masks:
+            notes.append("\"Inside\" guidance keeps a region's style within its edges: it does nothing without "
+                         "spatial control.")
         stop = threading.Event()
         _CANCELS[request.session_hash or "default"] = stop
         updates: queue.Queue = queue.Queue()
@@ -716,7 +721,8 @@ def _gatys_tab(models: Models) -> None:
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
                 color = gr.Radio(list(gatys.COLOR_MODES), value="none", label="Colour control")
                 color_method = gr.Radio(["cholesky", "eigen"], value="cholesky", label="Histogram matching solution")
-                seed = gr.Number(0, precision=0, label="Seed (noise start, auto regions)")
+                seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED,
+                                 label="Seed (noise start, auto regions)")
                 time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
                                                            "steps that fit its share)")
                 start = image_input("Start image (optional): the run starts here instead of the content", height=220)
@@ -762,7 +768,7 @@ def _adain_tab(models: Models) -> None:
             with gr.Accordion("Paint regions (style 1 red, 2 green, 3 yellow, 4 blue)", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
                                         brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
-            seed = gr.Number(0, precision=0, label="Seed (auto regions)")
+            seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED, label="Seed (auto regions)")
             run = gr.Button("Stylize", variant="primary")
         with gr.Column():
             out = gr.Image(label="Result", type="pil", format="png")
@@ -796,7 +802,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
             with gr.Accordion("Paint regions (bank 1 red, 2 green, 3 yellow, 4 blue)", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
                                         brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
-            seed = gr.Number(0, precision=0, label="Seed (K-means)")
+            seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED, label="Seed (K-means)")
             run = gr.Button("Stylize", variant="primary")
             with gr.Accordion("Add a bank (file or Hub repo)", open=False):
                 bank_file = gr.File(label="Bank file (.safetensors)", file_types=[".safetensors"])

@@ -46,7 +46,7 @@ from PIL import Image
 from . import color as colorops
 from .imageio import ImageInputError, ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from .masks import MaskSource, prepare_masks
-from .ops import gram_matrix, total_variation
+from .ops import gram_matrix, seeded_generator, total_variation
 from .vgg import VGGEncoder, receptive_field
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
@@ -551,7 +551,7 @@ def stylize(
         return x
 
     is_cancelled = _as_cancel(cancel)
-    generator = torch.Generator(device="cpu").manual_seed(c["seed"])
+    generator = seeded_generator(c["seed"])
     record: list[dict[str, float]] = []
     total_steps, done, stopped = sum(steps), 0, False
     targets = [_resize_long(opt_content, size) for size in sizes]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
+from .ops import seeded_generator
 from .vgg import VGGEncoder
 
 __all__ = ["MaskSource", "prepare_masks", "kmeans_masks", "auto_regions", "region_map_image"]
@@ -82,7 +83,7 @@ def kmeans_masks(features: torch.Tensor, k: int, *, seed: int = 0, iters: int = 
     x = F.normalize(features[0].reshape(c, -1).T.float().cpu(), dim=1)  # [h*w, C]
     if k > x.shape[0]:
         raise ValueError(f"{k} regions is more than the {x.shape[0]} feature positions")
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeded_generator(seed)
     centres = x[torch.randint(x.shape[0], (1,), generator=gen)]
     for _ in range(1, k):  # k-means++
         d = torch.cdist(x, centres).min(dim=1).values ** 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,28 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["gram_matrix", "calc_mean_std", "adain", "masked_mean_std", "mean_std_loss", "normalized_weights",
-           "total_variation"]
+           "total_variation", "seeded_generator"]
+
+MAX_SEED = 2**64 - 1
+"""The largest seed a torch generator takes."""
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU random generator seeded with ``seed`` (same seed, same numbers on the same machine).
+
+    Args:
+        seed: a whole number from 0 to :data:`MAX_SEED`.
+
+    Raises:
+        ValueError: ``seed`` is not a whole number in that range.
+    """
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        value = None
+    if value is None or isinstance(seed, bool) or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
+    return torch.Generator().manual_seed(value)
 
 
 def gram_matrix(features: torch.Tensor, *, normalize: bool = True) -> torch.Tensor:

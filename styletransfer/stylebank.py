@@ -51,7 +51,7 @@ from torch import nn
 from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
     tensor_to_pil
-from .ops import gram_matrix, normalized_weights, total_variation
+from .ops import gram_matrix, normalized_weights, seeded_generator, total_variation
 from .quantized import AUTO_MIN_PSNR, METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, \
     calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
@@ -679,7 +679,7 @@ def learn_bank(
     style_img = fit_within(load_image(style, name="style"), style_size, name="style")[0]
     device = next(autoencoder.parameters()).device
     targets = style_targets(pil_to_tensor(style_img, device), vgg, loss)
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeded_generator(seed)
     autoencoder.eval().requires_grad_(False)
     config = BankConfig(name, autoencoder.feature_channels, kernel_size, autoencoder.fingerprint())
     inits = ("random", "identity") if init == "auto" else (init,)

@@ -109,11 +109,11 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
 
     slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
     args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None),
-                combine=GATYS_COMBINES[0], inside=False)
+                combine=GATYS_COMBINES[0], inside=False, seed=0)
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
-            GATYS_SCHEDULES[schedule], "none", "cholesky", 0, args["time_limit"], start, args["spatial"],
+            GATYS_SCHEDULES[schedule], "none", "cholesky", args["seed"], args["time_limit"], start, args["spatial"],
             args["editor"], *args["regions"], args["combine"], args["inside"]]
 
 
@@ -139,6 +139,11 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     assert "loss not measured (no step ran)" in status
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
         client.predict(*gatys_args(content, [style], content_weight=-1.0), api_name="/gatys")
+    with pytest.raises(Exception, match="greater than maximum value 4294967295"):
+        client.predict(*gatys_args(content, [style], seed=2**70), api_name="/gatys")
+    # "inside" guidance without spatial control: the run says it did nothing
+    _, status, _ = client.predict(*gatys_args(content, [style], inside=True), api_name="/gatys")
+    assert status.startswith("Done. 10 steps") and "does nothing without spatial control" in status
 
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
@@ -147,7 +152,7 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
                                                     inside=True), api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["masks"] == 2 and settings["style_weights"] is None
-    assert settings["guidance"] == "inside"
+    assert settings["guidance"] == "inside" and "does nothing" not in status
     shares = re.search(r"K-means regions, largest first: style 1 (\d+)%, style 2 (\d+)% of the image", status)
     assert shares and int(shares[1]) >= int(shares[2]) and 99 <= int(shares[1]) + int(shares[2]) <= 101
     with pytest.raises(Exception, match="paint a region"):

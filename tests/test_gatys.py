@@ -182,6 +182,9 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
         ({"scales": (32, 64), "scale_steps": (1,)}, "scale_steps must give"),
         ({"time_limit": 0}, "time_limit must be a number of seconds > 0"),
         ({"time_limit": float("nan")}, "time_limit must be a number of seconds > 0"),
+        ({"seed": -1}, r"seed must be a whole number from 0 to 2\*\*64 - 1, got -1"),
+        ({"seed": 2**64}, "seed must be a whole number"),
+        ({"seed": 1.5}, "seed must be a whole number"),
         ({"bogus": 1}, r"unknown control\(s\) \['bogus'\]"),
     ],
 )

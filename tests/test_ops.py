@@ -42,3 +42,14 @@ def test_total_variation_of_constant_is_zero_and_of_step_is_positive():
     step = torch.zeros(1, 1, 4, 4)
     step[..., 2:] = 1.0
     assert total_variation(step).item() == pytest.approx(1.0 / 3)
+
+
+def test_seeded_generator_repeats_and_refuses_seeds_torch_cannot_take():
+    import numpy as np
+
+    draw = lambda seed: torch.rand(4, generator=ops.seeded_generator(seed))  # noqa: E731
+    assert torch.equal(draw(7), draw(np.int64(7))) and not torch.equal(draw(7), draw(8))
+    assert torch.equal(draw(ops.MAX_SEED), draw(ops.MAX_SEED))
+    for bad in (-1, ops.MAX_SEED + 1, 2.0, True, "3", None):
+        with pytest.raises(ValueError, match="seed must be a whole number from 0 to 2\\*\\*64 - 1"):
+            ops.seeded_generator(bad)
