@@ -733,9 +733,10 @@ class _BankRun:
     """One new bank being learned: its start, Adam state, weight average and training losses."""
 
     def __init__(self, init: str, config: BankConfig, lr: float, ema: float, seed: int, device: torch.device) -> None:
-        torch.manual_seed(seed)
         self.init, self.ema, self.totals = init, ema, []
-        self.bank = StyleBank(config).to(device)
+        with torch.random.fork_rng(devices=[]):  # a seeded start that leaves the caller's random state alone
+            torch.manual_seed(seed)
+            self.bank = StyleBank(config).to(device)
         if init == "identity":
             with torch.no_grad():
                 self.bank.conv.weight.zero_()

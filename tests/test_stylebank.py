@@ -193,6 +193,19 @@ def test_ema_returns_the_moving_average_of_the_iterates(autoencoder, tiny_vgg):
         run(1.0, [])
 
 
+def test_learning_a_bank_is_seeded_and_leaves_the_callers_random_state_alone(autoencoder, tiny_vgg):
+    contents = [torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1))]
+
+    def weights(seed):
+        return learn_bank(gradient_image(48, 48), contents, name="x", autoencoder=autoencoder, vgg=tiny_vgg,
+                          num_steps=2, size=32, batch_size=1, loss=LOSS, seed=seed, init="random").conv.weight
+
+    state = torch.get_rng_state()
+    first = weights(4)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(first, weights(4)) and not torch.equal(first, weights(5))
+
+
 def test_auto_init_probes_both_starts_and_continues_the_better(autoencoder, tiny_vgg):
     seen = []
     bank = learn_bank(gradient_image(48, 48), [torch.rand(1, 3, 40, 40)], name="x", autoencoder=autoencoder,
