@@ -340,7 +340,7 @@ def make_gatys_handler(models: Models) -> Callable:
                         tv_weight=float(tv_weight), num_steps=int(num_steps), size=int(size),
                         coarse_to_fine=schedule == GATYS_SCHEDULES[0], color=color, color_method=color_method,
                         seed=int(seed), time_limit=float(time_limit) if time_limit else None,
-                        guidance="inside" if inside else "simple")
+                        guidance="inside" if inside and masks else "simple")
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
         if inside and not masks:

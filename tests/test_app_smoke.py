@@ -142,8 +142,9 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     with pytest.raises(Exception, match="greater than maximum value 4294967295"):
         client.predict(*gatys_args(content, [style], seed=2**70), api_name="/gatys")
     # "inside" guidance without spatial control: the run says it did nothing
-    _, status, _ = client.predict(*gatys_args(content, [style], inside=True), api_name="/gatys")
+    _, status, png = client.predict(*gatys_args(content, [style], inside=True), api_name="/gatys")
     assert status.startswith("Done. 10 steps") and "does nothing without spatial control" in status
+    assert read_png_settings(png)["settings"]["guidance"] == "simple"
 
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
