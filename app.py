@@ -319,7 +319,7 @@ def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
-            inside, request: gr.Request):
+            inside, init, style_scale, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
@@ -340,7 +340,8 @@ def make_gatys_handler(models: Models) -> Callable:
                         tv_weight=float(tv_weight), num_steps=int(num_steps), size=int(size),
                         coarse_to_fine=schedule == GATYS_SCHEDULES[0], color=color, color_method=color_method,
                         seed=int(seed), time_limit=float(time_limit) if time_limit else None,
-                        guidance="inside" if inside and masks else "simple")
+                        guidance="inside" if inside and masks else "simple", init=init,
+                        style_scale=float(style_scale))
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
         if inside and not masks:
@@ -718,11 +719,17 @@ def _gatys_tab(models: Models) -> None:
                 tv_weight = gr.Number(defaults.tv_weight, label="Total-variation weight")
                 num_steps = gr.Slider(10, 1000, value=150, step=10, label="L-BFGS steps")
                 size = gr.Slider(128, MAX_SIDE, value=512, step=64, label="Output size (long side, px)")
+                style_scale = gr.Slider(0.25, 2, value=defaults.style_scale, step=0.05,
+                                        label="Style scale (the style image's size relative to the output: "
+                                              "below 1 its motifs come out smaller and whole, above 1 its "
+                                              "brushwork comes out larger)")
+                init = gr.Radio(list(gatys.INITS), value=defaults.init,
+                                label="Start from (a start image below takes the content's place)")
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
                 color = gr.Radio(list(gatys.COLOR_MODES), value="none", label="Colour control")
                 color_method = gr.Radio(["cholesky", "eigen"], value="cholesky", label="Histogram matching solution")
                 seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED,
-                                 label="Seed (noise start, auto regions)")
+                                 label="Seed (noise start, K-means regions)")
                 time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
                                                            "steps that fit its share)")
                 start = image_input("Start image (optional): the run starts here instead of the content", height=220)
@@ -740,7 +747,7 @@ def _gatys_tab(models: Models) -> None:
     run.click(make_gatys_handler(models),
               inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
-                      *regions, combine, inside],
+                      *regions, combine, inside, init, style_scale],
               outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):

@@ -109,12 +109,12 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
 
     slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
     args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None),
-                combine=GATYS_COMBINES[0], inside=False, seed=0)
+                combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0)
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
             GATYS_SCHEDULES[schedule], "none", "cholesky", args["seed"], args["time_limit"], start, args["spatial"],
-            args["editor"], *args["regions"], args["combine"], args["inside"]]
+            args["editor"], *args["regions"], args["combine"], args["inside"], args["init"], args["style_scale"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -145,6 +145,19 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     _, status, png = client.predict(*gatys_args(content, [style], inside=True), api_name="/gatys")
     assert status.startswith("Done. 10 steps") and "does nothing without spatial control" in status
     assert read_png_settings(png)["settings"]["guidance"] == "simple"
+
+
+def test_gatys_start_and_style_scale_reach_the_library(client, images):
+    import numpy as np
+
+    content, style, _ = images
+    runs = {seed: client.predict(*gatys_args(content, [style], init="noise", seed=seed, style_scale=0.5),
+                                 api_name="/gatys") for seed in (1, 2)}
+    settings = read_png_settings(runs[1][2])["settings"]
+    assert settings["init"] == "noise" and settings["seed"] == 1 and settings["style_scale"] == 0.5
+    assert not np.array_equal(np.asarray(Image.open(runs[1][0])), np.asarray(Image.open(runs[2][0])))
+    with pytest.raises(Exception, match="init='noise' starts from noise alone"):
+        client.predict(*gatys_args(content, [style], init="noise", start=style), api_name="/gatys")
 
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
