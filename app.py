@@ -38,6 +38,7 @@ import zoo.publish
 from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
+from styletransfer.color import COLOR_SPACES, MATCH_METHODS
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
 from styletransfer.masks import auto_regions
 from styletransfer.metrics import content_style_losses, nearest_style
@@ -73,6 +74,11 @@ GATYS_COMBINES = (
 )
 """How the Gatys tab combines two styles without spatial control: a blend, or scale control (Gatys et al.
 2017), the fine layers (relu1_1, relu2_1) from one style and the coarser ones from the other."""
+GATYS_COLOR_DIRECTIONS = [
+    ("the style's colours matched to the content's (the photo's palette)", "style_to_content"),
+    ("the content's colours matched to the style's (the painting's palette)", "content_to_style"),
+]
+"""The Gatys tab's histogram matching directions: (what the page shows, the library's value)."""
 BANK_RECIPES = {
     "probe a random and an identity start, averaged weights (default)": {"init": "auto", "ema": 0.98},
     "random init (the paper)": {"init": "random", "ema": 0.0},
@@ -319,7 +325,7 @@ def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
-            inside, init, style_scale, request: gr.Request):
+            inside, init, style_scale, color_space, color_direction, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
@@ -339,6 +345,7 @@ def make_gatys_handler(models: Models) -> Callable:
         controls = dict(content_weight=float(content_weight), style_weight=float(style_weight),
                         tv_weight=float(tv_weight), num_steps=int(num_steps), size=int(size),
                         coarse_to_fine=schedule == GATYS_SCHEDULES[0], color=color, color_method=color_method,
+                        color_space=color_space, color_direction=color_direction,
                         seed=int(seed), time_limit=float(time_limit) if time_limit else None,
                         guidance="inside" if inside and masks else "simple", init=init,
                         style_scale=float(style_scale))
@@ -727,7 +734,12 @@ def _gatys_tab(models: Models) -> None:
                                 label="Start from (a start image below takes the content's place)")
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
                 color = gr.Radio(list(gatys.COLOR_MODES), value="none", label="Colour control")
-                color_method = gr.Radio(["cholesky", "eigen"], value="cholesky", label="Histogram matching solution")
+                color_method = gr.Radio(list(MATCH_METHODS), value=defaults.color_method,
+                                        label="Histogram matching solution")
+                color_direction = gr.Radio(GATYS_COLOR_DIRECTIONS, value=defaults.color_direction,
+                                           label="Histogram matching direction")
+                color_space = gr.Radio(list(COLOR_SPACES), value=defaults.color_space,
+                                       label="Luminance transfer colour space")
                 seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED,
                                  label="Seed (noise start, K-means regions)")
                 time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
@@ -747,7 +759,7 @@ def _gatys_tab(models: Models) -> None:
     run.click(make_gatys_handler(models),
               inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
-                      *regions, combine, inside, init, style_scale],
+                      *regions, combine, inside, init, style_scale, color_space, color_direction],
               outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):

@@ -109,12 +109,14 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
 
     slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
     args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None),
-                combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0)
+                combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0, color="none",
+                color_space="yiq", color_direction="style_to_content")
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
-            GATYS_SCHEDULES[schedule], "none", "cholesky", args["seed"], args["time_limit"], start, args["spatial"],
-            args["editor"], *args["regions"], args["combine"], args["inside"], args["init"], args["style_scale"]]
+            GATYS_SCHEDULES[schedule], args["color"], "cholesky", args["seed"], args["time_limit"], start,
+            args["spatial"], args["editor"], *args["regions"], args["combine"], args["inside"], args["init"],
+            args["style_scale"], args["color_space"], args["color_direction"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -158,6 +160,19 @@ def test_gatys_start_and_style_scale_reach_the_library(client, images):
     assert not np.array_equal(np.asarray(Image.open(runs[1][0])), np.asarray(Image.open(runs[2][0])))
     with pytest.raises(Exception, match="init='noise' starts from noise alone"):
         client.predict(*gatys_args(content, [style], init="noise", start=style), api_name="/gatys")
+
+
+def test_gatys_colour_controls_reach_the_library(client, images):
+    from app import GATYS_COLOR_DIRECTIONS
+    from styletransfer import gatys
+
+    assert tuple(value for _, value in GATYS_COLOR_DIRECTIONS) == gatys.COLOR_DIRECTIONS
+    content, style, _ = images
+    for controls in (dict(color="histogram", color_direction="content_to_style"),
+                     dict(color="luminance", color_space="ycbcr")):
+        _, status, png = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
+        settings = read_png_settings(png)["settings"]
+        assert status.startswith("Done. 10 steps") and {k: settings[k] for k in controls} == controls
 
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
