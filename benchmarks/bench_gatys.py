@@ -2,6 +2,7 @@
 
     python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...]
         [--upscales detail bicubic] [--precision auto|bf16|fp32] [--quick] [--skip-step-cost] [--no-step-timing]
+    python benchmarks/bench_gatys.py --memory [--memory-steps 55] [--precision auto|bf16|fp32]
 
 1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
    ``allocator.keep_freed_memory()`` (median over 8 steps after 2; ``--no-step-timing`` leaves
@@ -17,6 +18,9 @@
    measured the same way, at 512 px in float32; wall times and ratios to the direct run are
    printed, and the loss each run starts its 512 px stage from (the direct run: the content),
    and the parts of each loss (content, and each style layer's term), to show where runs differ.
+``--memory`` instead measures peak RSS: a direct run at 512 and at 1024 px (the app's largest
+size), each in a fresh process set up as the app and the CLI set it up, with ``--memory-steps``
+steps (default 55: L-BFGS keeps 50 curvature pairs, so its history is full from step 51).
 Images go to ``--out`` (outside git). Needs ../shared/data; says so and exits where absent.
 """
 
@@ -24,6 +28,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,6 +69,31 @@ def terms(measured: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.3g}" for k, v in parts.items())
 
 
+def peak_rss_child(size: int, steps: int, precision: str) -> None:
+    """Run in a fresh process: one direct ``size`` px run of ``steps`` steps; print peak RSS (MB) as JSON."""
+    keep_freed_memory()  # as the app and the CLI run
+    encoder = load_vgg16(precision)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = stylize(DATA / "content" / PAIRS[0][0], DATA / "styles" / PAIRS[0][1], encoder=encoder, size=size,
+                     num_steps=steps)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"models_mb": loaded, "peak_mb": peak, "seconds": result.seconds, "size": result.image.size}))
+
+
+def memory_section(steps: int, precision: str) -> None:
+    """Peak RSS of a 512 and a 1024 px run, each in a fresh process."""
+    print(f"peak RSS of a direct run of {steps} steps in a fresh process ({precision} precision)")
+    for size in (512, 1024):
+        cmd = [sys.executable, __file__, "--peak-rss", str(size), "--memory-steps", str(steps), "--precision",
+               precision]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        mem = json.loads(done.stdout.strip().splitlines()[-1])
+        w, h = mem["size"]
+        history = 50 * 2 * 3 * w * h * 4 / 2**20  # 50 pairs of float32 image-sized vectors
+        print(f"   {w}x{h}: peak RSS {mem['peak_mb']:.0f} MB (VGG-16 loaded: {mem['models_mb']:.0f} MB; "
+              f"the full L-BFGS history alone: {history:.0f} MB); {mem['seconds']:.0f} s", flush=True)
+
+
 def parse_schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``"256x200+512x50"`` -> ((256, 512), (200, 50))."""
     pairs = [tuple(int(v) for v in part.split("x")) for part in text.split("+")]
@@ -84,9 +116,18 @@ def main() -> None:
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                         help="of the schedule runs (section 1 times float32 and bf16 steps)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "gatys")
+    parser.add_argument("--memory", action="store_true", help="only peak RSS at 512 and 1024 px (fresh processes)")
+    parser.add_argument("--memory-steps", type=int, default=55, help="steps of each --memory run")
+    parser.add_argument("--peak-rss", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not (DATA / "content").is_dir():
         print(f"skipped: test images not found at {DATA}")
+        return
+    if args.peak_rss:
+        peak_rss_child(args.peak_rss, args.memory_steps, args.precision)
+        return
+    if args.memory:
+        memory_section(args.memory_steps, args.precision)
         return
     args.out.mkdir(parents=True, exist_ok=True)
     fp32, bf16, runner = load_vgg16("fp32"), load_vgg16("bf16"), load_vgg16(args.precision)

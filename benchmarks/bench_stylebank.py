@@ -2,6 +2,7 @@
 
     python benchmarks/bench_stylebank.py [--data ../shared/data] [--autoencoder FILE] \
         [--relearn BANK BANK] [--steps 1000] [--batch 1] [--variant random:0 identity:0.98]
+    python benchmarks/bench_stylebank.py --memory
 
 1. seconds per image at 256 and 512 px (float32 and bf16, then bf16 and int8 after
    ``allocator.keep_freed_memory()``; one bank and, in int8, a 2-bank linear fusion), and the
@@ -14,13 +15,19 @@
    trained bank's on the same crops, and the training time (evaluation excluded) at which its
    style loss first comes within 10% of the joint bank's.
 
+``--memory`` instead measures peak RSS: the zoo's auto-encoder and banks loaded and one 1024x1024
+image stylised, in a fresh process set up as the app and the CLI set it up.
+
 Writes a grid (content | banks) and the re-learned banks' outputs to ``benchmarks/out/stylebank/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import resource
+import subprocess
 import statistics
 import sys
 import time
@@ -122,6 +129,18 @@ def relearn(style_img: Image.Image, pool: list[torch.Tensor], autoencoder: Style
     return bank, curve
 
 
+def peak_rss_child(size: int) -> None:
+    """Run in a fresh process: load the zoo's StyleBank, stylise one random ``size`` px square; print MB as JSON."""
+    keep_freed_memory()  # as the app and the CLI run
+    autoencoder, banks = zoo.load_stylebank()
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    image = tensor_to_pil(torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    result = stylize(image, next(iter(banks)), autoencoder=autoencoder, banks=banks, size=None)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"models_mb": loaded, "peak_mb": peak, "banks": len(banks),
+                      "precision": result.settings.get("precision")}))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -139,7 +158,19 @@ def main() -> int:
     parser.add_argument("--eval-crops", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "stylebank")
+    parser.add_argument("--memory", action="store_true", help="only peak RSS at 1024x1024 (a fresh process)")
+    parser.add_argument("--peak-rss", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peak_rss:
+        peak_rss_child(args.peak_rss)
+        return 0
+    if args.memory:
+        done = subprocess.run([sys.executable, __file__, "--peak-rss", "1024"], capture_output=True, text=True,
+                              check=True)
+        mem = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"peak RSS at 1024x1024 (fresh process, {mem['precision']}): {mem['peak_mb']:.0f} MB "
+              f"(auto-encoder and {mem['banks']} banks loaded: {mem['models_mb']:.0f} MB)")
+        return 0
     if not have_test_data(args.data):
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
