@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import conv_rate, flops, have_test_data, median_time  # noqa: E402
+from benchmarks.common import child_json, conv_rate, flops, have_test_data, median_time, peak_rss_mb  # noqa: E402
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -48,11 +47,11 @@ def peak_rss_child(size: int, decoder_path: str | None) -> None:
     """Run in a fresh process: load the models, stylise one size x size image, print peak RSS in MB."""
     encoder = zoo.load_normalized_vgg()
     decoder = zoo.load_adain_decoder(path=decoder_path)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_rss_mb()
     content = torch.rand(1, 3, size, size)
     style = encode_style(tensor_to_pil(torch.rand(1, 3, 512, 512)), encoder=encoder)
     stylize_tensor(content, [style], encoder=encoder, decoder=decoder)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps({"models_mb": base, "peak_mb": peak}))
 
 
@@ -137,9 +136,7 @@ def main() -> int:
         print(f"compute floor at 512x512: {total / 1e9:.1f} GFLOP per image ({encoding / 1e9:.1f} in the encoder); "
               f"a large bf16 3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so at least {total / rate:.3f} s "
               f"({encoding / rate:.3f} s for the encoder alone); measured {by[('bf16+heap', 512)][0]:.3f} s")
-        cmd = [sys.executable, __file__, "--peak-rss", "1024"] + (["--decoder", args.decoder] if args.decoder else [])
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        mem = json.loads(done.stdout.strip().splitlines()[-1])
+        mem = child_json([__file__, "--peak-rss", "1024"] + (["--decoder", args.decoder] if args.decoder else []))
         print(f"\npeak RSS at 1024x1024 (fresh process): {mem['peak_mb']:.0f} MB "
               f"(models loaded: {mem['models_mb']:.0f} MB)")
 

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,10 +38,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import conv_rate, flops, median_step_seconds  # noqa: E402
+from benchmarks.common import child_json, conv_rate, flops, median_step_seconds, peak_rss_mb  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.gatys import (  # noqa: E402
-    UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, stylize,
+    LBFGS_HISTORY, UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, stylize,
 )
 from zoo.registry import load_vgg16  # noqa: E402
 
@@ -73,23 +71,20 @@ def peak_rss_child(size: int, steps: int, precision: str) -> None:
     """Run in a fresh process: one direct ``size`` px run of ``steps`` steps; print peak RSS (MB) as JSON."""
     keep_freed_memory()  # as the app and the CLI run
     encoder = load_vgg16(precision)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    loaded = peak_rss_mb()
     result = stylize(DATA / "content" / PAIRS[0][0], DATA / "styles" / PAIRS[0][1], encoder=encoder, size=size,
                      num_steps=steps)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"models_mb": loaded, "peak_mb": peak, "seconds": result.seconds, "size": result.image.size}))
+    print(json.dumps({"models_mb": loaded, "peak_mb": peak_rss_mb(), "seconds": result.seconds,
+                      "size": result.image.size}))
 
 
 def memory_section(steps: int, precision: str) -> None:
     """Peak RSS of a 512 and a 1024 px run, each in a fresh process."""
     print(f"peak RSS of a direct run of {steps} steps in a fresh process ({precision} precision)")
     for size in (512, 1024):
-        cmd = [sys.executable, __file__, "--peak-rss", str(size), "--memory-steps", str(steps), "--precision",
-               precision]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        mem = json.loads(done.stdout.strip().splitlines()[-1])
+        mem = child_json([__file__, "--peak-rss", str(size), "--memory-steps", str(steps), "--precision", precision])
         w, h = mem["size"]
-        history = 50 * 2 * 3 * w * h * 4 / 2**20  # 50 pairs of float32 image-sized vectors
+        history = LBFGS_HISTORY * 2 * 3 * w * h * 4 / 2**20  # pairs of float32 image-sized vectors
         print(f"   {w}x{h}: peak RSS {mem['peak_mb']:.0f} MB (VGG-16 loaded: {mem['models_mb']:.0f} MB; "
               f"the full L-BFGS history alone: {history:.0f} MB); {mem['seconds']:.0f} s", flush=True)
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
-import subprocess
 import statistics
 import sys
 import time
@@ -36,7 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import conv_rate, flops, have_test_data, int8_conv_rate, median_time  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    child_json, conv_rate, flops, have_test_data, int8_conv_rate, median_time, peak_rss_mb,
+)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -133,11 +133,10 @@ def peak_rss_child(size: int) -> None:
     """Run in a fresh process: load the zoo's StyleBank, stylise one random ``size`` px square; print MB as JSON."""
     keep_freed_memory()  # as the app and the CLI run
     autoencoder, banks = zoo.load_stylebank()
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    loaded = peak_rss_mb()
     image = tensor_to_pil(torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
     result = stylize(image, next(iter(banks)), autoencoder=autoencoder, banks=banks, size=None)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"models_mb": loaded, "peak_mb": peak, "banks": len(banks),
+    print(json.dumps({"models_mb": loaded, "peak_mb": peak_rss_mb(), "banks": len(banks),
                       "precision": result.settings.get("precision")}))
 
 
@@ -165,9 +164,7 @@ def main() -> int:
         peak_rss_child(args.peak_rss)
         return 0
     if args.memory:
-        done = subprocess.run([sys.executable, __file__, "--peak-rss", "1024"], capture_output=True, text=True,
-                              check=True)
-        mem = json.loads(done.stdout.strip().splitlines()[-1])
+        mem = child_json([__file__, "--peak-rss", "1024"])
         print(f"peak RSS at 1024x1024 (fresh process, {mem['precision']}): {mem['peak_mb']:.0f} MB "
               f"(auto-encoder and {mem['banks']} banks loaded: {mem['models_mb']:.0f} MB)")
         return 0

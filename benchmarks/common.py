@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, register_flop_formula
 
-__all__ = ["median_time", "median_step_seconds", "have_test_data", "flops", "conv_rate", "int8_conv_rate"]
+__all__ = ["median_time", "median_step_seconds", "have_test_data", "flops", "conv_rate", "int8_conv_rate",
+           "peak_rss_mb", "child_json"]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -39,6 +44,17 @@ def have_test_data(data: Path) -> bool:
         return True
     print(f"skipped: no test images at {data} (pass --data)")
     return False
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB (Linux reports it in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_json(args: list[str]) -> dict:
+    """Run this Python on ``args`` in a fresh process; the JSON object its last output line prints."""
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @register_flop_formula(torch.ops.mkldnn._convolution_pointwise)

@@ -54,6 +54,8 @@ __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses"
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "content+noise")
+LBFGS_HISTORY = 50
+"""Curvature pairs L-BFGS keeps (each two float32 images: 225 MB at 1024x768 for all 50)."""
 COLOR_MODES = ("none", "luminance", "histogram")
 COLOR_DIRECTIONS = ("style_to_content", "content_to_style")
 UPSCALES = ("detail", "bicubic")
@@ -587,7 +589,7 @@ def stylize(
             # cancellable; the curvature history carries over between calls. Tolerances are off
             # so a run always takes the steps it was asked for.
             opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [x], lr=c["lr"] or 1.0, max_iter=1, history_size=50, tolerance_grad=-1, tolerance_change=-1
+                [x], lr=c["lr"] or 1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=-1, tolerance_change=-1
             )
         else:
             opt = torch.optim.Adam([x], lr=c["lr"] or 0.02)
