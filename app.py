@@ -38,7 +38,7 @@ import zoo.publish
 from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
-from styletransfer.color import COLOR_SPACES, MATCH_METHODS
+from styletransfer.color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
 from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
 from styletransfer.masks import auto_regions
 from styletransfer.metrics import content_style_losses, nearest_style
@@ -489,7 +489,7 @@ def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
 def make_stylebank_handler(models: Models) -> Callable:
     """The StyleBank tab's handler: (image, region map, status, PNG with the settings)."""
     @friendly_errors
-    def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, user_banks):
+    def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, preserve_color, user_banks):
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
@@ -498,14 +498,13 @@ def make_stylebank_handler(models: Models) -> Callable:
             raise ValueError("choose at least one style bank")
         autoencoder, banks = _all_banks(models, user_banks)
         names = [n for n, _ in chosen]
+        common = dict(autoencoder=autoencoder, banks=banks, size=None, preserve_color=preserve_color)
         if mode == "linear fusion":
-            result = stylebank.stylize(raw, dict(chosen), autoencoder=autoencoder, banks=banks, size=None)
+            result = stylebank.stylize(raw, dict(chosen), **common)
         elif mode == "K-means regions":
-            result = stylebank.stylize(raw, names, autoencoder=autoencoder, banks=banks, regions=int(k), seed=int(seed),
-                                       size=None)
+            result = stylebank.stylize(raw, names, regions=int(k), seed=int(seed), **common)
         else:
-            masks = painted_masks(editor, len(names), raw.size)
-            result = stylebank.stylize(raw, names, autoencoder=autoencoder, banks=banks, masks=masks, size=None)
+            result = stylebank.stylize(raw, names, masks=painted_masks(editor, len(names), raw.size), **common)
         status = f"Done in {time.perf_counter() - t0:.2f} s ({result.settings['precision']}). " + " ".join(notes)
         return result.image, result.region_map, status.strip(), write_png(result.image, "stylebank", result.settings)
 
@@ -733,7 +732,7 @@ def _gatys_tab(models: Models) -> None:
                 init = gr.Radio(list(gatys.INITS), value=defaults.init,
                                 label="Start from (a start image below takes the content's place)")
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
-                color = gr.Radio(list(gatys.COLOR_MODES), value="none", label="Colour control")
+                color = gr.Radio(list(COLOR_MODES), value="none", label="Colour control")
                 color_method = gr.Radio(list(MATCH_METHODS), value=defaults.color_method,
                                         label="Histogram matching solution")
                 color_direction = gr.Radio(GATYS_COLOR_DIRECTIONS, value=defaults.color_direction,
@@ -782,7 +781,7 @@ def _adain_tab(models: Models) -> None:
                 for i in range(MAX_STYLES):
                     weights.append(gr.Slider(0, 1, value=1.0, step=0.05, label=f"Weight {i + 1}"))
             alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Content-style trade-off (alpha)")
-            preserve = gr.Radio(list(adain.COLOR_MODES), value="none", label="Preserve content colour")
+            preserve = gr.Radio(list(COLOR_MODES), value="none", label="Preserve content colour")
             spatial = gr.Radio(list(SPATIAL_MODES), value="off", label="Spatial control")
             with gr.Accordion("Paint regions (style 1 red, 2 green, 3 yellow, 4 blue)", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
@@ -822,6 +821,9 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
                                         brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
             seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED, label="Seed (K-means)")
+            preserve = gr.Radio(list(COLOR_MODES), value="none",
+                                label="Preserve content colour (the result's luminance on the photo's colours, "
+                                      "or the result recoloured to the photo's)")
             run = gr.Button("Stylize", variant="primary")
             with gr.Accordion("Add a bank (file or Hub repo)", open=False):
                 bank_file = gr.File(label="Bank file (.safetensors)", file_types=[".safetensors"])
@@ -837,7 +839,8 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
             download = gr.File(label="PNG with settings")
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_stylebank_handler(models),
-              inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, user_banks],
+              inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
+                      user_banks],
               outputs=[out, region_map, status, download], api_name="stylebank", concurrency_id="quick",
               concurrency_limit=2)
     add.click(make_add_bank_handler(models), inputs=[bank_file, repo, filename, user_banks],

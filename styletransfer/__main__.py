@@ -18,8 +18,8 @@ from typing import Any
 
 from . import adain, stylebank
 from .allocator import keep_freed_memory
-from .color import COLOR_SPACES, MATCH_METHODS
-from .gatys import (COLOR_DIRECTIONS, COLOR_MODES, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
+from .color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
+from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
                     fast_schedule, loss_text, stylize)
 from .imageio import ImageInputError, save_png
 from .masks import auto_regions
@@ -161,7 +161,7 @@ def _adain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
     p.add_argument("--weights", type=float, nargs="+", dest="style_weights", help="interpolation weight per style")
     _add_region_options(p)
-    p.add_argument("--preserve-color", choices=adain.COLOR_MODES, default="none")
+    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none")
     p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky")
     p.add_argument("--size", type=int, default=512, help="long side of the working size in px (0 = keep)")
     p.add_argument("--style-size", type=int, default=512, help="long side the styles are resized to (0 = keep)")
@@ -213,6 +213,9 @@ def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regions-out", type=Path, help="also write the region map here (PNG)")
     p.add_argument("--precision", choices=stylebank.PRECISIONS, default="auto",
                    help="auto: int8 on a CPU with VNNI and a calibrated auto-encoder, else bf16 where fast, else fp32")
+    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none",
+                   help="luminance: the content's chroma; histogram: the result recoloured to the content's colours")
+    p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky")
 
 
 def _parse_styles(items: list[str]) -> dict[str, float] | list[str]:
@@ -241,7 +244,8 @@ def _run_stylebank(args: argparse.Namespace) -> int:
     banks |= stylebank.load_banks(files, autoencoder)
     style = _parse_styles(args.style)
     result = stylebank.stylize(args.content, style, autoencoder=autoencoder, banks=banks, regions=args.regions,
-                               masks=args.masks, seed=args.seed, size=args.size or None, precision=args.precision)
+                               masks=args.masks, seed=args.seed, size=args.size or None, precision=args.precision,
+                               preserve_color=args.preserve_color, color_method=args.color_method)
     settings = {**result.settings, "content": args.content.name, "autoencoder": source}
     save_png(result.image, args.output, method="stylebank", settings=settings)
     if args.regions_out and result.region_map is not None:

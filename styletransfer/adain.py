@@ -28,6 +28,7 @@ from PIL import Image
 from torch import nn
 
 from . import color as colorops
+from .color import COLOR_MODES
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
 from .masks import MaskSource, prepare_masks
 from .ops import adain, calc_mean_std, masked_mean_std, normalized_weights
@@ -49,7 +50,6 @@ __all__ = [
 ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 """Layers of the mean/std style loss used to train the decoder (paper, Sec. 6.2)."""
-COLOR_MODES = ("none", "histogram", "luminance")
 MAX_SIZE = 4096
 
 

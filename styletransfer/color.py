@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 __all__ = [
+    "COLOR_MODES",
     "COLOR_SPACES",
     "MATCH_METHODS",
     "rgb_to_luma_chroma",
@@ -36,6 +37,8 @@ _MATRICES = {
 }
 COLOR_SPACES = tuple(_MATRICES)
 MATCH_METHODS = ("cholesky", "eigen")
+COLOR_MODES = ("none", "luminance", "histogram")
+"""Colour control of every method: none, luminance-only transfer, or mean/covariance matching."""
 
 
 def _matrix(space: str, inverse: bool, like: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import color as colorops
+from .color import COLOR_MODES
 from .imageio import ImageInputError, ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from .masks import MaskSource, prepare_masks
 from .ops import gram_matrix, seeded_generator, total_variation
@@ -56,7 +57,6 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "content+noise")
 LBFGS_HISTORY = 50
 """Curvature pairs L-BFGS keeps, each two float32 images (all 50: 225 MB at 512x384, 900 MB at 1024x768)."""
-COLOR_MODES = ("none", "luminance", "histogram")
 COLOR_DIRECTIONS = ("style_to_content", "content_to_style")
 UPSCALES = ("detail", "bicubic")
 GUIDANCES = ("simple", "inside")

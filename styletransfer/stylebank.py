@@ -48,6 +48,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from . import color as colorops
+from .color import COLOR_MODES
 from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
     tensor_to_pil
@@ -524,6 +526,8 @@ def stylize(
     seed: int = 0,
     size: int | None = 512,
     precision: str = "auto",
+    preserve_color: str = "none",
+    color_method: str = "cholesky",
 ) -> StyleBankResult:
     """Stylise ``content`` with one bank, a linear fusion of banks, or a region fusion.
 
@@ -540,6 +544,10 @@ def stylize(
         seed: K-means seed.
         size: long side of the working size (down only); ``None`` keeps the input size.
         precision: one of :data:`PRECISIONS`; ``settings["precision"]`` says which ran.
+        preserve_color: ``"none"``; ``"luminance"`` (the result's luminance with the content's
+            chroma); ``"histogram"`` (the result's colours mapped to the content's colour mean and
+            covariance: a bank's style is fixed, so the result is recoloured, not a style image).
+        color_method: ``"cholesky"`` or ``"eigen"`` for ``"histogram"``.
 
     Returns:
         :class:`StyleBankResult` with the image, and the masks and their colour map for
@@ -550,6 +558,10 @@ def stylize(
     """
     if regions is not None and masks is not None:
         raise ValueError("give either regions (K-means) or masks, not both")
+    if preserve_color not in COLOR_MODES:
+        raise ValueError(f"preserve_color must be one of {COLOR_MODES}, got {preserve_color!r}")
+    if color_method not in colorops.MATCH_METHODS:
+        raise ValueError(f"color_method must be one of {colorops.MATCH_METHODS}, got {color_method!r}")
     raw = load_image(content, name="content")
     img = fit_within(raw, size, name="content")[0] if size else raw
     device = next(autoencoder.parameters()).device
@@ -575,8 +587,17 @@ def stylize(
         fused = sum(run.bank(feats, {banks[name]: 1.0}, m[None] / norm) for name, m in zip(assignment, region_masks))
         settings = {"fusion": "region", "regions": assignment, "k": int(region_masks.shape[0]), "seed": seed,
                     "source": "masks" if masks is not None else "kmeans"}
-    settings["precision"] = run.precision
-    result = StyleBankResult(run.decode(fused, img.size), settings=settings)
+    settings["precision"], settings["preserve_color"] = run.precision, preserve_color
+    image = run.decode(fused, img.size)
+    if preserve_color != "none":
+        out, x = pil_to_tensor(image), pil_to_tensor(img)
+        if preserve_color == "luminance":
+            out = colorops.transfer_luminance(out, x)
+        else:
+            out = colorops.match_color(out, x, color_method)
+            settings["color_method"] = color_method
+        image = tensor_to_pil(out)
+    result = StyleBankResult(image, settings=settings)
     if region_masks is not None:
         up = F.interpolate(region_masks, scale_factor=4, mode="nearest")[..., : img.height, : img.width]
         result.masks = up

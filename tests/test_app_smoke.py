@@ -264,13 +264,13 @@ def test_zoo_pull_and_push_give_readable_answers(client, monkeypatch):
     assert "hf_secret_value" not in str(info.value)
 
 
-def stylebank_args(content, names, mode="linear fusion", k=2):
+def stylebank_args(content, names, mode="linear fusion", k=2, preserve_color="none"):
     from gradio_client import handle_file
 
     slots = []
     for i in range(4):
         slots += [names[i] if i < len(names) else None, 1.0]
-    return [handle_file(str(content)), *slots, mode, k, None, 0]
+    return [handle_file(str(content)), *slots, mode, k, None, 0, preserve_color]
 
 
 def test_stylebank_linear_and_kmeans_fusion(client, images):
@@ -278,6 +278,9 @@ def test_stylebank_linear_and_kmeans_fusion(client, images):
     image, region_map, status, png = client.predict(*stylebank_args(content, ["waves", "dots"]), api_name="/stylebank")
     assert Image.open(image).size == (72, 56) and region_map is None
     assert read_png_settings(png)["settings"]["weights"] == {"waves": 0.5, "dots": 0.5}
+    _, _, _, png = client.predict(*stylebank_args(content, ["waves"], preserve_color="luminance"),
+                                  api_name="/stylebank")
+    assert read_png_settings(png)["settings"]["preserve_color"] == "luminance"
     image, region_map, status, _ = client.predict(*stylebank_args(content, ["waves", "dots"], "K-means regions", 3),
                                                   api_name="/stylebank")
     assert Image.open(region_map).size == (72, 56)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from styletransfer.imageio import ImageInputError
+from styletransfer import color
+from styletransfer.imageio import ImageInputError, pil_to_tensor
 from styletransfer.masks import kmeans_masks
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (
@@ -253,6 +254,44 @@ def test_linear_fusion_with_weights_one_zero_equals_the_single_style(autoencoder
         stylize(content, {"a": -1.0, "b": 2.0}, autoencoder=autoencoder, banks=banks)
 
 
+def test_color_preservation_keeps_the_contents_colours(autoencoder):
+    with torch.no_grad():  # a mid-grey output, so clipping does not hide what the colour modes do
+        autoencoder.decoder[-1].bias.fill_(0.5)
+    banks = {"a": make_bank(autoencoder, "a", 1)}
+    content = gradient_image(48, 40)
+    x = pil_to_tensor(content)
+
+    def run(**colour):
+        result = stylize(content, "a", autoencoder=autoencoder, banks=banks, **colour)
+        return pil_to_tensor(result.image), result.settings
+
+    plain, settings = run()
+    luminance, _ = run(preserve_color="luminance")
+    chroma = lambda t: color.rgb_to_luma_chroma(t, "yiq")[:, 1:]  # noqa: E731
+    luma = lambda t: color.rgb_to_luma_chroma(t, "yiq")[:, :1]  # noqa: E731
+    assert (chroma(plain) - chroma(x)).abs().mean() > 0.1 and settings["preserve_color"] == "none"
+    assert (chroma(luminance) - chroma(x)).abs().mean() < 0.01  # the content's chroma
+    assert (luma(luminance) - luma(plain)).abs().mean() < 0.01  # the result's luminance
+
+    def mean_cov(t):
+        pixels = t[0].reshape(3, -1).double()
+        return pixels.mean(1), torch.cov(pixels)
+
+    mu_x, cov_x = mean_cov(x)
+    mu_plain, cov_plain = mean_cov(plain)
+    for method in ("cholesky", "eigen"):
+        matched, settings = run(preserve_color="histogram", color_method=method)
+        mu, cov = mean_cov(matched)
+        assert (mu - mu_x).abs().max() < 0.03 < (mu_plain - mu_x).abs().max()
+        # clipping to [0, 1] after the affine map takes some of the spread
+        assert torch.linalg.norm(cov - cov_x) < 0.5 * torch.linalg.norm(cov_plain - cov_x)
+        assert settings["preserve_color"] == "histogram" and settings["color_method"] == method
+    with pytest.raises(ValueError, match="preserve_color must be one of"):
+        run(preserve_color="sepia")
+    with pytest.raises(ValueError, match="color_method must be one of"):
+        run(preserve_color="histogram", color_method="lu")
+
+
 def test_kmeans_masks_partition_the_grid_and_follow_the_seed():
     feats = torch.randn(1, 8, 10, 12)
     masks = kmeans_masks(feats, 3, seed=1)
@@ -306,6 +345,9 @@ def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
     assert cli(["stylebank", *common, "--style", "a", "b", "--regions", "2",
                 "--regions-out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").is_file()
+    assert cli(["stylebank", *common, "--style", "a", "--preserve-color", "histogram", "--color-method", "eigen"]) == 0
+    assert {k: read_png_settings(out)["settings"][k] for k in ("preserve_color", "color_method")} == {
+        "preserve_color": "histogram", "color_method": "eigen"}
     assert cli(["stylebank", *common, "--style", "nope"]) == 2
     torch.manual_seed(7)
     foreign = StyleBankAutoEncoder(TINY).save_pretrained(tmp_path / "other.safetensors")
