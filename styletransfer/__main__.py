@@ -36,6 +36,12 @@ def _add_region_options(p: argparse.ArgumentParser) -> None:
                        help="spatial control: one region per style, from K-means on the content's relu4_1 features")
 
 
+def _add_color_options(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none", help=help_text)
+    p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky",
+                   help="histogram matching solution")
+
+
 def _region_masks(args: argparse.Namespace, encoder: VGGEncoder, seed: int = 0) -> tuple[list | None, Any]:
     """The masks ``--mask`` or ``--auto-regions`` ask for (None: no spatial control), and how to record them."""
     if args.auto_regions:
@@ -161,8 +167,7 @@ def _adain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
     p.add_argument("--weights", type=float, nargs="+", dest="style_weights", help="interpolation weight per style")
     _add_region_options(p)
-    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none")
-    p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky")
+    _add_color_options(p, "luminance: the content's chroma; histogram: the styles recoloured to the content's colours")
     p.add_argument("--size", type=int, default=512, help="long side of the working size in px (0 = keep)")
     p.add_argument("--style-size", type=int, default=512, help="long side the styles are resized to (0 = keep)")
     p.add_argument("--fp32", action="store_true", help="run in float32 (default: bf16 where it pays)")
@@ -213,9 +218,7 @@ def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regions-out", type=Path, help="also write the region map here (PNG)")
     p.add_argument("--precision", choices=stylebank.PRECISIONS, default="auto",
                    help="auto: int8 on a CPU with VNNI and a calibrated auto-encoder, else bf16 where fast, else fp32")
-    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none",
-                   help="luminance: the content's chroma; histogram: the result recoloured to the content's colours")
-    p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky")
+    _add_color_options(p, "luminance: the content's chroma; histogram: the result recoloured to the content's colours")
 
 
 def _parse_styles(items: list[str]) -> dict[str, float] | list[str]:

@@ -693,6 +693,7 @@ def learn_bank(
         raise ValueError(f"init must be one of {', '.join(BANK_INITS)}, got {init!r}")
     if not 0.0 <= ema < 1.0:
         raise ValueError(f"ema must be in [0, 1), got {ema}")
+    gen = seeded_generator(seed)  # checks the seed before any image is read
     pool = [c if c.ndim == 4 else c[None] for c in contents]
     small = [i for i, c in enumerate(pool) if min(c.shape[-2:]) < size]
     if small:
@@ -700,7 +701,6 @@ def learn_bank(
     style_img = fit_within(load_image(style, name="style"), style_size, name="style")[0]
     device = next(autoencoder.parameters()).device
     targets = style_targets(pil_to_tensor(style_img, device), vgg, loss)
-    gen = seeded_generator(seed)
     autoencoder.eval().requires_grad_(False)
     config = BankConfig(name, autoencoder.feature_channels, kernel_size, autoencoder.fingerprint())
     inits = ("random", "identity") if init == "auto" else (init,)
