@@ -22,7 +22,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from styletransfer.quantized import int8_is_fast
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
                                      save_bank)
-from styletransfer.vgg import VGGEncoder, bf16_is_fast
+from styletransfer.vgg import LAYER_NAMES, VGGEncoder, bf16_is_fast
 from training.learn_bank import load_contents
 
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
@@ -73,7 +73,12 @@ GATYS_COMBINES = (
     "style 2 fine texture, style 1 coarse structure",
 )
 """How the Gatys tab combines two styles without spatial control: a blend, or scale control (Gatys et al.
-2017), the fine layers (relu1_1, relu2_1) from one style and the coarser ones from the other."""
+2017), the fine style layers (up to the split, relu2_1 by default) from one style and the coarser ones from
+the other."""
+GATYS_LAYERS = tuple(name for name in LAYER_NAMES if name.startswith("relu"))
+"""The VGG layers the Gatys tab offers as content and style layers."""
+GATYS_OPTIMIZERS = [("L-BFGS (the paper's; best per step)", "lbfgs"), ("Adam (steadier, needs more steps)", "adam")]
+"""The Gatys tab's optimisers: (what the page shows, the library's value)."""
 GATYS_COLOR_DIRECTIONS = [
     ("the style's colours matched to the content's (the photo's palette)", "style_to_content"),
     ("the content's colours matched to the style's (the painting's palette)", "content_to_style"),
@@ -305,9 +310,11 @@ def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tup
     return styles, weights
 
 
-def combined_style_weights(combine: str, weights: list[float]) -> list:
-    """``style_weights`` for a :data:`GATYS_COMBINES` choice: the sliders' weights, or per-layer weights
-    over the default style layers (relu1_1 ... relu5_1) that split them between the two styles."""
+def combined_style_weights(combine: str, weights: list[float], style_layers: Sequence[str],
+                           split: str = "relu2_1") -> list:
+    """``style_weights`` for a :data:`GATYS_COMBINES` choice: the sliders' weights, or per-layer weights over
+    ``style_layers`` that give the layers up to ``split`` (the fine texture) to one style and the deeper ones
+    (the coarse structure) to the other."""
     if combine == GATYS_COMBINES[0]:
         return weights
     if combine not in GATYS_COMBINES:
@@ -315,9 +322,39 @@ def combined_style_weights(combine: str, weights: list[float]) -> list:
     if len(weights) != 2:
         raise ValueError("scale control takes its fine texture from one style and its coarse structure from the "
                          "other: upload two style images")
-    fine = [1.0 if i < 2 else 0.0 for i, _ in enumerate(gatys.GatysConfig().style_layers)]
+    if split not in GATYS_LAYERS:
+        raise ValueError(f"choose the scale control's split among {', '.join(GATYS_LAYERS)}")
+    fine = [1.0 if LAYER_NAMES.index(name) <= LAYER_NAMES.index(split) else 0.0 for name in style_layers]
+    if not 0 < sum(fine) < len(fine):
+        raise ValueError(f"scale control needs style layers on both sides of its split after {split}; the style "
+                         f"layers are {', '.join(style_layers)}")
     coarse = [1.0 - w for w in fine]
     return [fine, coarse] if combine == GATYS_COMBINES[1] else [coarse, fine]
+
+
+def layer_weights(text: str | None, style_layers: Sequence[str]) -> tuple[float, ...] | None:
+    """The per-layer style weights typed as a comma list, one per style layer (empty: equal weights)."""
+    if not text or not text.strip():
+        return None
+    try:
+        values = tuple(float(v) for v in text.replace(";", ",").split(","))
+    except ValueError:
+        raise ValueError(f"style layer weights: type numbers separated by commas, got {text!r}") from None
+    if len(values) != len(style_layers):
+        raise ValueError(f"style layer weights: give one number per style layer ({len(style_layers)}: "
+                         f"{', '.join(style_layers)}), got {len(values)}")
+    return values
+
+
+def _chosen_layers(layers: Sequence[str] | str | None, kind: str) -> tuple[str, ...]:
+    """The content or style layers ticked in the Gatys tab, in the network's order."""
+    layers = [layers] if isinstance(layers, str) else list(layers or [])
+    if not layers:
+        raise ValueError(f"tick at least one {kind} layer (under Layers and optimiser)")
+    unknown = [name for name in layers if name not in GATYS_LAYERS]
+    if unknown:
+        raise ValueError(f"unknown {kind} layer(s) {unknown}; choose among {', '.join(GATYS_LAYERS)}")
+    return tuple(sorted(set(layers), key=LAYER_NAMES.index))
 
 
 def make_gatys_handler(models: Models) -> Callable:
@@ -325,11 +362,13 @@ def make_gatys_handler(models: Models) -> Callable:
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
-            inside, init, style_scale, color_space, color_direction, request: gr.Request):
+            inside, init, style_scale, color_space, color_direction, optimizer, lr, content_layers, style_layers,
+            style_layer_weights, split, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
-        weights = combined_style_weights(combine, weights)
+        content_layers, style_layers = _chosen_layers(content_layers, "content"), _chosen_layers(style_layers, "style")
+        weights = combined_style_weights(combine, weights, style_layers, split)
         if combine != GATYS_COMBINES[0] and spatial != SPATIAL_MODES[0]:
             raise ValueError("choose spatial control (a region per style) or scale control (fine texture from one "
                              "style, coarse structure from the other), not both")
@@ -348,7 +387,9 @@ def make_gatys_handler(models: Models) -> Callable:
                         color_space=color_space, color_direction=color_direction,
                         seed=int(seed), time_limit=float(time_limit) if time_limit else None,
                         guidance="inside" if inside and masks else "simple", init=init,
-                        style_scale=float(style_scale))
+                        style_scale=float(style_scale), optimizer=optimizer, lr=float(lr) if lr else None,
+                        content_layers=content_layers, style_layers=style_layers,
+                        style_layer_weights=layer_weights(style_layer_weights, style_layers))
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
         if inside and not masks:
@@ -421,7 +462,7 @@ def stop_gatys(request: gr.Request) -> str:
 def make_adain_handler(models: Models) -> Callable:
     """The AdaIN tab's handler: (image, status, PNG with the settings)."""
     @friendly_errors
-    def run(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, preserve_color, spatial, editor, seed):
+    def run(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, preserve_color, spatial, editor, seed, color_method):
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
@@ -431,10 +472,12 @@ def make_adain_handler(models: Models) -> Callable:
         masks = spatial_masks(spatial, editor, len(styles), raw, encoder, int(seed), notes)
         image = adain.stylize(raw, styles, encoder=encoder, decoder=decoder, alpha=float(alpha),
                               style_weights=None if masks is not None else weights, preserve_color=preserve_color,
-                              masks=masks, size=None, style_size=512)
+                              color_method=color_method, masks=masks, size=None, style_size=512)
         seconds = time.perf_counter() - t0
         settings = {"alpha": float(alpha), "style_weights": weights, "preserve_color": preserve_color,
                     "spatial": spatial, "seed": int(seed), "decoder": getattr(decoder, "weights_source", "given")}
+        if preserve_color == "histogram":
+            settings["color_method"] = color_method
         status = f"Done in {seconds:.2f} s. " + " ".join(notes)
         return image, status.strip(), write_png(image, "adain", settings)
 
@@ -489,7 +532,8 @@ def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
 def make_stylebank_handler(models: Models) -> Callable:
     """The StyleBank tab's handler: (image, region map, status, PNG with the settings)."""
     @friendly_errors
-    def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, preserve_color, user_banks):
+    def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, preserve_color, color_method,
+            user_banks):
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
@@ -498,7 +542,8 @@ def make_stylebank_handler(models: Models) -> Callable:
             raise ValueError("choose at least one style bank")
         autoencoder, banks = _all_banks(models, user_banks)
         names = [n for n, _ in chosen]
-        common = dict(autoencoder=autoencoder, banks=banks, size=None, preserve_color=preserve_color)
+        common = dict(autoencoder=autoencoder, banks=banks, size=None, preserve_color=preserve_color,
+                      color_method=color_method)
         if mode == "linear fusion":
             result = stylebank.stylize(raw, dict(chosen), **common)
         elif mode == "K-means regions":
@@ -691,6 +736,12 @@ def push_model(name: str, repo_id: str, token: str) -> str:
 
 # ---------------------------------------------------------------- layout
 
+def colour_method_radio() -> gr.Radio:
+    """The choice of histogram matching solution (for colour control by histogram), shared by the tabs."""
+    return gr.Radio(list(MATCH_METHODS), value=MATCH_METHODS[0],
+                    label="Histogram matching solution (Cholesky, or the symmetric square root: eigen)")
+
+
 def _gatys_tab(models: Models) -> None:
     defaults = gatys.GatysConfig()
     gr.Markdown("Optimises the pixels of an image so its VGG features match the content and its Gram "
@@ -723,7 +774,9 @@ def _gatys_tab(models: Models) -> None:
                 content_weight = gr.Number(defaults.content_weight, label="Content weight (alpha)")
                 style_weight = gr.Number(defaults.style_weight, label="Style weight (beta)")
                 tv_weight = gr.Number(defaults.tv_weight, label="Total-variation weight")
-                num_steps = gr.Slider(10, 1000, value=150, step=10, label="L-BFGS steps")
+                num_steps = gr.Slider(10, 1000, value=150, step=10,
+                                      label="Steps (coarse-to-fine, from 512 px up, spreads about a third of their "
+                                            "time over its sizes)")
                 size = gr.Slider(128, MAX_SIDE, value=512, step=64, label="Output size (long side, px)")
                 style_scale = gr.Slider(0.25, 2, value=defaults.style_scale, step=0.05,
                                         label="Style scale (the style image's size relative to the output: "
@@ -733,8 +786,7 @@ def _gatys_tab(models: Models) -> None:
                                 label="Start from (a start image below takes the content's place)")
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
                 color = gr.Radio(list(COLOR_MODES), value="none", label="Colour control")
-                color_method = gr.Radio(list(MATCH_METHODS), value=defaults.color_method,
-                                        label="Histogram matching solution")
+                color_method = colour_method_radio()
                 color_direction = gr.Radio(GATYS_COLOR_DIRECTIONS, value=defaults.color_direction,
                                            label="Histogram matching direction")
                 color_space = gr.Radio(list(COLOR_SPACES), value=defaults.color_space,
@@ -744,6 +796,18 @@ def _gatys_tab(models: Models) -> None:
                 time_limit = gr.Number(0, minimum=0, label="Time limit in seconds (0: none; each size takes the "
                                                            "steps that fit its share)")
                 start = image_input("Start image (optional): the run starts here instead of the content", height=220)
+            with gr.Accordion("Layers and optimiser", open=False):
+                optimizer = gr.Radio(GATYS_OPTIMIZERS, value=defaults.optimizer, label="Optimiser")
+                lr = gr.Number(0, minimum=0, label="Learning rate (0: the optimiser's default, 1 for L-BFGS, "
+                                                   "0.02 for Adam; pixels are in 0..1)")
+                content_layers = gr.Dropdown(list(GATYS_LAYERS), value=list(defaults.content_layers), multiselect=True,
+                                             label="Content layer(s)")
+                style_layers = gr.CheckboxGroup(list(GATYS_LAYERS), value=list(defaults.style_layers),
+                                                label="Style layers (Gram matrices matched at each)")
+                style_layer_weights = gr.Textbox("", label="Style layer weights (optional): one number per ticked "
+                                                           "style layer, comma-separated; empty: equal")
+                split = gr.Dropdown(list(GATYS_LAYERS[:-1]), value="relu2_1",
+                                    label="Scale control: the fine texture is the style layers up to this one")
             with gr.Row():
                 run = gr.Button("Stylize", variant="primary")
                 stop = gr.Button("Stop")
@@ -758,7 +822,8 @@ def _gatys_tab(models: Models) -> None:
     run.click(make_gatys_handler(models),
               inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
-                      *regions, combine, inside, init, style_scale, color_space, color_direction],
+                      *regions, combine, inside, init, style_scale, color_space, color_direction, optimizer, lr,
+                      content_layers, style_layers, style_layer_weights, split],
               outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):
@@ -782,6 +847,7 @@ def _adain_tab(models: Models) -> None:
                     weights.append(gr.Slider(0, 1, value=1.0, step=0.05, label=f"Weight {i + 1}"))
             alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Content-style trade-off (alpha)")
             preserve = gr.Radio(list(COLOR_MODES), value="none", label="Preserve content colour")
+            color_method = colour_method_radio()
             spatial = gr.Radio(list(SPATIAL_MODES), value="off", label="Spatial control")
             with gr.Accordion("Paint regions (style 1 red, 2 green, 3 yellow, 4 blue)", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
@@ -796,7 +862,8 @@ def _adain_tab(models: Models) -> None:
     if examples[0] and examples[1]:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, styles[0]])
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
-    run.click(make_adain_handler(models), inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed],
+    run.click(make_adain_handler(models),
+              inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method],
               outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
 
 
@@ -824,6 +891,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
             preserve = gr.Radio(list(COLOR_MODES), value="none",
                                 label="Preserve content colour (the result's luminance on the photo's colours, "
                                       "or the result recoloured to the photo's)")
+            color_method = colour_method_radio()
             run = gr.Button("Stylize", variant="primary")
             with gr.Accordion("Add a bank (file or Hub repo)", open=False):
                 bank_file = gr.File(label="Bank file (.safetensors)", file_types=[".safetensors"])
@@ -840,7 +908,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_stylebank_handler(models),
               inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
-                      user_banks],
+                      color_method, user_banks],
               outputs=[out, region_map, status, download], api_name="stylebank", concurrency_id="quick",
               concurrency_limit=2)
     add.click(make_add_bank_handler(models), inputs=[bank_file, repo, filename, user_banks],

@@ -37,10 +37,10 @@ def adain_args(content, styles, **kw):
     from gradio_client import handle_file
 
     slots = [handle_file(str(s)) for s in styles] + [None] * (4 - len(styles))
-    args = dict(alpha=1.0, preserve="none", spatial="off", editor=None, seed=0)
+    args = dict(alpha=1.0, preserve="none", spatial="off", editor=None, seed=0, color_method="cholesky")
     args.update(kw)
     return [handle_file(str(content)), *slots, 1.0, 1.0, 1.0, 1.0, args["alpha"], args["preserve"], args["spatial"],
-            args["editor"], args["seed"]]
+            args["editor"], args["seed"], args["color_method"]]
 
 
 def test_zoo_and_device_endpoints(client):
@@ -66,6 +66,24 @@ def test_adain_endpoint_returns_image_status_and_png_with_settings(client, image
     assert status.startswith("Done in")
     record = read_png_settings(png)
     assert record["method"] == "adain" and record["settings"]["alpha"] == 0.7
+
+
+def test_adain_and_stylebank_take_the_histogram_matching_solution(client, images, monkeypatch):
+    from styletransfer import color
+
+    used = []
+    match_color = color.match_color
+    monkeypatch.setattr(color, "match_color", lambda *a, **kw: used.append(a[2]) or match_color(*a, **kw))
+    content, style, _ = images
+    for method in ("cholesky", "eigen"):
+        _, _, png = client.predict(*adain_args(content, [style], preserve="histogram", color_method=method),
+                                   api_name="/adain")
+        assert read_png_settings(png)["settings"]["color_method"] == method and used[-1] == method
+    _, _, _, png = client.predict(*stylebank_args(content, ["waves"], preserve_color="histogram",
+                                                  color_method="eigen"), api_name="/stylebank")
+    assert read_png_settings(png)["settings"]["color_method"] == "eigen" and used == ["cholesky", "eigen", "eigen"]
+    with pytest.raises(Exception, match="is not in the list of choices"):
+        client.predict(*adain_args(content, [style], preserve="histogram", color_method="svd"), api_name="/adain")
 
 
 def test_adain_auto_regions_with_two_styles(client, images):
@@ -110,13 +128,16 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
     slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
     args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None),
                 combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0, color="none",
-                color_space="yiq", color_direction="style_to_content")
+                color_space="yiq", color_direction="style_to_content", optimizer="lbfgs", lr=0,
+                content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+                style_layer_weights="", split="relu2_1")
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
             GATYS_SCHEDULES[schedule], args["color"], "cholesky", args["seed"], args["time_limit"], start,
             args["spatial"], args["editor"], *args["regions"], args["combine"], args["inside"], args["init"],
-            args["style_scale"], args["color_space"], args["color_direction"]]
+            args["style_scale"], args["color_space"], args["color_direction"], args["optimizer"], args["lr"],
+            args["content_layers"], args["style_layers"], args["style_layer_weights"], args["split"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -175,6 +196,26 @@ def test_gatys_colour_controls_reach_the_library(client, images):
         assert status.startswith("Done. 10 steps") and {k: settings[k] for k in controls} == controls
 
 
+def test_gatys_layers_and_optimiser_reach_the_library(client, images):
+    content, style, _ = images
+    controls = dict(optimizer="adam", lr=0.05, content_layers=["relu3_2"], style_layers=["relu2_1", "relu1_1"],
+                    style_layer_weights="3, 1")
+    _, status, png = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
+    settings = read_png_settings(png)["settings"]
+    assert status.startswith("Done. 10 steps") and settings["optimizer"] == "adam" and settings["lr"] == 0.05
+    assert settings["content_layers"] == ["relu3_2"] and settings["style_layers"] == ["relu1_1", "relu2_1"]
+    assert settings["style_layer_weights"] == [3.0, 1.0]
+    _, _, png = client.predict(*gatys_args(content, [style]), api_name="/gatys")
+    assert read_png_settings(png)["settings"]["lr"] is None  # 0: the optimiser's default
+    for bad, message in ((dict(style_layers=[]), "tick at least one style layer"),
+                         (dict(content_layers=["relu9_9"]), "'relu9_9' .* is not in the list of choices"),
+                         (dict(style_layer_weights="1, 2"), "one number per style layer \\(5: relu1_1"),
+                         (dict(style_layer_weights="1, x, 1, 1, 1"), "type numbers separated by commas"),
+                         (dict(style_layer_weights="1, -1, 1, 1, 1"), "style_layer_weights must be >= 0")):
+        with pytest.raises(Exception, match=message):
+            client.predict(*gatys_args(content, [style], **bad), api_name="/gatys")
+
+
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     content, style, style2 = images
     image, status, png = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)",
@@ -216,6 +257,12 @@ def test_gatys_scale_control_takes_fine_texture_from_one_style_and_structure_fro
                                     api_name="/gatys")
     weights = read_png_settings(png)["settings"]["style_weights"]
     assert status.startswith("Done. 10 steps") and weights == [[0, 0, 1, 1, 1], [1, 1, 0, 0, 0]]
+    _, _, png = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu3_1",
+                                           style_layers=["relu1_1", "relu3_1", "relu4_1"]), api_name="/gatys")
+    assert read_png_settings(png)["settings"]["style_weights"] == [[1, 1, 0], [0, 0, 1]]
+    with pytest.raises(Exception, match="style layers on both sides of its split after relu4_1"):
+        client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu4_1",
+                                   style_layers=["relu1_1", "relu3_1", "relu4_1"]), api_name="/gatys")
     with pytest.raises(Exception, match="upload two style images"):
         client.predict(*gatys_args(content, [style], combine=GATYS_COMBINES[1]), api_name="/gatys")
     with pytest.raises(Exception, match="spatial control .* or scale control .*, not both"):
@@ -264,13 +311,13 @@ def test_zoo_pull_and_push_give_readable_answers(client, monkeypatch):
     assert "hf_secret_value" not in str(info.value)
 
 
-def stylebank_args(content, names, mode="linear fusion", k=2, preserve_color="none"):
+def stylebank_args(content, names, mode="linear fusion", k=2, preserve_color="none", color_method="cholesky"):
     from gradio_client import handle_file
 
     slots = []
     for i in range(4):
         slots += [names[i] if i < len(names) else None, 1.0]
-    return [handle_file(str(content)), *slots, mode, k, None, 0, preserve_color]
+    return [handle_file(str(content)), *slots, mode, k, None, 0, preserve_color, color_method]
 
 
 def test_stylebank_linear_and_kmeans_fusion(client, images):
