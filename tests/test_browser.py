@@ -156,7 +156,7 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "gatys_painted.png"), full_page=True)
     panel.get_by_role("button", name="Controls").click()
-    for label, value in (("L-BFGS steps", "10"), ("Output size (long side, px)", "128")):  # a short run
+    for label, value in (("Steps (coarse-to-fine", "10"), ("Output size (long side, px)", "128")):  # a short run
         number = panel.get_by_label(label).first
         number.fill(value)
         number.press("Enter")
