@@ -29,6 +29,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 
@@ -359,8 +360,18 @@ def _chosen_layers(layers: Sequence[str] | str | None, kind: str) -> tuple[str, 
     return tuple(sorted(set(layers), key=LAYER_NAMES.index))
 
 
+def loss_curve(entries: list[dict[str, float]], style_weight: float, tv_weight: float) -> pd.DataFrame:
+    """The Gatys tab's loss plot: per step the total and each weighted term, as log10 (they span decades, and
+    each coarse-to-fine size starts its own curve)."""
+    rows = [(int(e["step"]), name, math.log10(value)) for e in entries
+            for name, value in {"total": e["total"], **gatys.weighted_terms(e, style_weight, tv_weight)}.items()
+            if math.isfinite(value) and value > 1e-3 * e["total"]]  # smaller terms do not show (nor rounding)
+    return pd.DataFrame(rows, columns=["step", "term", "log10 loss"])
+
+
 def make_gatys_handler(models: Models) -> Callable:
-    """The Gatys tab's handler: streams (preview, status, None) while it optimises, then (image, status, PNG)."""
+    """The Gatys tab's handler: streams (preview, status, None, loss plot) while it optimises, then (image,
+    status, PNG, loss plot)."""
     @friendly_errors
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
@@ -415,20 +426,21 @@ def make_gatys_handler(models: Models) -> Callable:
                 updates.put(None)
 
         threading.Thread(target=work, daemon=True).start()
-        preview, note_text = None, " ".join(notes)
-        yield None, f"Starting... {note_text}".strip(), None
+        preview, note_text, entries = None, " ".join(notes), []
+        term_weights = controls["style_weight"], controls["tv_weight"]
+        yield None, f"Starting... {note_text}".strip(), None, None
         while (info := updates.get()) is not None:
             preview = info.preview or preview
+            entries.append(info.losses)
             if info.preview is not None or info.step % 5 == 0:
                 status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss "
-                          f"{gatys.loss_text(info.losses, controls['style_weight'], controls['tv_weight'])}")
-                yield preview, status, None
+                          f"{gatys.loss_text(info.losses, *term_weights)}")
+                yield preview, status, None, loss_curve(entries, *term_weights) if info.preview else gr.update()
         if "error" in outcome:
             e = outcome["error"]
             raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Gatys failed: {e}")
         result = outcome["result"]
-        loss = (gatys.loss_text(result.losses[-1], controls["style_weight"], controls["tv_weight"]) if result.losses
-                else "not measured (no step ran)")
+        loss = gatys.loss_text(result.losses[-1], *term_weights) if result.losses else "not measured (no step ran)"
         if result.stopped:
             ending = "Stopped early; kept the best image so far. "
         elif result.hit_time_limit:
@@ -437,7 +449,8 @@ def make_gatys_handler(models: Models) -> Callable:
             ending = "Done. "
         status = (f"{ending}{len(result.losses)} steps in {result.seconds:.1f} s; "
                   f"loss {loss}. {note_text}")
-        yield result.image, status.strip(), write_png(result.image, "gatys", result.settings)
+        yield result.image, status.strip(), write_png(result.image, "gatys", result.settings), loss_curve(
+            result.losses, *term_weights)
 
     return run
 
@@ -819,6 +832,10 @@ def _gatys_tab(models: Models) -> None:
             status = status_text()
             refine = gr.Button("Refine this result (use it as the start image)", size="sm")
             download = gr.File(label="PNG with settings")
+            curve = gr.LinePlot(x="step", y="log10 loss", color="term", label="Loss per step",
+                                y_title="loss (log10)", buttons=["export"],
+                                caption="The total and its weighted terms; coarse-to-fine starts a curve at each "
+                                        "size, where the image has more pixels")
     examples = example_files("content"), example_files("styles")
     if examples[0] and examples[1]:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
@@ -827,7 +844,7 @@ def _gatys_tab(models: Models) -> None:
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
                       *regions, combine, inside, init, style_scale, color_space, color_direction, optimizer, lr,
                       content_layers, style_layers, style_layer_weights, split],
-              outputs=[out, status, download], api_name="gatys", concurrency_id="long", concurrency_limit=1)
+              outputs=[out, status, download, curve], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):
         style.change(friendly_errors(functools.partial(editor_background, name=f"style {i}")), inputs=style,

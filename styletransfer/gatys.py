@@ -51,7 +51,7 @@ from .ops import gram_matrix, seeded_generator, total_variation
 from .vgg import VGGEncoder, receptive_field
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
-           "upscale_result", "loss_text"]
+           "upscale_result", "weighted_terms", "loss_text"]
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "content+noise")
@@ -641,16 +641,22 @@ def stylize(
     return GatysResult(image, record, time.perf_counter() - start, c, stopped)
 
 
+def weighted_terms(losses: dict[str, float], style_weight: float, tv_weight: float = 0.0) -> dict[str, float]:
+    """A record entry's weighted terms, which sum to its total: ``content`` (alpha L_content, with the
+    content weight as scaled for that size, so it is what the others leave), ``style`` (beta L_style)
+    and ``tv`` (gamma TV)."""
+    parts = {"style": style_weight * losses["style"], "tv": tv_weight * losses["tv"]}
+    return {"content": losses["total"] - parts["style"] - parts["tv"], **parts}
+
+
 def loss_text(losses: dict[str, float], style_weight: float, tv_weight: float = 0.0) -> str:
     """A record entry's total loss and each weighted term's share of it, e.g.
     ``"2.277e+06 (content 11%, style 89%)"``: the raw terms differ by orders of magnitude, the
-    shares say which one the optimiser is working on (the content weight is scaled per size, so
-    its part is what the others leave)."""
+    shares say which one the optimiser is working on."""
     total = losses["total"]
     if not (math.isfinite(total) and total > 0):
         return f"{total:.4g}"
-    parts = {"style": style_weight * losses["style"], "tv": tv_weight * losses["tv"]}
-    parts = {"content": total - parts["style"] - parts["tv"], **parts}
+    parts = weighted_terms(losses, style_weight, tv_weight)
     shares = ", ".join(f"{name} {100 * part / total:.0f}%" for name, part in parts.items() if name != "tv" or tv_weight)
     return f"{total:.4g} ({shares})"
 

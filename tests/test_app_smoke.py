@@ -56,7 +56,7 @@ def test_every_endpoint_names_its_inputs_and_outputs(client):
     unnamed = [(name, part["label"]) for name, endpoint in api.items()
                for part in endpoint["parameters"] + endpoint["returns"] if re.fullmatch(r"value_\d+", part["label"])]
     assert not unnamed
-    assert [part["label"] for part in api["/gatys"]["returns"]][1:] == ["status", "PNG with settings"]
+    assert [part["label"] for part in api["/gatys"]["returns"]][1:] == ["status", "PNG with settings", "Loss per step"]
 
 
 def test_adain_endpoint_returns_image_status_and_png_with_settings(client, images):
@@ -142,22 +142,28 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
     content, style, style2 = images
-    image, status, png = client.predict(*gatys_args(content, [style]), api_name="/gatys")
+    image, status, png, curve = client.predict(*gatys_args(content, [style]), api_name="/gatys")
     assert max(Image.open(image).size) == 128
-    assert status.startswith("Done. 10 steps") and re.search(r"loss \S+ \(content \d+%, style \d+%\)", status)
-    image, status, png = client.predict(*gatys_args(content, [style], schedule=1), api_name="/gatys")
+    loss = re.search(r"loss (\S+) \(content \d+%, style \d+%\)", status)
+    assert status.startswith("Done. 10 steps") and loss
+    totals = [(step, value) for step, term, value in curve["data"] if term == "total"]
+    assert [step for step, _ in totals] == list(range(1, 11))  # the loss plot: every step's total, as log10
+    assert 10 ** totals[-1][1] == pytest.approx(float(loss[1]), rel=1e-3)
+    assert {term for _, term, _ in curve["data"]} == {"total", "content", "style"}
+    image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=1), api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 108 steps")  # fast: 100 at 64 px, 8 at 128 px
     assert read_png_settings(png)["method"] == "gatys"
     # refine the result: it is the start image
-    image, status, png = client.predict(*gatys_args(content, [style], start=image), api_name="/gatys")
+    image, status, png, _ = client.predict(*gatys_args(content, [style], start=image), api_name="/gatys")
     assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["init_image"] is True
     assert "stretched" not in status
     # a start image of another shape is stretched, and the status says so
-    _, status, _ = client.predict(*gatys_args(content, [style], start=style), api_name="/gatys")
+    _, status, _, _ = client.predict(*gatys_args(content, [style], start=style), api_name="/gatys")
     assert "start image: its aspect ratio differs from the content's" in status
     # a time limit no step fits in: the content carried up to the size
-    image, status, png = client.predict(*gatys_args(content, [style], schedule=1, time_limit=1e-6), api_name="/gatys")
+    image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=1, time_limit=1e-6),
+                                           api_name="/gatys")
     assert max(Image.open(image).size) == 128 and status.startswith("Time limit reached (0+0 of 100+8 steps)")
     assert "loss not measured (no step ran)" in status
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
@@ -165,7 +171,7 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     with pytest.raises(Exception, match="greater than maximum value 4294967295"):
         client.predict(*gatys_args(content, [style], seed=2**70), api_name="/gatys")
     # "inside" guidance without spatial control: the run says it did nothing
-    _, status, png = client.predict(*gatys_args(content, [style], inside=True), api_name="/gatys")
+    _, status, png, _ = client.predict(*gatys_args(content, [style], inside=True), api_name="/gatys")
     assert status.startswith("Done. 10 steps") and "does nothing without spatial control" in status
     assert read_png_settings(png)["settings"]["guidance"] == "simple"
 
@@ -191,7 +197,7 @@ def test_gatys_colour_controls_reach_the_library(client, images):
     content, style, _ = images
     for controls in (dict(color="histogram", color_direction="content_to_style"),
                      dict(color="luminance", color_space="ycbcr")):
-        _, status, png = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
+        _, status, png, _ = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
         settings = read_png_settings(png)["settings"]
         assert status.startswith("Done. 10 steps") and {k: settings[k] for k in controls} == controls
 
@@ -200,12 +206,12 @@ def test_gatys_layers_and_optimiser_reach_the_library(client, images):
     content, style, _ = images
     controls = dict(optimizer="adam", lr=0.05, content_layers=["relu3_2"], style_layers=["relu2_1", "relu1_1"],
                     style_layer_weights="3, 1")
-    _, status, png = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
+    _, status, png, _ = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["optimizer"] == "adam" and settings["lr"] == 0.05
     assert settings["content_layers"] == ["relu3_2"] and settings["style_layers"] == ["relu1_1", "relu2_1"]
     assert settings["style_layer_weights"] == [3.0, 1.0]
-    _, _, png = client.predict(*gatys_args(content, [style]), api_name="/gatys")
+    _, _, png, _ = client.predict(*gatys_args(content, [style]), api_name="/gatys")
     assert read_png_settings(png)["settings"]["lr"] is None  # 0: the optimiser's default
     for bad, message in ((dict(style_layers=[]), "tick at least one style layer"),
                          (dict(content_layers=["relu9_9"]), "'relu9_9' .* is not in the list of choices"),
@@ -218,8 +224,8 @@ def test_gatys_layers_and_optimiser_reach_the_library(client, images):
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     content, style, style2 = images
-    image, status, png = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)",
-                                                    inside=True), api_name="/gatys")
+    image, status, png, _ = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)",
+                                                       inside=True), api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["masks"] == 2 and settings["style_weights"] is None
     assert settings["guidance"] == "inside" and "does nothing" not in status
@@ -235,8 +241,8 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     strokes.save(images[0].parent / "strokes.png")
     painted = {"background": handle_file(str(content)), "layers": [handle_file(str(images[0].parent / "strokes.png"))],
                "composite": None}
-    _, status, png = client.predict(*gatys_args(content, [style, style2], spatial="painted regions", editor=painted),
-                                    api_name="/gatys")
+    _, status, png, _ = client.predict(*gatys_args(content, [style, style2], spatial="painted regions", editor=painted),
+                                       api_name="/gatys")
     assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["masks"] == 2
     # a region painted on style 2 (its top half): style 2's statistics come from there only
     top = Image.new("RGBA", (48, 40))
@@ -244,7 +250,7 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     top.save(images[0].parent / "top.png")
     region = {"background": handle_file(str(style2)), "layers": [handle_file(str(images[0].parent / "top.png"))],
               "composite": None}
-    _, status, png = client.predict(*gatys_args(content, [style, style2], regions=(None, region)), api_name="/gatys")
+    _, status, png, _ = client.predict(*gatys_args(content, [style, style2], regions=(None, region)), api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["style_masks"] == [False, True]
 
@@ -253,12 +259,12 @@ def test_gatys_scale_control_takes_fine_texture_from_one_style_and_structure_fro
     from app import GATYS_COMBINES
 
     content, style, style2 = images
-    _, status, png = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[2]),
-                                    api_name="/gatys")
+    _, status, png, _ = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[2]),
+                                       api_name="/gatys")
     weights = read_png_settings(png)["settings"]["style_weights"]
     assert status.startswith("Done. 10 steps") and weights == [[0, 0, 1, 1, 1], [1, 1, 0, 0, 0]]
-    _, _, png = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu3_1",
-                                           style_layers=["relu1_1", "relu3_1", "relu4_1"]), api_name="/gatys")
+    _, _, png, _ = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu3_1",
+                                              style_layers=["relu1_1", "relu3_1", "relu4_1"]), api_name="/gatys")
     assert read_png_settings(png)["settings"]["style_weights"] == [[1, 1, 0], [0, 0, 1]]
     with pytest.raises(Exception, match="style layers on both sides of its split after relu4_1"):
         client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu4_1",

@@ -75,6 +75,10 @@ def test_gatys_tab_shows_progress_while_running(page, uploads):
     panel.get_by_text("Step ").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "gatys_progress.png"), full_page=True)
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
+    plot = panel.locator(".block").filter(has_text="Loss per step").last
+    plot.locator("svg, canvas").first.wait_for(timeout=30_000)  # the loss plot is drawn
+    plot.scroll_into_view_if_needed()
+    plot.screenshot(path=str(ARTIFACTS / "gatys_loss_plot.png"))
     panel.get_by_role("button", name="Refine this result").click()
     panel.get_by_text("The result is now the start image").wait_for(timeout=30_000)
     panel.get_by_role("button", name="Controls").click()
