@@ -298,6 +298,36 @@ def editor_background(image: Any, name: str = "content") -> Any:
     return {"background": img, "layers": [], "composite": None}
 
 
+class BackgroundJob:
+    """Runs ``job(progress=...)`` in a thread: iterating gives its progress reports as they come, then
+    :meth:`result` its return value. The job's arguments are bound before it starts (``functools.partial``),
+    so nothing the handler does meanwhile can change them."""
+
+    def __init__(self, job: Callable[..., Any]) -> None:
+        self._updates: queue.Queue = queue.Queue()
+        self._outcome: dict[str, Any] = {}
+        threading.Thread(target=self._run, args=(job,), daemon=True).start()
+
+    def _run(self, job: Callable[..., Any]) -> None:
+        try:
+            self._outcome["result"] = job(progress=self._updates.put)
+        except Exception as e:  # re-raised by result(), in the handler's thread
+            self._outcome["error"] = e
+        finally:
+            self._updates.put(None)
+
+    def __iter__(self) -> Iterator[Any]:
+        while (update := self._updates.get()) is not None:
+            yield update
+
+    def result(self, failed: str) -> Any:
+        """The job's return value; bad input re-raised as it is, anything else as ``"<failed>: <error>"``."""
+        if "error" in self._outcome:
+            e = self._outcome["error"]
+            raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"{failed}: {e}")
+        return self._outcome["result"]
+
+
 # ---------------------------------------------------------------- Gatys
 
 def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tuple[list[Image.Image], list[float]]:
@@ -410,36 +440,21 @@ def make_gatys_handler(models: Models) -> Callable:
                          "spatial control.")
         stop = threading.Event()
         _CANCELS[request.session_hash or "default"] = stop
-        updates: queue.Queue = queue.Queue()
-        outcome: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                outcome["result"] = gatys.stylize(content_img, styles, encoder=models.vgg(),
-                                                  style_weights=None if masks else weights, masks=masks,
-                                                  style_masks=style_masks if any(style_masks) else None,
-                                                  init_image=start_img, progress=updates.put, preview_every=10,
-                                                  cancel=stop, **controls)
-            except Exception as e:  # reported below as a readable message
-                outcome["error"] = e
-            finally:
-                updates.put(None)
-
-        threading.Thread(target=work, daemon=True).start()
         preview, note_text, entries = None, " ".join(notes), []
         term_weights = controls["style_weight"], controls["tv_weight"]
-        yield None, f"Starting... {note_text}".strip(), None, None
-        while (info := updates.get()) is not None:
+        yield None, f"Starting... {note_text}".strip(), None, None  # before VGG-16 loads on first use
+        job = BackgroundJob(functools.partial(
+            gatys.stylize, content_img, styles, encoder=models.vgg(), style_weights=None if masks else weights,
+            masks=masks, style_masks=style_masks if any(style_masks) else None, init_image=start_img,
+            preview_every=10, cancel=stop, **controls))
+        for info in job:
             preview = info.preview or preview
             entries.append(info.losses)
             if info.preview is not None or info.step % 5 == 0:
                 status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss "
                           f"{gatys.loss_text(info.losses, *term_weights)}")
                 yield preview, status, None, loss_curve(entries, *term_weights) if info.preview else gr.update()
-        if "error" in outcome:
-            e = outcome["error"]
-            raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Gatys failed: {e}")
-        result = outcome["result"]
+        result = job.result("Gatys failed")
         loss = gatys.loss_text(result.losses[-1], *term_weights) if result.losses else "not measured (no step ran)"
         if result.stopped:
             ending = "Stopped early; kept the best image so far. "
@@ -603,36 +618,23 @@ def make_train_handler(models: Models) -> Callable:
         preview_content = contents[0][..., : int(size), : int(size)]
         stop = threading.Event()
         _CANCELS[f"train:{request.session_hash or 'default'}"] = stop
-        updates: queue.Queue = queue.Queue()
-        outcome: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                outcome["bank"] = learn_bank(style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
-                                             num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH,
-                                             **BANK_RECIPES[recipe], progress=updates.put,
-                                             preview_every=25, preview_content=preview_content, cancel=stop)
-            except Exception as e:  # reported below as a readable message
-                outcome["error"] = e
-            finally:
-                updates.put(None)
-
         device = "GPU" if DEVICE.type == "cuda" else "CPU"
-        threading.Thread(target=work, daemon=True).start()
         preview, start = None, ""
-        yield None, f"Learning '{name}' on the {device}...", None, user_banks
-        while (info := updates.get()) is not None:
+        yield None, f"Learning '{name}' on the {device}...", None, user_banks  # before VGG-16 loads on first use
+        job = BackgroundJob(functools.partial(
+            learn_bank, style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
+            num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH, **BANK_RECIPES[recipe],
+            preview_every=25, preview_content=preview_content, cancel=stop))
+        for info in job:
             info: BankStep
             preview, start = info.preview or preview, info.init
             if info.preview is not None or info.step % 5 == 0:
                 yield (preview, f"Step {info.step}/{info.total} ({start} start): "
                        f"style loss {info.losses['style']:.4g}, content loss {info.losses['content']:.4g} "
                        f"({info.seconds:.0f} s)", None, user_banks)
-        if "error" in outcome:
-            e = outcome["error"]
-            raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"Training failed: {e}")
+        bank = job.result("Training failed")
         path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
-        save_bank(outcome["bank"], path, thumbnail=style_img,
+        save_bank(bank, path, thumbnail=style_img,
                   metadata={"trained": "incrementally in the studio", "steps": int(num_steps), "size": int(size),
                             **BANK_RECIPES[recipe], "start": start, "stopped_early": stop.is_set()})
         user_banks = {**(user_banks or {}), name: str(path)}

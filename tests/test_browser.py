@@ -164,9 +164,11 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
         number = panel.get_by_label(label).first
         number.fill(value)
         number.press("Enter")
+    page.wait_for_timeout(500)  # the sliders take the typed values before the run starts
     panel.get_by_role("button", name="Stylize").click()
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
-    assert not page.locator(".toast-body").filter(has_text="Error").count()
+    errors = page.locator(".toast-body").filter(has_text="Error")
+    assert not errors.count(), errors.all_inner_texts()
     link = panel.locator("a[href*='gatys_result']").first
     link.wait_for(timeout=30_000)
     from urllib.request import urlopen
@@ -175,5 +177,5 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
 
     (tmp_path / "result.png").write_bytes(urlopen(link.get_attribute("href")).read())
     settings = read_png_settings(tmp_path / "result.png")["settings"]
-    assert settings["masks"] == 2 and settings["style_masks"] == [True, False]
-    assert settings["num_steps"] == 10 and settings["size"] == 128
+    assert settings["masks"] == 2 and settings["style_masks"] == [True, False], settings
+    assert settings["num_steps"] == 10 and settings["size"] == 128, settings
