@@ -66,8 +66,9 @@ GATYS_SCHEDULES = (
     "coarse-to-fine (solve small, upscale, refine)",
     "fast coarse-to-fine: 100/30/8 steps at 1/4, 1/2, full size (26-55 s at 512 px on 2 CPU cores)",
     "direct (every step at full size)",
+    "custom: the sizes and steps typed below",
 )
-"""The Gatys tab's schedules; the fast one ignores the step slider."""
+"""The Gatys tab's schedules; the fast one ignores the step slider, the custom one the steps and size."""
 GATYS_COMBINES = (
     "blend them by the weights",
     "style 1 fine texture, style 2 coarse structure",
@@ -379,6 +380,24 @@ def layer_weights(text: str | None, style_layers: Sequence[str]) -> tuple[float,
     return values
 
 
+def custom_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``scales`` and ``scale_steps`` from a schedule typed as ``"128x100, 256x30, 512x8"`` (long side x steps,
+    smallest first; the last size is the output's)."""
+    example = "e.g. 128x100, 256x30, 512x8"
+    pairs = [item.strip().lower().split("x") for item in (text or "").replace(";", ",").split(",") if item.strip()]
+    if not pairs:
+        raise ValueError(f"type the custom schedule as sizes x steps, smallest first, {example}")
+    try:
+        sizes, steps = zip(*((int(size), int(n)) for size, n in pairs))
+    except ValueError:
+        raise ValueError(f"custom schedule: write each size as <long side>x<steps>, {example}; got {text!r}") from None
+    if list(sizes) != sorted(set(sizes)) or not 16 <= sizes[0] or sizes[-1] > MAX_SIDE:
+        raise ValueError(f"custom schedule: sizes must grow from 16 to at most {MAX_SIDE} px, got {list(sizes)}")
+    if min(steps) < 1:
+        raise ValueError(f"custom schedule: every size needs at least one step, got {list(steps)}")
+    return sizes, steps
+
+
 def _chosen_layers(layers: Sequence[str] | str | None, kind: str) -> tuple[str, ...]:
     """The content or style layers ticked in the Gatys tab, in the network's order."""
     layers = [layers] if isinstance(layers, str) else list(layers or [])
@@ -406,7 +425,7 @@ def make_gatys_handler(models: Models) -> Callable:
     def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
             inside, init, style_scale, color_space, color_direction, optimizer, lr, content_layers, style_layers,
-            style_layer_weights, split, request: gr.Request):
+            style_layer_weights, split, noise_ratio, upscale, schedule_text, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
@@ -432,9 +451,13 @@ def make_gatys_handler(models: Models) -> Callable:
                         guidance="inside" if inside and masks else "simple", init=init,
                         style_scale=float(style_scale), optimizer=optimizer, lr=float(lr) if lr else None,
                         content_layers=content_layers, style_layers=style_layers,
-                        style_layer_weights=layer_weights(style_layer_weights, style_layers))
+                        style_layer_weights=layer_weights(style_layer_weights, style_layers),
+                        noise_ratio=float(noise_ratio), upscale=upscale)
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
+        elif schedule == GATYS_SCHEDULES[3]:
+            controls["scales"], controls["scale_steps"] = custom_schedule(schedule_text)
+            controls["size"] = controls["scales"][-1]
         if inside and not masks:
             notes.append("\"Inside\" guidance keeps a region's style within its edges: it does nothing without "
                          "spatial control.")
@@ -801,7 +824,15 @@ def _gatys_tab(models: Models) -> None:
                                               "brushwork comes out larger)")
                 init = gr.Radio(list(gatys.INITS), value=defaults.init,
                                 label="Start from (a start image below takes the content's place)")
+                noise_ratio = gr.Slider(0, 1, value=defaults.noise_ratio, step=0.05,
+                                        label="Noise share of a content+noise start")
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
+                schedule_text = gr.Textbox("128x100, 256x30, 512x30",
+                                           label="Custom schedule: long side x steps at each size, smallest first "
+                                                 "(the last size is the output's)")
+                upscale = gr.Radio(list(gatys.UPSCALES), value=defaults.upscale,
+                                   label="Between sizes (detail: the upscaled result plus the content's finer "
+                                         "detail; bicubic: the result alone)")
                 color = gr.Radio(list(COLOR_MODES), value="none", label="Colour control")
                 color_method = colour_method_radio()
                 color_direction = gr.Radio(GATYS_COLOR_DIRECTIONS, value=defaults.color_direction,
@@ -845,7 +876,8 @@ def _gatys_tab(models: Models) -> None:
               inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
                       *regions, combine, inside, init, style_scale, color_space, color_direction, optimizer, lr,
-                      content_layers, style_layers, style_layer_weights, split],
+                      content_layers, style_layers, style_layer_weights, split, noise_ratio, upscale,
+                      schedule_text],
               outputs=[out, status, download, curve], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):

@@ -130,14 +130,15 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
                 combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0, color="none",
                 color_space="yiq", color_direction="style_to_content", optimizer="lbfgs", lr=0,
                 content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
-                style_layer_weights="", split="relu2_1")
+                style_layer_weights="", split="relu2_1", noise_ratio=0.5, upscale="detail", schedule_text="")
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
             GATYS_SCHEDULES[schedule], args["color"], "cholesky", args["seed"], args["time_limit"], start,
             args["spatial"], args["editor"], *args["regions"], args["combine"], args["inside"], args["init"],
             args["style_scale"], args["color_space"], args["color_direction"], args["optimizer"], args["lr"],
-            args["content_layers"], args["style_layers"], args["style_layer_weights"], args["split"]]
+            args["content_layers"], args["style_layers"], args["style_layer_weights"], args["split"],
+            args["noise_ratio"], args["upscale"], args["schedule_text"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -220,6 +221,22 @@ def test_gatys_layers_and_optimiser_reach_the_library(client, images):
                          (dict(style_layer_weights="1, -1, 1, 1, 1"), "style_layer_weights must be >= 0")):
         with pytest.raises(Exception, match=message):
             client.predict(*gatys_args(content, [style], **bad), api_name="/gatys")
+
+
+def test_gatys_custom_schedule_noise_share_and_upscale_reach_the_library(client, images):
+    content, style, _ = images
+    image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=3, schedule_text="48x4; 96X3",
+                                                       init="content+noise", noise_ratio=0.25, upscale="bicubic"),
+                                           api_name="/gatys")
+    settings = read_png_settings(png)["settings"]
+    assert max(Image.open(image).size) == 96 and status.startswith("Done. 7 steps")  # the size slider said 128
+    assert settings["scales"] == [48, 96] and settings["scale_steps"] == [4, 3]
+    assert settings["noise_ratio"] == 0.25 and settings["upscale"] == "bicubic" and settings["size"] == 96
+    for text, message in (("", "type the custom schedule"), ("96x3, 48x4", "sizes must grow"),
+                          ("48x4, 4000x1", r"at most \d+ px"), ("48 by 4", "write each size as <long side>x<steps>"),
+                          ("48x0", "at least one step")):
+        with pytest.raises(Exception, match=message):
+            client.predict(*gatys_args(content, [style], schedule=3, schedule_text=text), api_name="/gatys")
 
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
