@@ -825,9 +825,10 @@ def _gatys_tab(models: Models) -> None:
                 init = gr.Radio(list(gatys.INITS), value=defaults.init,
                                 label="Start from (a start image below takes the content's place)")
                 noise_ratio = gr.Slider(0, 1, value=defaults.noise_ratio, step=0.05,
+                                        visible=defaults.init == gatys.INITS[2],
                                         label="Noise share of a content+noise start")
                 schedule = gr.Radio(list(GATYS_SCHEDULES), value=GATYS_SCHEDULES[0], label="Schedule")
-                schedule_text = gr.Textbox("128x100, 256x30, 512x30",
+                schedule_text = gr.Textbox("128x100, 256x30, 512x30", visible=False,
                                            label="Custom schedule: long side x steps at each size, smallest first "
                                                  "(the last size is the output's)")
                 upscale = gr.Radio(list(gatys.UPSCALES), value=defaults.upscale,
@@ -883,6 +884,10 @@ def _gatys_tab(models: Models) -> None:
     for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):
         style.change(friendly_errors(functools.partial(editor_background, name=f"style {i}")), inputs=style,
                      outputs=region, api_name=False)
+    schedule.change(lambda choice: gr.update(visible=choice == GATYS_SCHEDULES[3]), schedule, schedule_text,
+                    api_name=False, queue=False)
+    init.change(lambda choice: gr.update(visible=choice == gatys.INITS[2]), init, noise_ratio, api_name=False,
+                queue=False)
     stop.click(stop_gatys, outputs=status, api_name="gatys_stop", queue=False)
     refine.click(use_result_as_start, inputs=out, outputs=[start, status], api_name=False, queue=False)
 

@@ -160,6 +160,15 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "gatys_painted.png"), full_page=True)
     panel.get_by_role("button", name="Controls").click()
+    custom, noise = panel.get_by_label("Custom schedule"), panel.get_by_label("Noise share of a content+noise start")
+    assert not custom.is_visible() and not noise.first.is_visible()  # shown only where they apply
+    panel.get_by_label("custom: the sizes and steps typed below").check()
+    panel.get_by_label("content+noise").check()
+    custom.wait_for(state="visible")
+    noise.first.wait_for(state="visible")
+    panel.get_by_label("coarse-to-fine (solve small, upscale, refine)").check()
+    panel.get_by_label("content", exact=True).check()
+    custom.wait_for(state="hidden")
     for label, value in (("Steps (coarse-to-fine", "10"), ("Output size (long side, px)", "128")):  # a short run
         number = panel.get_by_label(label).first
         number.fill(value)
