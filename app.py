@@ -411,7 +411,7 @@ def _chosen_layers(layers: Sequence[str] | str | None, kind: str) -> tuple[str, 
 
 def loss_curve(entries: list[dict[str, float]], style_weight: float, tv_weight: float) -> pd.DataFrame:
     """The Gatys tab's loss plot: per step the total and each weighted term, as log10 (they span decades, and
-    each coarse-to-fine size starts its own curve)."""
+    jump where coarse-to-fine moves to a larger size)."""
     rows = [(int(e["step"]), name, math.log10(value)) for e in entries
             for name, value in {"total": e["total"], **gatys.weighted_terms(e, style_weight, tv_weight)}.items()
             if math.isfinite(value) and value > 1e-3 * e["total"]]  # smaller terms do not show (nor rounding)
@@ -868,8 +868,8 @@ def _gatys_tab(models: Models) -> None:
             download = gr.File(label="PNG with settings")
             curve = gr.LinePlot(x="step", y="log10 loss", color="term", label="Loss per step",
                                 y_title="loss (log10)", buttons=["export"],
-                                caption="The total and its weighted terms; coarse-to-fine starts a curve at each "
-                                        "size, where the image has more pixels")
+                                caption="The total and its weighted terms; they jump where coarse-to-fine moves "
+                                        "to a larger size (more pixels, larger terms)")
     examples = example_files("content"), example_files("styles")
     if examples[0] and examples[1]:
         gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
