@@ -458,6 +458,9 @@ def make_gatys_handler(models: Models) -> Callable:
         elif schedule == GATYS_SCHEDULES[3]:
             controls["scales"], controls["scale_steps"] = custom_schedule(schedule_text)
             controls["size"] = controls["scales"][-1]
+            if controls["size"] != int(size):
+                notes.append(f"The custom schedule's last size, {controls['size']} px, is the output's (not the "
+                             f"size slider's {int(size)} px).")
         if inside and not masks:
             notes.append("\"Inside\" guidance keeps a region's style within its edges: it does nothing without "
                          "spatial control.")

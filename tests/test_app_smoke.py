@@ -230,6 +230,7 @@ def test_gatys_custom_schedule_noise_share_and_upscale_reach_the_library(client,
                                            api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert max(Image.open(image).size) == 96 and status.startswith("Done. 7 steps")  # the size slider said 128
+    assert "The custom schedule's last size, 96 px, is the output's (not the size slider's 128 px)" in status
     assert settings["scales"] == [48, 96] and settings["scale_steps"] == [4, 3]
     assert settings["noise_ratio"] == 0.25 and settings["upscale"] == "bicubic" and settings["size"] == 96
     for text, message in (("", "type the custom schedule"), ("96x3, 48x4", "sizes must grow"),

@@ -244,6 +244,10 @@ def test_loss_text_gives_each_weighted_terms_share_of_the_total(tiny_vgg, conten
         assert sum(float(v[:-1]) for v in shares.values()) == pytest.approx(100, abs=1.5)
     assert "tv" not in gatys.loss_text(result.losses[-1], 1e3)
     assert gatys.loss_text({"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}, 1e3) == "0"
+    last = result.losses[-1]  # at the output size the content weight is the given one, 1
+    terms = gatys.weighted_terms(last, 1e3, 1e-3)
+    expected = {"content": last["content"], "style": 1e3 * last["style"], "tv": 1e-3 * last["tv"]}
+    assert terms == pytest.approx(expected, abs=1e-5 * last["total"])  # content is what the others leave of the total
 
 
 def test_the_returned_image_has_the_recorded_best_loss(tiny_vgg, content, style, monkeypatch):
