@@ -530,14 +530,7 @@ def stylize(
     style_imgs = [pil_to_tensor(load_image(s, name=f"style image {i + 1}"), device) for i, s in enumerate(styles_in)]
     start_img = None if init_image is None else pil_to_tensor(load_image(init_image, name="start image"), device)
 
-    if c["scales"] is not None:
-        sizes = tuple(c["scales"])
-        steps = tuple(c["scale_steps"] or [max(1, c["num_steps"] // len(sizes))] * len(sizes))
-    elif c["coarse_to_fine"]:
-        sizes, steps = default_schedule(c["size"], c["num_steps"])
-    else:
-        sizes, steps = (c["size"],), (c["num_steps"],)
-    c["scales"], c["scale_steps"] = sizes, steps
+    c["scales"], c["scale_steps"] = sizes, steps = _schedule(c)
     # Checks the output size only: coarser sizes clamp their sides to 16 px.
     scaled_size((content_img.shape[-1], content_img.shape[-2]), sizes[-1], name="content image")
 
@@ -584,15 +577,7 @@ def stylize(
             step_seconds *= _pixels(target) / _pixels(targets[scale_index - 1])
         x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS flattens grads
         best, best_loss = x.detach().clone(), math.inf
-        if c["optimizer"] == "lbfgs":
-            # One function evaluation per step (max_iter=1) so steps are counted, reported and
-            # cancellable; the curvature history carries over between calls. Tolerances are off
-            # so a run always takes the steps it was asked for.
-            opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [x], lr=c["lr"] or 1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=-1, tolerance_change=-1
-            )
-        else:
-            opt = torch.optim.Adam([x], lr=c["lr"] or 0.02)
+        opt = _optimizer(x, c)
         last: dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
@@ -659,6 +644,27 @@ def loss_text(losses: dict[str, float], style_weight: float, tv_weight: float = 
     parts = weighted_terms(losses, style_weight, tv_weight)
     shares = ", ".join(f"{name} {100 * part / total:.0f}%" for name, part in parts.items() if name != "tv" or tv_weight)
     return f"{total:.4g} ({shares})"
+
+
+def _schedule(c: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The sizes a run solves at, smallest first, and the steps at each: the explicit ``scales``, the
+    default coarse-to-fine schedule, or the output size alone."""
+    if c["scales"] is not None:
+        sizes = tuple(c["scales"])
+        return sizes, tuple(c["scale_steps"] or [max(1, c["num_steps"] // len(sizes))] * len(sizes))
+    if c["coarse_to_fine"]:
+        return default_schedule(c["size"], c["num_steps"])
+    return (c["size"],), (c["num_steps"],)
+
+
+def _optimizer(x: torch.Tensor, c: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimiser of one size's pixels ``x``. L-BFGS makes one function evaluation per step
+    (``max_iter=1``), so steps are counted, reported and cancellable, and its curvature history
+    carries over between calls; its tolerances are off, so a run takes the steps it was asked for."""
+    if c["optimizer"] == "lbfgs":
+        return torch.optim.LBFGS([x], lr=c["lr"] or 1.0, max_iter=1, history_size=LBFGS_HISTORY,
+                                 tolerance_grad=-1, tolerance_change=-1)
+    return torch.optim.Adam([x], lr=c["lr"] or 0.02)
 
 
 def _pixels(t: torch.Tensor) -> int:
