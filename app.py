@@ -412,10 +412,10 @@ def _chosen_layers(layers: Sequence[str] | str | None, kind: str) -> tuple[str, 
 def loss_curve(entries: list[dict[str, float]], style_weight: float, tv_weight: float) -> pd.DataFrame:
     """The Gatys tab's loss plot: per step the total and each weighted term, as log10 (they span decades, and
     jump where coarse-to-fine moves to a larger size)."""
-    rows = [(int(e["step"]), name, math.log10(value)) for e in entries
+    rows = [(int(e["step"]), name, math.log10(value), value) for e in entries
             for name, value in {"total": e["total"], **gatys.weighted_terms(e, style_weight, tv_weight)}.items()
             if math.isfinite(value) and value > 1e-3 * e["total"]]  # smaller terms do not show (nor rounding)
-    return pd.DataFrame(rows, columns=["step", "term", "log10 loss"])
+    return pd.DataFrame(rows, columns=["step", "term", "log10 loss", "loss"])
 
 
 def make_gatys_handler(models: Models) -> Callable:
@@ -870,7 +870,7 @@ def _gatys_tab(models: Models) -> None:
             refine = gr.Button("Refine this result (use it as the start image)", size="sm")
             download = gr.File(label="PNG with settings")
             curve = gr.LinePlot(x="step", y="log10 loss", color="term", label="Loss per step",
-                                y_title="loss (log10)", buttons=["export"],
+                                y_title="loss (log10)", buttons=["export"], tooltip=["step", "term", "loss"],
                                 caption="The total and its weighted terms; they jump where coarse-to-fine moves "
                                         "to a larger size (more pixels, larger terms)")
     examples = example_files("content"), example_files("styles")

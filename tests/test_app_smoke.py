@@ -147,10 +147,12 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     assert max(Image.open(image).size) == 128
     loss = re.search(r"loss (\S+) \(content \d+%, style \d+%\)", status)
     assert status.startswith("Done. 10 steps") and loss
-    totals = [(step, value) for step, term, value in curve["data"] if term == "total"]
-    assert [step for step, _ in totals] == list(range(1, 11))  # the loss plot: every step's total, as log10
-    assert 10 ** totals[-1][1] == pytest.approx(float(loss[1]), rel=1e-3)
-    assert {term for _, term, _ in curve["data"]} == {"total", "content", "style"}
+    assert curve["columns"] == ["step", "term", "log10 loss", "loss"]
+    totals = [(step, log, value) for step, term, log, value in curve["data"] if term == "total"]
+    assert [step for step, _, _ in totals] == list(range(1, 11))  # the loss plot: every step's total
+    assert totals[-1][2] == pytest.approx(float(loss[1]), rel=1e-3)
+    assert all(10**log == pytest.approx(value, rel=1e-6) for _, _, log, value in curve["data"])
+    assert {term for _, term, _, _ in curve["data"]} == {"total", "content", "style"}
     image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=1), api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 108 steps")  # fast: 100 at 64 px, 8 at 128 px
