@@ -381,20 +381,14 @@ def layer_weights(text: str | None, style_layers: Sequence[str]) -> tuple[float,
 
 
 def custom_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``scales`` and ``scale_steps`` from a schedule typed as ``"128x100, 256x30, 512x8"`` (long side x steps,
-    smallest first; the last size is the output's)."""
-    example = "e.g. 128x100, 256x30, 512x8"
-    pairs = [item.strip().lower().split("x") for item in (text or "").replace(";", ",").split(",") if item.strip()]
-    if not pairs:
-        raise ValueError(f"type the custom schedule as sizes x steps, smallest first, {example}")
+    """``scales`` and ``scale_steps`` from the custom schedule box (see :func:`gatys.parse_schedule`), within the
+    app's size cap."""
     try:
-        sizes, steps = zip(*((int(size), int(n)) for size, n in pairs))
-    except ValueError:
-        raise ValueError(f"custom schedule: write each size as <long side>x<steps>, {example}; got {text!r}") from None
-    if list(sizes) != sorted(set(sizes)) or not 16 <= sizes[0] or sizes[-1] > MAX_SIDE:
-        raise ValueError(f"custom schedule: sizes must grow from 16 to at most {MAX_SIDE} px, got {list(sizes)}")
-    if min(steps) < 1:
-        raise ValueError(f"custom schedule: every size needs at least one step, got {list(steps)}")
+        sizes, steps = gatys.parse_schedule(text or "")
+    except ValueError as e:
+        raise ValueError(f"custom schedule: {e}") from None
+    if sizes[-1] > MAX_SIDE:
+        raise ValueError(f"custom schedule: the last size may be at most {MAX_SIDE} px here, got {sizes[-1]}")
     return sizes, steps
 
 

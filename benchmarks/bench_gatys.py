@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import child_json, conv_rate, flops, median_step_seconds, peak_rss_mb  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.gatys import (  # noqa: E402
-    LBFGS_HISTORY, UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, stylize,
+    LBFGS_HISTORY, UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, parse_schedule, stylize,
 )
 from zoo.registry import load_vgg16  # noqa: E402
 
@@ -87,12 +87,6 @@ def memory_section(steps: int, precision: str) -> None:
         history = LBFGS_HISTORY * 2 * 3 * w * h * 4 / 2**20  # pairs of float32 image-sized vectors
         print(f"   {w}x{h}: peak RSS {mem['peak_mb']:.0f} MB (VGG-16 loaded: {mem['models_mb']:.0f} MB; "
               f"the full L-BFGS history alone: {history:.0f} MB); {mem['seconds']:.0f} s", flush=True)
-
-
-def parse_schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``"256x200+512x50"`` -> ((256, 512), (200, 50))."""
-    pairs = [tuple(int(v) for v in part.split("x")) for part in text.split("+")]
-    return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -51,7 +52,7 @@ from .ops import gram_matrix, seeded_generator, total_variation
 from .vgg import VGGEncoder, receptive_field
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
-           "upscale_result", "weighted_terms", "loss_text"]
+           "parse_schedule", "upscale_result", "weighted_terms", "loss_text"]
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "content+noise")
@@ -158,6 +159,28 @@ def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """
     coarser = tuple(s for s in (size // 4, size // 2) if s >= 64)
     return coarser + (size,), ((100,), (100, 8), (100, 30, 8))[len(coarser)]
+
+
+def parse_schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``scales`` and ``scale_steps`` from text such as ``"128x100, 256x30, 512x8"``: long side x steps at
+    each size, smallest first, separated by ``,``, ``;`` or ``+``; the last size is the output's.
+
+    Raises:
+        ValueError: a malformed entry, sizes that do not grow within [16, MAX_SIZE], or a size without steps.
+    """
+    example = "e.g. 128x100, 256x30, 512x8"
+    items = [item.strip().lower() for item in re.split(r"[,;+]", text or "") if item.strip()]
+    if not items:
+        raise ValueError(f"a schedule needs at least one size x steps, {example}")
+    try:
+        sizes, steps = zip(*((int(size), int(n)) for size, n in (item.split("x") for item in items)))
+    except ValueError:
+        raise ValueError(f"write each size as <long side>x<steps>, {example}; got {text!r}") from None
+    if list(sizes) != sorted(set(sizes)) or sizes[0] < 16 or sizes[-1] > MAX_SIZE:
+        raise ValueError(f"the sizes must grow, smallest first, within [16, {MAX_SIZE}] px, got {list(sizes)}")
+    if min(steps) < 1:
+        raise ValueError(f"every size needs at least one step, got {list(steps)}")
+    return sizes, steps
 
 
 def _check_inputs(encoder: VGGEncoder, n_styles: int, c: dict[str, Any]) -> None:

@@ -235,9 +235,10 @@ def test_gatys_custom_schedule_noise_share_and_upscale_reach_the_library(client,
     assert "The custom schedule's last size, 96 px, is the output's (not the size slider's 128 px)" in status
     assert settings["scales"] == [48, 96] and settings["scale_steps"] == [4, 3]
     assert settings["noise_ratio"] == 0.25 and settings["upscale"] == "bicubic" and settings["size"] == 96
-    for text, message in (("", "type the custom schedule"), ("96x3, 48x4", "sizes must grow"),
-                          ("48x4, 4000x1", r"at most \d+ px"), ("48 by 4", "write each size as <long side>x<steps>"),
-                          ("48x0", "at least one step")):
+    for text, message in (("", "custom schedule: a schedule needs at least one size x steps"),
+                          ("96x3, 48x4", "custom schedule: the sizes must grow"),
+                          ("48x4, 4000x1", r"custom schedule: the last size may be at most \d+ px here"),
+                          ("48 by 4", "write each size as <long side>x<steps>"), ("48x0", "at least one step")):
         with pytest.raises(Exception, match=message):
             client.predict(*gatys_args(content, [style], schedule=3, schedule_text=text), api_name="/gatys")
 

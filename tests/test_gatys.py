@@ -232,6 +232,18 @@ def test_per_layer_style_terms_sum_to_the_style_loss_and_follow_the_layer_weight
     assert sum(v for k, v in record.items() if k.startswith("style/")) == pytest.approx(record["style"], rel=1e-5)
 
 
+def test_parse_schedule_reads_sizes_and_steps_and_refuses_bad_ones():
+    assert gatys.parse_schedule("128x100, 256X30;512x8") == ((128, 256, 512), (100, 30, 8))
+    assert gatys.parse_schedule("256x50+512x85") == ((256, 512), (50, 85))
+    assert gatys.parse_schedule(" 64x5 ") == ((64,), (5,))
+    for text, message in (("", "at least one size x steps"), ("256x50, 256x10", "the sizes must grow"),
+                          ("512x8, 256x30", "the sizes must grow"), ("8x3, 64x3", r"within \[16, 4096\]"),
+                          ("256", "write each size as"), ("256x5x5", "write each size as"), ("axb", "write each size"),
+                          ("256x0", "every size needs at least one step")):
+        with pytest.raises(ValueError, match=message):
+            gatys.parse_schedule(text)
+
+
 def test_loss_text_gives_each_weighted_terms_share_of_the_total(tiny_vgg, content, style):
     controls = {**FAST, "style_weight": 1e3, "tv_weight": 1e-3, "scales": (32, 64), "scale_steps": (2, 2)}
     result = stylize(content, style, encoder=tiny_vgg, **controls)
