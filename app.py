@@ -384,7 +384,7 @@ def custom_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]
     """``scales`` and ``scale_steps`` from the custom schedule box (see :func:`gatys.parse_schedule`), within the
     app's size cap."""
     try:
-        sizes, steps = gatys.parse_schedule(text or "")
+        sizes, steps = gatys.parse_schedule(text)
     except ValueError as e:
         raise ValueError(f"custom schedule: {e}") from None
     if sizes[-1] > MAX_SIDE:

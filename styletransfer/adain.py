@@ -44,7 +44,6 @@ __all__ = [
     "stylize_tensor",
     "ENCODER_LAYER",
     "STYLE_LAYERS",
-    "COLOR_MODES",
 ]
 
 ENCODER_LAYER = "relu4_1"

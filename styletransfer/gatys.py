@@ -161,7 +161,7 @@ def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return coarser + (size,), ((100,), (100, 8), (100, 30, 8))[len(coarser)]
 
 
-def parse_schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def parse_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``scales`` and ``scale_steps`` from text such as ``"128x100, 256x30, 512x8"``: long side x steps at
     each size, smallest first, separated by ``,``, ``;`` or ``+``; the last size is the output's.
 
