@@ -57,6 +57,7 @@ MAX_UI_SEED = 2**32 - 1
 """The seed fields' range: whole numbers a browser holds exactly."""
 MAX_STYLES = 4
 REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
+REGION_COLOR_NAMES = ("red", "green", "yellow", "blue")
 SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
 _CANCELS: dict[str, threading.Event] = {}
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -74,9 +75,9 @@ GATYS_COMBINES = (
     "style 1 fine texture, style 2 coarse structure",
     "style 2 fine texture, style 1 coarse structure",
 )
-"""How the Gatys tab combines two styles without spatial control: a blend, or scale control (Gatys et al.
-2017), the fine style layers (up to the split, relu2_1 by default) from one style and the coarser ones from
-the other."""
+"""How the Gatys tab combines its styles without spatial control: a blend by the weights, or scale control
+(Gatys et al. 2017, styles 1 and 2 only), the fine style layers (up to the split, relu2_1 by default) from one
+style and the coarser ones from the other."""
 GATYS_LAYERS = tuple(name for name in LAYER_NAMES if name.startswith("relu"))
 """The VGG layers the Gatys tab offers as content and style layers."""
 GATYS_OPTIMIZERS = [("L-BFGS (the paper's; the lowest loss)", "lbfgs"),
@@ -247,8 +248,15 @@ def _painted_layers(editor_value: dict | None) -> list[np.ndarray]:
     return layers
 
 
-def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int]) -> list[Image.Image]:
-    """One mask per style, at ``size``, from strokes painted in the style colours (nearest colour wins)."""
+def region_legend(word: str = "style") -> str:
+    """Which brush colour paints which style, as the page says it: "style 1 red, 2 green, ..."."""
+    return f"{word} " + ", ".join(f"{k} {name}" for k, name in enumerate(REGION_COLOR_NAMES, start=1))
+
+
+def painted_masks(editor_value: dict | None, slots: Sequence[int], size: tuple[int, int]) -> list[Image.Image]:
+    """One mask per given style, at ``size``, from strokes painted in the style colours (nearest colour wins).
+    ``slots`` are the given styles' numbers on the page (1-based): style ``k`` paints in ``REGION_COLORS[k - 1]``,
+    so a gap (styles 1 and 3) keeps each style its own colour."""
     layers = _painted_layers(editor_value)
     if not layers:
         raise ImageInputError("paint a region for each style on the content (one brush colour per style).")
@@ -256,11 +264,15 @@ def painted_masks(editor_value: dict | None, n_styles: int, size: tuple[int, int
     for arr in layers[1:]:
         strokes = np.where(arr[..., 3:4] > 0, arr, strokes)
     painted = strokes[..., 3] > 0
-    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in REGION_COLORS[:n_styles]], dtype=np.float32)
-    dist = ((strokes[..., None, :3].astype(np.float32) - palette) ** 2).sum(-1)
-    nearest = dist.argmin(-1)
-    masks = [((nearest == i) & painted).astype(np.float32) for i in range(n_styles)]
-    empty = [i + 1 for i, m in enumerate(masks) if not m.any()]
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in REGION_COLORS], dtype=np.float32)
+    nearest = ((strokes[..., None, :3].astype(np.float32) - palette) ** 2).sum(-1).argmin(-1)
+    stray = [k + 1 for k in np.unique(nearest[painted]).tolist() if k + 1 not in slots]
+    if stray:
+        colours = ", ".join(f"{REGION_COLOR_NAMES[k - 1]} (style {k})" for k in stray)
+        raise ImageInputError(f"a region is painted in {colours}, but that style has no image: upload it or "
+                              "paint over the region in a given style's colour.")
+    masks = [((nearest == k - 1) & painted).astype(np.float32) for k in slots]
+    empty = [k for k, m in zip(slots, masks) if not m.any()]
     if empty:
         raise ImageInputError(f"no region is painted for style(s) {empty}; use the brush colour of each style.")
     return [Image.fromarray((m * 255).astype(np.uint8)).resize(size, Image.Resampling.NEAREST) for m in masks]
@@ -275,15 +287,15 @@ def painted_region(editor_value: dict | None, size: tuple[int, int]) -> Image.Im
     return Image.fromarray(painted.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
 
 
-def spatial_masks(spatial: str, editor: dict | None, n_styles: int, content: Image.Image, encoder: VGGEncoder,
-                  seed: int, notes: list[str]) -> list | None:
-    """One mask per style for a spatial control choice (:data:`SPATIAL_MODES`); None when it is off.
-    For K-means regions, ``notes`` gets each style's share of the image."""
+def spatial_masks(spatial: str, editor: dict | None, slots: Sequence[int], content: Image.Image,
+                  encoder: VGGEncoder, seed: int, notes: list[str]) -> list | None:
+    """One mask per given style (``slots``: their numbers on the page) for a spatial control choice
+    (:data:`SPATIAL_MODES`); None when it is off. For K-means regions, ``notes`` gets each style's share."""
     if spatial == SPATIAL_MODES[1]:
-        return painted_masks(editor, n_styles, content.size)
+        return painted_masks(editor, slots, content.size)
     if spatial == SPATIAL_MODES[2]:
-        masks = auto_regions(content, n_styles, encoder=encoder, size=None, seed=seed)
-        shares = ", ".join(f"style {i + 1} {100 * float(m.mean()):.0f}%" for i, m in enumerate(masks))
+        masks = auto_regions(content, len(slots), encoder=encoder, size=None, seed=seed)
+        shares = ", ".join(f"style {k} {100 * float(m.mean()):.0f}%" for k, m in zip(slots, masks))
         notes.append(f"K-means regions, largest first: {shares} of the image.")
         return list(masks)
     if spatial != SPATIAL_MODES[0]:
@@ -331,30 +343,33 @@ class BackgroundJob:
 
 # ---------------------------------------------------------------- Gatys
 
-def _styles_and_weights(items: list[tuple[Any, float]], notes: list[str]) -> tuple[list[Image.Image], list[float]]:
-    styles, weights = [], []
-    for i, (source, weight) in enumerate(items, start=1):
+def _styles_and_weights(items: Sequence[tuple[Any, float]],
+                        notes: list[str]) -> tuple[list[Image.Image], list[float], list[int]]:
+    """The uploaded styles, their weights and their numbers on the page (1-based; empty slots are skipped)."""
+    styles, weights, slots = [], [], []
+    for k, (source, weight) in enumerate(items, start=1):
         if source is None:
             continue
-        styles.append(working_image(source, f"style {i}", notes))
+        styles.append(working_image(source, f"style {k}", notes))
         weights.append(float(weight))
+        slots.append(k)
     if not styles:
         raise ImageInputError("please upload at least one style image.")
-    return styles, weights
+    return styles, weights, slots
 
 
-def combined_style_weights(combine: str, weights: list[float], style_layers: Sequence[str],
+def combined_style_weights(combine: str, weights: list[float], slots: Sequence[int], style_layers: Sequence[str],
                            split: str = "relu2_1") -> list:
     """``style_weights`` for a :data:`GATYS_COMBINES` choice: the sliders' weights, or per-layer weights over
-    ``style_layers`` that give the layers up to ``split`` (the fine texture) to one style and the deeper ones
-    (the coarse structure) to the other."""
+    ``style_layers`` that give the layers up to ``split`` (the fine texture) to style 1 or 2 and the deeper ones
+    (the coarse structure) to the other. ``slots``: the given styles' numbers on the page."""
     if combine == GATYS_COMBINES[0]:
         return weights
     if combine not in GATYS_COMBINES:
         raise ValueError(f"choose how to combine the styles: {'; '.join(GATYS_COMBINES)}")
-    if len(weights) != 2:
+    if list(slots) != [1, 2]:
         raise ValueError("scale control takes its fine texture from one style and its coarse structure from the "
-                         "other: upload two style images")
+                         "other: upload style 1 and style 2, and no other")
     if split not in GATYS_LAYERS:
         raise ValueError(f"choose the scale control's split among {', '.join(GATYS_LAYERS)}")
     fine = [1.0 if LAYER_NAMES.index(name) <= LAYER_NAMES.index(split) else 0.0 for name in style_layers]
@@ -416,21 +431,21 @@ def make_gatys_handler(models: Models) -> Callable:
     """The Gatys tab's handler: streams (preview, status, None, loss plot) while it optimises, then (image,
     status, PNG, loss plot)."""
     @friendly_errors
-    def run(content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight, num_steps, size,
-            schedule, color, color_method, seed, time_limit, start, spatial, editor, region1, region2, combine,
+    def run(content, s1, s2, s3, s4, w1, w2, w3, w4, content_weight, style_weight, tv_weight, num_steps, size,
+            schedule, color, color_method, seed, time_limit, start, spatial, editor, r1, r2, r3, r4, combine,
             inside, init, style_scale, color_space, color_direction, optimizer, lr, content_layers, style_layers,
             style_layer_weights, split, noise_ratio, upscale, schedule_text, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
-        styles, weights = _styles_and_weights([(style1, weight1), (style2, weight2)], notes)
+        styles, weights, slots = _styles_and_weights(list(zip((s1, s2, s3, s4), (w1, w2, w3, w4))), notes)
         content_layers, style_layers = _chosen_layers(content_layers, "content"), _chosen_layers(style_layers, "style")
-        weights = combined_style_weights(combine, weights, style_layers, split)
+        weights = combined_style_weights(combine, weights, slots, style_layers, split)
         if combine != GATYS_COMBINES[0] and spatial != SPATIAL_MODES[0]:
             raise ValueError("choose spatial control (a region per style) or scale control (fine texture from one "
                              "style, coarse structure from the other), not both")
-        masks = spatial_masks(spatial, editor, len(styles), content_img, models.vgg(), int(seed), notes)
-        given = [region for source, region in ((style1, region1), (style2, region2)) if source is not None]
-        style_masks = [painted_region(region, img.size) for region, img in zip(given, styles)]
+        masks = spatial_masks(spatial, editor, slots, content_img, models.vgg(), int(seed), notes)
+        regions = (r1, r2, r3, r4)
+        style_masks = [painted_region(regions[k - 1], img.size) for k, img in zip(slots, styles)]
         start_img = None if start is None else working_image(start, "start image", notes)
         if start_img is not None and abs(math.log(start_img.width * content_img.height
                                                   / (start_img.height * content_img.width))) > 0.02:
@@ -517,9 +532,9 @@ def make_adain_handler(models: Models) -> Callable:
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
         items = [(s, w) for s, w in zip((s1, s2, s3, s4), (w1, w2, w3, w4))]
-        styles, weights = _styles_and_weights(items, notes)
+        styles, weights, slots = _styles_and_weights(items, notes)
         encoder, decoder = models.adain_encoder(), models.adain_decoder()
-        masks = spatial_masks(spatial, editor, len(styles), raw, encoder, int(seed), notes)
+        masks = spatial_masks(spatial, editor, slots, raw, encoder, int(seed), notes)
         image = adain.stylize(raw, styles, encoder=encoder, decoder=decoder, alpha=float(alpha),
                               style_weights=None if masks is not None else weights, preserve_color=preserve_color,
                               color_method=color_method, masks=masks, size=None, style_size=512)
@@ -587,11 +602,13 @@ def make_stylebank_handler(models: Models) -> Callable:
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
-        chosen = [(n, float(w)) for n, w in ((n1, w1), (n2, w2), (n3, w3), (n4, w4)) if n]
-        if not chosen:
+        pairs = ((n1, w1), (n2, w2), (n3, w3), (n4, w4))
+        slots = [slot for slot, (name, _) in enumerate(pairs, start=1) if name]
+        if not slots:
             raise ValueError("choose at least one style bank")
         autoencoder, banks = _all_banks(models, user_banks)
-        names = [n for n, _ in chosen]
+        chosen = [(pairs[slot - 1][0], float(pairs[slot - 1][1])) for slot in slots]
+        names = [name for name, _ in chosen]
         common = dict(autoencoder=autoencoder, banks=banks, size=None, preserve_color=preserve_color,
                       color_method=color_method)
         if mode == "linear fusion":
@@ -599,7 +616,7 @@ def make_stylebank_handler(models: Models) -> Callable:
         elif mode == "K-means regions":
             result = stylebank.stylize(raw, names, regions=int(k), seed=int(seed), **common)
         else:
-            result = stylebank.stylize(raw, names, masks=painted_masks(editor, len(names), raw.size), **common)
+            result = stylebank.stylize(raw, names, masks=painted_masks(editor, slots, raw.size), **common)
         status = f"Done in {time.perf_counter() - t0:.2f} s ({result.settings['precision']}). " + " ".join(notes)
         return result.image, result.region_map, status.strip(), write_png(result.image, "stylebank", result.settings)
 
@@ -779,6 +796,19 @@ def colour_method_radio() -> gr.Radio:
                     label="Histogram matching solution (Cholesky, or the symmetric square root: eigen)")
 
 
+def style_inputs(default_weights: Sequence[float]) -> tuple[list[gr.Image], list[gr.Slider]]:
+    """The style uploads of the AdaIN and Gatys tabs, each with its weight slider, two to a row."""
+    styles, weights = [], []
+    for row in range(0, MAX_STYLES, 2):
+        with gr.Row():
+            for i in range(row, min(row + 2, MAX_STYLES)):
+                with gr.Column(min_width=160):
+                    styles.append(image_input(f"Style {i + 1}" + ("" if i == 0 else " (optional)"), height=160))
+                    weights.append(gr.Slider(0, 1, value=default_weights[i], step=0.05,
+                                             label=f"Style {i + 1} weight"))
+    return styles, weights
+
+
 def _gatys_tab(models: Models) -> None:
     defaults = gatys.GatysConfig()
     gr.Markdown("Optimises the pixels of an image so its VGG features match the content and its Gram "
@@ -787,26 +817,25 @@ def _gatys_tab(models: Models) -> None:
     with gr.Row():
         with gr.Column():
             content = image_input("Content")
-            with gr.Row():
-                style1 = image_input("Style 1")
-                style2 = image_input("Style 2 (optional)")
-            with gr.Row():
-                weight1 = gr.Slider(0, 1, value=1, step=0.05, label="Style 1 weight")
-                weight2 = gr.Slider(0, 1, value=0.5, step=0.05, label="Style 2 weight")
-            combine = gr.Radio(list(GATYS_COMBINES), value=GATYS_COMBINES[0], label="Two styles: how to combine them")
+            styles, weights = style_inputs((1.0, 0.5, 0.5, 0.5))
+            combine = gr.Radio(list(GATYS_COMBINES), value=GATYS_COMBINES[0],
+                               label="Several styles: how to combine them (scale control: styles 1 and 2)")
             spatial = gr.Radio(list(SPATIAL_MODES), value="off",
                                label="Spatial control (each style in its own region; the weights are then unused)")
             inside = gr.Checkbox(False, label="Keep each region's style inside its edges (\"inside\" guidance: less "
                                               "spills over, a weaker style near the edges)")
-            with gr.Accordion("Paint regions (style 1 red, 2 green; unpainted areas keep the content)", open=False):
+            with gr.Accordion(f"Paint regions ({region_legend()}; unpainted areas keep the content)", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
-                                        brush=gr.Brush(colors=list(REGION_COLORS[:2]), color_mode="fixed"))
+                                        brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
             with gr.Accordion("Style regions (optional): paint the part of a style image to take its style from",
                               open=False):
-                with gr.Row():
-                    regions = [gr.ImageEditor(label=f"Style {i} region", type="numpy", layers=False, height=240,
-                                              brush=gr.Brush(colors=[REGION_COLORS[i - 1]], color_mode="fixed"))
-                               for i in (1, 2)]
+                regions = []
+                for row in range(0, MAX_STYLES, 2):
+                    with gr.Row():
+                        regions += [gr.ImageEditor(label=f"Style {i + 1} region", type="numpy", layers=False,
+                                                   height=240, brush=gr.Brush(colors=[REGION_COLORS[i]],
+                                                                              color_mode="fixed"))
+                                    for i in (row, row + 1)]
             with gr.Accordion("Controls", open=False):
                 content_weight = gr.Number(defaults.content_weight, label="Content weight (alpha)")
                 style_weight = gr.Number(defaults.style_weight, label="Style weight (beta)")
@@ -869,16 +898,16 @@ def _gatys_tab(models: Models) -> None:
                                         "to a larger size (more pixels, larger terms)")
     examples = example_files("content"), example_files("styles")
     if examples[0] and examples[1]:
-        gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, style1])
+        gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, styles[0]])
     run.click(make_gatys_handler(models),
-              inputs=[content, style1, style2, weight1, weight2, content_weight, style_weight, tv_weight,
+              inputs=[content, *styles, *weights, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
                       *regions, combine, inside, init, style_scale, color_space, color_direction, optimizer, lr,
                       content_layers, style_layers, style_layer_weights, split, noise_ratio, upscale,
                       schedule_text],
               outputs=[out, status, download, curve], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
-    for i, (style, region) in enumerate(zip((style1, style2), regions), start=1):
+    for i, (style, region) in enumerate(zip(styles, regions), start=1):
         style.change(friendly_errors(functools.partial(editor_background, name=f"style {i}")), inputs=style,
                      outputs=region, api_name=False)
     schedule.change(lambda choice: gr.update(visible=choice == GATYS_SCHEDULES[3]), schedule, schedule_text,
@@ -894,18 +923,12 @@ def _adain_tab(models: Models) -> None:
     with gr.Row():
         with gr.Column():
             content = image_input("Content")
-            styles, weights = [], []
-            with gr.Row():
-                for i in range(MAX_STYLES):
-                    styles.append(image_input(f"Style {i + 1}" + ("" if i == 0 else " (optional)"), height=160))
-            with gr.Row():
-                for i in range(MAX_STYLES):
-                    weights.append(gr.Slider(0, 1, value=1.0, step=0.05, label=f"Weight {i + 1}"))
+            styles, weights = style_inputs((1.0,) * MAX_STYLES)
             alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Content-style trade-off (alpha)")
             preserve = gr.Radio(list(COLOR_MODES), value="none", label="Preserve content colour")
             color_method = colour_method_radio()
             spatial = gr.Radio(list(SPATIAL_MODES), value="off", label="Spatial control")
-            with gr.Accordion("Paint regions (style 1 red, 2 green, 3 yellow, 4 blue)", open=False):
+            with gr.Accordion(f"Paint regions ({region_legend()})", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
                                         brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
             seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED, label="Seed (auto regions)")
@@ -940,7 +963,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
             mode = gr.Radio(["linear fusion", "K-means regions", "painted regions"], value="linear fusion",
                             label="Fusion")
             k = gr.Slider(1, 8, value=2, step=1, label="Regions (K-means k)")
-            with gr.Accordion("Paint regions (bank 1 red, 2 green, 3 yellow, 4 blue)", open=False):
+            with gr.Accordion(f"Paint regions ({region_legend('bank')})", open=False):
                 editor = gr.ImageEditor(label="Regions", type="numpy", layers=False,
                                         brush=gr.Brush(colors=list(REGION_COLORS), color_mode="fixed"))
             seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED, label="Seed (K-means)")

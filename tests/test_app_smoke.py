@@ -120,20 +120,22 @@ def test_large_upload_is_downscaled_with_a_note(client, images, tmp_path):
 
 
 def gatys_args(content, styles, schedule: int = 2, **kw):
-    """The /gatys endpoint's inputs: 10 steps at 128 px unless ``kw`` says otherwise."""
+    """The /gatys endpoint's inputs: 10 steps at 128 px unless ``kw`` says otherwise; ``styles`` fill the style
+    slots in order (None leaves one empty)."""
     from gradio_client import handle_file
 
-    from app import GATYS_COMBINES, GATYS_SCHEDULES
+    from app import GATYS_COMBINES, GATYS_SCHEDULES, MAX_STYLES
 
-    slots = [handle_file(str(s)) for s in styles] + [None] * (2 - len(styles))
-    args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None, None),
+    slots = [None if s is None else handle_file(str(s)) for s in styles] + [None] * (MAX_STYLES - len(styles))
+    args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None,) * MAX_STYLES,
+                weights=(1.0, 0.5, 0.5, 0.5),
                 combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0, color="none",
                 color_space="yiq", color_direction="style_to_content", optimizer="lbfgs", lr=0,
                 content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
                 style_layer_weights="", split="relu2_1", noise_ratio=0.5, upscale="detail", schedule_text="")
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
-    return [handle_file(str(content)), *slots, 1.0, 0.5, args["content_weight"], 1e6, 0.0, 10, 128,
+    return [handle_file(str(content)), *slots, *args["weights"], args["content_weight"], 1e6, 0.0, 10, 128,
             GATYS_SCHEDULES[schedule], args["color"], "cholesky", args["seed"], args["time_limit"], start,
             args["spatial"], args["editor"], *args["regions"], args["combine"], args["inside"], args["init"],
             args["style_scale"], args["color_space"], args["color_direction"], args["optimizer"], args["lr"],
@@ -271,9 +273,39 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     top.save(images[0].parent / "top.png")
     region = {"background": handle_file(str(style2)), "layers": [handle_file(str(images[0].parent / "top.png"))],
               "composite": None}
-    _, status, png, _ = client.predict(*gatys_args(content, [style, style2], regions=(None, region)), api_name="/gatys")
+    _, status, png, _ = client.predict(*gatys_args(content, [style, style2], regions=(None, region, None, None)),
+                                       api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["style_masks"] == [False, True]
+
+
+def test_gatys_takes_up_to_four_styles_each_with_its_own_slot_and_colour(client, images):
+    """Styles in slots 1, 3 and 4 (2 empty): the weights blend in slot order, K-means names the slots, and a
+    painted region in style 3's yellow goes to style 3."""
+    from gradio_client import handle_file
+
+    content, style, style2 = images
+    given = [style, None, style2, style]
+    _, status, png, _ = client.predict(*gatys_args(content, given, weights=(0.6, 0.9, 0.2, 0.2)), api_name="/gatys")
+    settings = read_png_settings(png)["settings"]
+    assert status.startswith("Done. 10 steps") and settings["style_weights"] == pytest.approx([0.6, 0.2, 0.2])
+    _, status, png, _ = client.predict(*gatys_args(content, given, spatial="auto regions (K-means)"),
+                                       api_name="/gatys")
+    assert read_png_settings(png)["settings"]["masks"] == 3
+    assert re.search(r"largest first: style 1 \d+%, style 3 \d+%, style 4 \d+% of the image", status), status
+    strokes = Image.new("RGBA", (72, 56))
+    strokes.paste((230, 25, 75, 255), (0, 0, 24, 56))  # style 1's red
+    strokes.paste((255, 225, 25, 255), (24, 0, 48, 56))  # style 3's yellow
+    strokes.paste((67, 99, 216, 255), (48, 0, 72, 56))  # style 4's blue
+    strokes.save(images[0].parent / "strokes3.png")
+    painted = {"background": handle_file(str(content)),
+               "layers": [handle_file(str(images[0].parent / "strokes3.png"))], "composite": None}
+    _, status, png, _ = client.predict(*gatys_args(content, given, spatial="painted regions", editor=painted),
+                                       api_name="/gatys")
+    assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["masks"] == 3
+    with pytest.raises(Exception, match=r"painted in yellow \(style 3\), but that style has no image"):
+        client.predict(*gatys_args(content, [style, style2, None, style], spatial="painted regions", editor=painted),
+                       api_name="/gatys")
 
 
 def test_gatys_scale_control_takes_fine_texture_from_one_style_and_structure_from_the_other(client, images):
@@ -290,8 +322,9 @@ def test_gatys_scale_control_takes_fine_texture_from_one_style_and_structure_fro
     with pytest.raises(Exception, match="style layers on both sides of its split after relu4_1"):
         client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu4_1",
                                    style_layers=["relu1_1", "relu3_1", "relu4_1"]), api_name="/gatys")
-    with pytest.raises(Exception, match="upload two style images"):
-        client.predict(*gatys_args(content, [style], combine=GATYS_COMBINES[1]), api_name="/gatys")
+    for given in ([style], [style, None, style2], [style, style2, style]):
+        with pytest.raises(Exception, match="upload style 1 and style 2, and no other"):
+            client.predict(*gatys_args(content, given, combine=GATYS_COMBINES[1]), api_name="/gatys")
     with pytest.raises(Exception, match="spatial control .* or scale control .*, not both"):
         client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1],
                                    spatial="auto regions (K-means)"), api_name="/gatys")
@@ -406,12 +439,18 @@ def test_painted_strokes_become_one_mask_per_style_colour():
     layer = np.zeros((40, 60, 4), np.uint8)
     layer[:, :30] = (230, 25, 75, 255)  # style 1's brush (red)
     layer[:, 30:] = (60, 180, 75, 255)  # style 2's brush (green)
-    masks = app.painted_masks({"background": None, "layers": [layer], "composite": None}, 2, (120, 80))
+    masks = app.painted_masks({"background": None, "layers": [layer], "composite": None}, [1, 2], (120, 80))
     assert [m.size for m in masks] == [(120, 80), (120, 80)]
     left, right = (np.asarray(m) > 0 for m in masks)
     assert left[:, :60].all() and not left[:, 60:].any() and right[:, 60:].all()
     with pytest.raises(Exception, match="no region is painted for style"):
-        app.painted_masks({"layers": [layer]}, 3, (120, 80))
+        app.painted_masks({"layers": [layer]}, [1, 2, 3], (120, 80))
+    # styles 1 and 3 given (style 2's slot empty): style 3 paints in its own yellow, not in green
+    layer[:, 30:] = (255, 225, 25, 255)
+    left, right = (np.asarray(m) > 0 for m in app.painted_masks({"layers": [layer]}, [1, 3], (60, 40)))
+    assert left[:, :30].all() and not left[:, 30:].any() and right[:, 30:].all() and not right[:, :30].any()
+    with pytest.raises(Exception, match=r"painted in yellow \(style 3\), but that style has no image"):
+        app.painted_masks({"layers": [layer]}, [1, 2], (60, 40))
 
 
 def test_first_load_preselects_a_bank_and_gallery_clicks_fill_bank_one(tiny_models):

@@ -137,7 +137,8 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     panel.get_by_label("painted regions").check()
     panel.get_by_role("button", name="Paint regions").click()
     painter = panel.locator(".block").filter(has_text="Regions")
-    box = painter.locator("canvas").first.bounding_box()
+    painter.get_by_role("button", name="Brush", exact=True).click()  # scrolls the painter into view
+    box = painter.locator("canvas").first.bounding_box()  # mouse positions are in the viewport
 
     def stroke(x0: float, x1: float) -> None:  # across the canvas in ``box``
         page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * 0.4)
@@ -145,7 +146,6 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
         page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * 0.6, steps=4)
         page.mouse.up()
 
-    painter.get_by_role("button", name="Brush", exact=True).click()
     stroke(0.2, 0.35)  # the first brush colour: style 1
     painter.get_by_role("button", name="Color", exact=True).click()
     painter.locator("button.color[style*='rgb(60, 180, 75)']").click()  # style 2's green
