@@ -665,7 +665,8 @@ def loss_text(losses: dict[str, float], style_weight: float, tv_weight: float = 
     if not (math.isfinite(total) and total > 0):
         return f"{total:.4g}"
     parts = weighted_terms(losses, style_weight, tv_weight)
-    shares = ", ".join(f"{name} {100 * part / total:.0f}%" for name, part in parts.items() if name != "tv" or tv_weight)
+    shares = ", ".join(f"{name} {max(0.0, 100 * part / total):.0f}%"  # content may round below 0 at 0
+                       for name, part in parts.items() if name != "tv" or tv_weight)
     return f"{total:.4g} ({shares})"
 
 

@@ -256,6 +256,8 @@ def test_loss_text_gives_each_weighted_terms_share_of_the_total(tiny_vgg, conten
         assert sum(float(v[:-1]) for v in shares.values()) == pytest.approx(100, abs=1.5)
     assert "tv" not in gatys.loss_text(result.losses[-1], 1e3)
     assert gatys.loss_text({"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}, 1e3) == "0"
+    at_the_content = {"content": 0.0, "style": 2351.000001, "tv": 0.0, "total": 2.351e6}  # total - style < 0
+    assert gatys.loss_text(at_the_content, 1e3) == "2.351e+06 (content 0%, style 100%)"
     last = result.losses[-1]  # at the output size the content weight is the given one, 1
     terms = gatys.weighted_terms(last, 1e3, 1e-3)
     expected = {"content": last["content"], "style": 1e3 * last["style"], "tv": 1e-3 * last["tv"]}
