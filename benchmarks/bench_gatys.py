@@ -2,7 +2,7 @@
 
     python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...]
         [--upscales detail bicubic] [--precision auto|bf16|fp32] [--quick] [--skip-step-cost] [--no-step-timing]
-    python benchmarks/bench_gatys.py --memory [--memory-steps 55] [--precision auto|bf16|fp32]
+    python benchmarks/bench_gatys.py --memory [--memory-steps 55] [--memory-sizes 512 1024] [--precision ...]
 
 1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
    ``allocator.keep_freed_memory()`` (median over 8 steps after 2; ``--no-step-timing`` leaves
@@ -18,9 +18,10 @@
    measured the same way, at 512 px in float32; wall times and ratios to the direct run are
    printed, and the loss each run starts its 512 px stage from (the direct run: the content),
    and the parts of each loss (content, and each style layer's term), to show where runs differ.
-``--memory`` instead measures peak RSS: a direct run at 512 and at 1024 px (the app's largest
-size), each in a fresh process set up as the app and the CLI set it up, with ``--memory-steps``
-steps (default 55: L-BFGS keeps 50 curvature pairs, so its history is full from step 51).
+``--memory`` instead measures peak RSS: at each of ``--memory-sizes`` (default 512 and 1024 px, the
+app's largest size) a direct run and a coarse-to-fine one (half the size, then the size), each in a
+fresh process set up as the app and the CLI set it up, with ``--memory-steps`` steps at each size
+(default 55: L-BFGS keeps 50 curvature pairs, so its history is full from step 51).
 Images go to ``--out`` (outside git). Needs ../shared/data; says so and exits where absent.
 """
 
@@ -67,25 +68,29 @@ def terms(measured: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.3g}" for k, v in parts.items())
 
 
-def peak_rss_child(size: int, steps: int, precision: str) -> None:
-    """Run in a fresh process: one direct ``size`` px run of ``steps`` steps; print peak RSS (MB) as JSON."""
+def peak_rss_child(size: int, steps: int, precision: str, coarse_to_fine: bool) -> None:
+    """Run in a fresh process: one ``size`` px run of ``steps`` steps, direct or after ``steps`` at half the
+    size; print peak RSS (MB) as JSON."""
     keep_freed_memory()  # as the app and the CLI run
     encoder = load_vgg16(precision)
     loaded = peak_rss_mb()
+    schedule = dict(scales=(size // 2, size), scale_steps=(steps, steps)) if coarse_to_fine else {}
     result = stylize(DATA / "content" / PAIRS[0][0], DATA / "styles" / PAIRS[0][1], encoder=encoder, size=size,
-                     num_steps=steps)
+                     num_steps=steps, **schedule)
     print(json.dumps({"models_mb": loaded, "peak_mb": peak_rss_mb(), "seconds": result.seconds,
                       "size": result.image.size}))
 
 
-def memory_section(steps: int, precision: str) -> None:
-    """Peak RSS of a 512 and a 1024 px run, each in a fresh process."""
-    print(f"peak RSS of a direct run of {steps} steps in a fresh process ({precision} precision)")
-    for size in (512, 1024):
-        mem = child_json([__file__, "--peak-rss", str(size), "--memory-steps", str(steps), "--precision", precision])
+def memory_section(steps: int, sizes: list[int], precision: str) -> None:
+    """Peak RSS of a direct and a coarse-to-fine run at each size, each in a fresh process."""
+    print(f"peak RSS of runs of {steps} steps at each size, each in a fresh process ({precision} precision)")
+    for size, c2f in itertools.product(sizes, (False, True)):
+        mem = child_json([__file__, "--peak-rss", str(size), "--memory-steps", str(steps), "--precision", precision,
+                          *(["--peak-rss-c2f"] if c2f else [])])
         w, h = mem["size"]
         history = LBFGS_HISTORY * 2 * 3 * w * h * 4 / 2**20  # pairs of float32 image-sized vectors
-        print(f"   {w}x{h}: peak RSS {mem['peak_mb']:.0f} MB (VGG-16 loaded: {mem['models_mb']:.0f} MB; "
+        run = f"coarse-to-fine from {size // 2} px" if c2f else "direct"
+        print(f"   {w}x{h}, {run}: peak RSS {mem['peak_mb']:.0f} MB (VGG-16 loaded: {mem['models_mb']:.0f} MB; "
               f"the full L-BFGS history alone: {history:.0f} MB); {mem['seconds']:.0f} s", flush=True)
 
 
@@ -105,18 +110,21 @@ def main() -> None:
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                         help="of the schedule runs (section 1 times float32 and bf16 steps)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "gatys")
-    parser.add_argument("--memory", action="store_true", help="only peak RSS at 512 and 1024 px (fresh processes)")
-    parser.add_argument("--memory-steps", type=int, default=55, help="steps of each --memory run")
+    parser.add_argument("--memory", action="store_true", help="only peak RSS, direct and coarse-to-fine (fresh "
+                                                              "processes)")
+    parser.add_argument("--memory-steps", type=int, default=55, help="steps at each size of each --memory run")
+    parser.add_argument("--memory-sizes", type=int, nargs="+", default=[512, 1024], help="output sizes of --memory")
     parser.add_argument("--peak-rss", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--peak-rss-c2f", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not (DATA / "content").is_dir():
         print(f"skipped: test images not found at {DATA}")
         return
     if args.peak_rss:
-        peak_rss_child(args.peak_rss, args.memory_steps, args.precision)
+        peak_rss_child(args.peak_rss, args.memory_steps, args.precision, args.peak_rss_c2f)
         return
     if args.memory:
-        memory_section(args.memory_steps, args.precision)
+        memory_section(args.memory_steps, args.memory_sizes, args.precision)
         return
     args.out.mkdir(parents=True, exist_ok=True)
     fp32, bf16, runner = load_vgg16("fp32"), load_vgg16("bf16"), load_vgg16(args.precision)
