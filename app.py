@@ -83,6 +83,9 @@ GATYS_LAYERS = tuple(name for name in LAYER_NAMES if name.startswith("relu"))
 GATYS_OPTIMIZERS = [("L-BFGS (the paper's; the lowest loss)", "lbfgs"),
                     ("Adam (ended 1-3% higher in a 256 px check)", "adam")]
 """The Gatys tab's optimisers: (what the page shows, the library's value)."""
+GATYS_POOLINGS = [("max (as VGG was trained)", "max"),
+                  ("average (the paper's choice: smoother; its losses are on a far smaller scale)", "avg")]
+"""The Gatys tab's VGG pooling choices: (what the page shows, the library's value)."""
 GATYS_COLOR_DIRECTIONS = [
     ("the style's colours matched to the content's (the photo's palette)", "style_to_content"),
     ("the content's colours matched to the style's (the painting's palette)", "content_to_style"),
@@ -434,7 +437,7 @@ def make_gatys_handler(models: Models) -> Callable:
     def run(content, s1, s2, s3, s4, w1, w2, w3, w4, content_weight, style_weight, tv_weight, num_steps, size,
             schedule, color, color_method, seed, time_limit, start, spatial, editor, r1, r2, r3, r4, combine,
             inside, init, style_scale, color_space, color_direction, optimizer, lr, content_layers, style_layers,
-            style_layer_weights, split, noise_ratio, upscale, schedule_text, request: gr.Request):
+            style_layer_weights, split, noise_ratio, upscale, schedule_text, pooling, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights, slots = _styles_and_weights(list(zip((s1, s2, s3, s4), (w1, w2, w3, w4))), notes)
@@ -461,7 +464,7 @@ def make_gatys_handler(models: Models) -> Callable:
                         style_scale=float(style_scale), optimizer=optimizer, lr=float(lr) if lr else None,
                         content_layers=content_layers, style_layers=style_layers,
                         style_layer_weights=layer_weights(style_layer_weights, style_layers),
-                        noise_ratio=float(noise_ratio), upscale=upscale)
+                        noise_ratio=float(noise_ratio), upscale=upscale, pooling=pooling)
         if schedule == GATYS_SCHEDULES[1]:
             controls["scales"], controls["scale_steps"] = gatys.fast_schedule(int(size))
         elif schedule == GATYS_SCHEDULES[3]:
@@ -873,6 +876,7 @@ def _gatys_tab(models: Models) -> None:
                 start = image_input("Start image (optional): the run starts here instead of the content", height=220)
             with gr.Accordion("Layers and optimiser", open=False):
                 optimizer = gr.Radio(GATYS_OPTIMIZERS, value=defaults.optimizer, label="Optimiser")
+                pooling = gr.Radio(GATYS_POOLINGS, value=defaults.pooling, label="VGG pooling")
                 lr = gr.Number(0, minimum=0, label="Learning rate (0: the optimiser's default, 1 for L-BFGS, "
                                                    "0.02 for Adam; pixels are in 0..1)")
                 content_layers = gr.Dropdown(list(GATYS_LAYERS), value=list(defaults.content_layers), multiselect=True,
@@ -904,7 +908,7 @@ def _gatys_tab(models: Models) -> None:
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
                       *regions, combine, inside, init, style_scale, color_space, color_direction, optimizer, lr,
                       content_layers, style_layers, style_layer_weights, split, noise_ratio, upscale,
-                      schedule_text],
+                      schedule_text, pooling],
               outputs=[out, status, download, curve], api_name="gatys", concurrency_id="long", concurrency_limit=1)
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip(styles, regions), start=1):

@@ -23,7 +23,7 @@ from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, Ga
                     fast_schedule, loss_text, stylize)
 from .imageio import ImageInputError, save_png
 from .masks import auto_regions
-from .vgg import VGGEncoder
+from .vgg import POOLINGS, VGGEncoder
 
 _DEFAULTS = GatysConfig()
 
@@ -84,6 +84,8 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-layers", nargs="+", default=list(_DEFAULTS.content_layers))
     p.add_argument("--style-layers", nargs="+", default=list(_DEFAULTS.style_layers))
     p.add_argument("--style-layer-weights", type=float, nargs="+")
+    p.add_argument("--pooling", choices=POOLINGS, default=_DEFAULTS.pooling,
+                   help="VGG's pooling: max (as trained) or avg (the paper's choice, smoother results)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=_DEFAULTS.optimizer)
     p.add_argument("--lr", type=float)
     p.add_argument("--init", choices=INITS, default=_DEFAULTS.init)

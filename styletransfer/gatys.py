@@ -31,6 +31,7 @@ mask takes ``A_r`` and ``M_r'`` over a region of the style image in the same way
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -49,7 +50,7 @@ from .color import COLOR_MODES
 from .imageio import ImageInputError, ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from .masks import MaskSource, prepare_masks
 from .ops import gram_matrix, seeded_generator, total_variation
-from .vgg import VGGEncoder, receptive_field
+from .vgg import POOLINGS, VGGEncoder, receptive_field
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
            "parse_schedule", "upscale_result", "weighted_terms", "loss_text"]
@@ -76,6 +77,7 @@ class GatysConfig:
     content_weight: float = 1.0
     style_weight: float = 1e6
     tv_weight: float = 0.0
+    pooling: str = "max"  # VGG's pooling: "max" (as trained) or "avg" (the paper's choice for smoother results)
     optimizer: str = "lbfgs"
     num_steps: int = 300
     lr: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam (pixels in [0, 1])
@@ -216,6 +218,7 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, c: dict[str, Any]) -> None
         ("color_direction", COLOR_DIRECTIONS),
         ("upscale", UPSCALES),
         ("guidance", GUIDANCES),
+        ("pooling", POOLINGS),
     ):
         if c[key] not in allowed:
             raise ValueError(f"{key} must be one of {allowed}, got {c[key]!r}")
@@ -371,7 +374,7 @@ class _Objective:
     def __init__(self, encoder: VGGEncoder, content: torch.Tensor, styles: list[torch.Tensor],
                  style_mix: list[list[float]], c: dict[str, Any], masks: torch.Tensor | None = None,
                  style_masks: Sequence[torch.Tensor | None] | None = None) -> None:
-        self.encoder = encoder
+        self.encoder = functools.partial(encoder, pooling=c["pooling"])
         self.content_layers = list(c["content_layers"])
         self.style_layers = list(c["style_layers"])
         n = len(self.style_layers)
@@ -381,7 +384,7 @@ class _Objective:
         self.inside = c["guidance"] == "inside"
         self.regions: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         with torch.no_grad():
-            feats = encoder(content, self.layers if masks is not None else self.content_layers)
+            feats = self.encoder(content, self.layers if masks is not None else self.content_layers)
             self.content_targets = {k: feats[k].detach() for k in self.content_layers}
             grams = [self._style_grams(style, mask) for style, mask in zip(styles, style_masks or [None] * len(styles))]
             if masks is None:
@@ -516,7 +519,8 @@ def stylize(
             (at the output size: a coarser scale's image is carried up as between scales).
         **controls: any field of :class:`GatysConfig`: ``size`` (long side of the output,
             16..4096, default 512), ``content_layers``, ``style_layers``, ``style_layer_weights``,
-            ``content_weight`` (alpha), ``style_weight`` (beta), ``tv_weight``, ``optimizer``
+            ``content_weight`` (alpha), ``style_weight`` (beta), ``tv_weight``, ``pooling`` (VGG's
+            pooling: ``"max"`` as trained, or ``"avg"``, which the paper chose for smoother results), ``optimizer``
             (``"lbfgs"``/``"adam"``), ``num_steps``, ``lr``, ``init`` (``"content"``, ``"noise"``,
             ``"content+noise"``), ``noise_ratio``, ``seed``, ``style_scale`` (style size relative to
             the output), ``coarse_to_fine`` / ``scales`` / ``scale_steps`` (explicit schedule),

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 from torch import nn
 
@@ -39,6 +40,8 @@ VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _PRECISIONS = ("auto", "bf16", "fp32")
+POOLINGS = ("max", "avg")
+"""VGG's pooling: ``max`` as trained, or ``avg``, which Gatys et al. found gives smoother results."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,8 @@ class VGGConfig:
     def __post_init__(self) -> None:
         if len(self.widths) != len(VGG16_BLOCK_DEPTHS) or any(int(w) < 1 for w in self.widths):
             raise ValueError(f"widths must be 5 positive ints, got {self.widths!r}")
-        if self.pooling not in ("max", "avg"):
-            raise ValueError(f"pooling must be 'max' or 'avg', got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         # Accept lists from JSON configs; keep the dataclass hashable.
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
@@ -216,12 +219,14 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         if unknown:
             raise ValueError(f"unknown VGG layer(s) {unknown}; valid names are {', '.join(LAYER_NAMES)}")
 
-    def forward(self, images: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, layers: Sequence[str], *, pooling: str | None = None
+                ) -> dict[str, torch.Tensor]:
         """Features of the requested layers, computed up to the deepest of them only.
 
         Args:
             images: RGB in [0, 1], ``[B, 3, H, W]``.
             layers: layer names, e.g. ``("relu1_1", "relu4_1")``.
+            pooling: ``"max"`` or ``"avg"`` for this call (2x2, stride 2); None: the config's.
 
         Returns:
             ``{name: tensor}`` in float32, in the order requested.
@@ -232,6 +237,10 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         layers = list(layers)
         if not layers:
             raise ValueError("ask for at least one layer")
+        if pooling not in (None, *POOLINGS):
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        pool = {"max": F.max_pool2d, "avg": F.avg_pool2d}[pooling] if pooling not in (None, self.config.pooling) \
+            else None
         self._check_layers(layers)
         assert images.ndim == 4 and images.shape[1] == 3, f"expected [B, 3, H, W], got {tuple(images.shape)}"
         wanted = set(layers)
@@ -246,7 +255,7 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         found: dict[str, torch.Tensor] = {}
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             for name, module in zip(LAYER_NAMES[: last + 1], features[: last + 1]):
-                x = module(x)
+                x = pool(x, 2, 2) if pool is not None and name.startswith("pool") else module(x)
                 if name in wanted:
                     found[name] = x.float().contiguous()
         return {name: found[name] for name in layers}

@@ -132,7 +132,8 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
                 combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0, color="none",
                 color_space="yiq", color_direction="style_to_content", optimizer="lbfgs", lr=0,
                 content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
-                style_layer_weights="", split="relu2_1", noise_ratio=0.5, upscale="detail", schedule_text="")
+                style_layer_weights="", split="relu2_1", noise_ratio=0.5, upscale="detail", schedule_text="",
+                pooling="max")
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
     return [handle_file(str(content)), *slots, *args["weights"], args["content_weight"], 1e6, 0.0, 10, 128,
@@ -140,7 +141,7 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
             args["spatial"], args["editor"], *args["regions"], args["combine"], args["inside"], args["init"],
             args["style_scale"], args["color_space"], args["color_direction"], args["optimizer"], args["lr"],
             args["content_layers"], args["style_layers"], args["style_layer_weights"], args["split"],
-            args["noise_ratio"], args["upscale"], args["schedule_text"]]
+            args["noise_ratio"], args["upscale"], args["schedule_text"], args["pooling"]]
 
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
@@ -210,14 +211,16 @@ def test_gatys_colour_controls_reach_the_library(client, images):
 def test_gatys_layers_and_optimiser_reach_the_library(client, images):
     content, style, _ = images
     controls = dict(optimizer="adam", lr=0.05, content_layers=["relu3_2"], style_layers=["relu2_1", "relu1_1"],
-                    style_layer_weights="3, 1")
+                    style_layer_weights="3, 1", pooling="avg")
     _, status, png, _ = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
     settings = read_png_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["optimizer"] == "adam" and settings["lr"] == 0.05
+    assert settings["pooling"] == "avg"
     assert settings["content_layers"] == ["relu3_2"] and settings["style_layers"] == ["relu1_1", "relu2_1"]
     assert settings["style_layer_weights"] == [3.0, 1.0]
     _, _, png, _ = client.predict(*gatys_args(content, [style]), api_name="/gatys")
     assert read_png_settings(png)["settings"]["lr"] is None  # 0: the optimiser's default
+    assert read_png_settings(png)["settings"]["pooling"] == "max"
     for bad, message in ((dict(style_layers=[]), "tick at least one style layer"),
                          (dict(content_layers=["relu9_9"]), "'relu9_9' .* is not in the list of choices"),
                          (dict(style_layer_weights="1, 2"), "one number per style layer \\(5: relu1_1"),

@@ -177,6 +177,7 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
         ({"init": "zeros"}, "init must be one of"),
         ({"color": "sepia"}, "color must be one of"),
         ({"upscale": "nearest"}, "upscale must be one of"),
+        ({"pooling": "min"}, "pooling must be one of"),
         ({"size": 8}, "size must be in"),
         ({"style_layer_weights": (1.0,)}, "style_layer_weights has 1 entries"),
         ({"scales": (32, 64), "scale_steps": (1,)}, "scale_steps must give"),
@@ -191,6 +192,19 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
 def test_bad_controls_give_clear_errors(tiny_vgg, content, style, controls, message):
     with pytest.raises((ValueError, TypeError), match=message):
         stylize(content, style, encoder=tiny_vgg, **{**FAST, **controls})
+
+
+def test_average_pooling_optimises_the_average_pooled_objective(tiny_vgg, content, style):
+    """``pooling="avg"`` runs every VGG pass with average pooling: its record is that objective's, which
+    the max-pooled one is not."""
+    result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "pooling": "avg"})
+    assert result.settings["pooling"] == "avg"
+    last = result.losses[-1]["total"]
+    assert last < result.losses[0]["total"]
+    assert measure_losses(result.image, content, style, encoder=tiny_vgg, **FAST, pooling="avg")["total"] == \
+        pytest.approx(last, rel=0.05)
+    assert measure_losses(result.image, content, style, encoder=tiny_vgg, **FAST)["total"] != pytest.approx(last,
+                                                                                                         rel=0.05)
 
 
 def test_init_image_continues_from_an_earlier_result(tiny_vgg, content, style):
@@ -439,9 +453,10 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     assert record["method"] == "gatys" and record["settings"]["color"] == "luminance"
     assert record["settings"]["num_steps"] == 2 and record["settings"]["styles"] == ["s.png"]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
-                 "--fast", "--upscale", "bicubic", "--vgg", str(weights), "--fp32"])
+                 "--fast", "--upscale", "bicubic", "--pooling", "avg", "--vgg", str(weights), "--fp32"])
     settings = read_png_settings(out)["settings"]
     assert code == 0 and settings["scale_steps"] == list(fast_schedule(32)[1]) and settings["upscale"] == "bicubic"
+    assert settings["pooling"] == "avg" and record["settings"]["pooling"] == "max"
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "more.png"),
                  "--size", "32", "--steps", "1", "--init-image", str(out), "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(tmp_path / "more.png")["settings"]["init_image"] == "out.png"

@@ -43,6 +43,21 @@ def test_unknown_layer_lists_valid_names(tiny_vgg):
         VGGEncoder(precision="fp8")
 
 
+def test_pooling_per_call_matches_an_encoder_built_with_it(tiny_vgg):
+    """``pooling="avg"`` for one call gives what an average-pooling encoder with the same weights gives."""
+    avg = VGGEncoder(VGGConfig(widths=TINY_WIDTHS, pooling="avg"), precision="fp32")
+    avg.load_state_dict(tiny_vgg.state_dict())
+    x, layers = torch.rand(1, 3, 32, 32), ["relu1_1", "relu3_1", "relu5_1"]
+    per_call, built, plain = tiny_vgg(x, layers, pooling="avg"), avg(x, layers), tiny_vgg(x, layers)
+    for name in layers:
+        torch.testing.assert_close(per_call[name], built[name])
+    torch.testing.assert_close(per_call["relu1_1"], plain["relu1_1"])  # before the first pooling
+    assert not torch.allclose(per_call["relu3_1"], plain["relu3_1"])
+    torch.testing.assert_close(avg(x, layers, pooling="max")["relu5_1"], plain["relu5_1"])
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        tiny_vgg(x, layers, pooling="min")
+
+
 def test_fp32_switch_overrides_bf16(monkeypatch, tiny_vgg):
     tiny_vgg.precision = "bf16"
     assert tiny_vgg.uses_bf16("cpu")
