@@ -434,20 +434,22 @@ def make_gatys_handler(models: Models) -> Callable:
     """The Gatys tab's handler: streams (preview, status, None, loss plot) while it optimises, then (image,
     status, PNG, loss plot)."""
     @friendly_errors
-    def run(content, s1, s2, s3, s4, w1, w2, w3, w4, content_weight, style_weight, tv_weight, num_steps, size,
-            schedule, color, color_method, seed, time_limit, start, spatial, editor, r1, r2, r3, r4, combine,
-            inside, init, style_scale, color_space, color_direction, optimizer, lr, content_layers, style_layers,
-            style_layer_weights, split, noise_ratio, upscale, schedule_text, pooling, request: gr.Request):
+    def run(content, style1, style2, style3, style4, weight1, weight2, weight3, weight4, content_weight, style_weight,
+            tv_weight, num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
+            region1, region2, region3, region4, combine, inside, init, style_scale, color_space, color_direction,
+            optimizer, lr, content_layers, style_layers, style_layer_weights, split, noise_ratio, upscale,
+            schedule_text, pooling, request: gr.Request):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
-        styles, weights, slots = _styles_and_weights(list(zip((s1, s2, s3, s4), (w1, w2, w3, w4))), notes)
+        styles, weights, slots = _styles_and_weights(
+            list(zip((style1, style2, style3, style4), (weight1, weight2, weight3, weight4))), notes)
         content_layers, style_layers = _chosen_layers(content_layers, "content"), _chosen_layers(style_layers, "style")
         weights = combined_style_weights(combine, weights, slots, style_layers, split)
         if combine != GATYS_COMBINES[0] and spatial != SPATIAL_MODES[0]:
             raise ValueError("choose spatial control (a region per style) or scale control (fine texture from one "
                              "style, coarse structure from the other), not both")
         masks = spatial_masks(spatial, editor, slots, content_img, models.vgg(), int(seed), notes)
-        regions = (r1, r2, r3, r4)
+        regions = (region1, region2, region3, region4)
         style_masks = [painted_region(regions[k - 1], img.size) for k, img in zip(slots, styles)]
         start_img = None if start is None else working_image(start, "start image", notes)
         if start_img is not None and abs(math.log(start_img.width * content_img.height
@@ -530,11 +532,12 @@ def stop_gatys(request: gr.Request) -> str:
 def make_adain_handler(models: Models) -> Callable:
     """The AdaIN tab's handler: (image, status, PNG with the settings)."""
     @friendly_errors
-    def run(content, s1, s2, s3, s4, w1, w2, w3, w4, alpha, preserve_color, spatial, editor, seed, color_method):
+    def run(content, style1, style2, style3, style4, weight1, weight2, weight3, weight4, alpha, preserve_color,
+            spatial, editor, seed, color_method):
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
-        items = [(s, w) for s, w in zip((s1, s2, s3, s4), (w1, w2, w3, w4))]
+        items = list(zip((style1, style2, style3, style4), (weight1, weight2, weight3, weight4)))
         styles, weights, slots = _styles_and_weights(items, notes)
         encoder, decoder = models.adain_encoder(), models.adain_decoder()
         masks = spatial_masks(spatial, editor, slots, raw, encoder, int(seed), notes)
@@ -600,12 +603,12 @@ def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
 def make_stylebank_handler(models: Models) -> Callable:
     """The StyleBank tab's handler: (image, region map, status, PNG with the settings)."""
     @friendly_errors
-    def run(content, n1, w1, n2, w2, n3, w3, n4, w4, mode, k, editor, seed, preserve_color, color_method,
-            user_banks):
+    def run(content, bank1, weight1, bank2, weight2, bank3, weight3, bank4, weight4, mode, k, editor, seed,
+            preserve_color, color_method, user_banks):
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
-        pairs = ((n1, w1), (n2, w2), (n3, w3), (n4, w4))
+        pairs = ((bank1, weight1), (bank2, weight2), (bank3, weight3), (bank4, weight4))
         slots = [slot for slot, (name, _) in enumerate(pairs, start=1) if name]
         if not slots:
             raise ValueError("choose at least one style bank")

@@ -57,6 +57,12 @@ def test_every_endpoint_names_its_inputs_and_outputs(client):
                for part in endpoint["parameters"] + endpoint["returns"] if re.fullmatch(r"value_\d+", part["label"])]
     assert not unnamed
     assert [part["label"] for part in api["/gatys"]["returns"]][1:] == ["status", "PNG with settings", "Loss per step"]
+    names = {endpoint: [part["parameter_name"] for part in api[endpoint]["parameters"]]
+             for endpoint in ("/gatys", "/adain", "/stylebank")}
+    slots = [f"{kind}{i}" for kind in ("style", "weight") for i in range(1, 5)]
+    assert names["/gatys"][:9] == names["/adain"][:9] == ["content", *slots]
+    assert {"region4", "pooling", "schedule_text"} <= set(names["/gatys"])
+    assert names["/stylebank"][:9] == ["content", *(f"{kind}{i}" for i in range(1, 5) for kind in ("bank", "weight"))]
 
 
 def test_adain_endpoint_returns_image_status_and_png_with_settings(client, images):
