@@ -841,7 +841,7 @@ def _gatys_tab(models: Models) -> None:
                         regions += [gr.ImageEditor(label=f"Style {i + 1} region", type="numpy", layers=False,
                                                    height=240, brush=gr.Brush(colors=[REGION_COLORS[i]],
                                                                               color_mode="fixed"))
-                                    for i in (row, row + 1)]
+                                    for i in range(row, min(row + 2, MAX_STYLES))]
             with gr.Accordion("Controls", open=False):
                 content_weight = gr.Number(defaults.content_weight, label="Content weight (alpha)")
                 style_weight = gr.Number(defaults.style_weight, label="Style weight (beta)")
