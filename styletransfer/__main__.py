@@ -60,8 +60,23 @@ def _style_weight(text: str) -> float | tuple[float, ...]:
     return values[0] if len(values) == 1 else values
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends each option's text with its default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or any(default is v for v in (None, False, argparse.SUPPRESS)) \
+                or default in ([], ()) or "default" in text:
+            return text
+        values = default if isinstance(default, (list, tuple)) else [default]
+        shown = " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+        return f"{text} (default: {shown.replace('%', '%%')})".strip()
+
+
 def _gatys_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gatys", help="optimisation-based style transfer (Gatys et al.)")
+    p = sub.add_parser("gatys", help="optimisation-based style transfer (Gatys et al.)",
+                       formatter_class=_DefaultsShown)
     p.add_argument("content", type=Path)
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
@@ -77,24 +92,30 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
                    help="how masks reach each layer: simple (area-averaged) or inside (eroded by the layer's "
                         "receptive field, so less of a region's style spills over its edge)")
     p.add_argument("--size", type=int, default=_DEFAULTS.size, help="long side of the output in px")
-    p.add_argument("--steps", type=int, default=_DEFAULTS.num_steps, dest="num_steps")
-    p.add_argument("--content-weight", type=float, default=_DEFAULTS.content_weight)
-    p.add_argument("--style-weight", type=float, default=_DEFAULTS.style_weight)
-    p.add_argument("--tv-weight", type=float, default=_DEFAULTS.tv_weight)
-    p.add_argument("--content-layers", nargs="+", default=list(_DEFAULTS.content_layers))
-    p.add_argument("--style-layers", nargs="+", default=list(_DEFAULTS.style_layers))
-    p.add_argument("--style-layer-weights", type=float, nargs="+")
+    p.add_argument("--steps", type=int, default=_DEFAULTS.num_steps, dest="num_steps",
+                   help="optimiser steps in all (coarse-to-fine spreads them over its sizes)")
+    p.add_argument("--content-weight", type=float, default=_DEFAULTS.content_weight, help="alpha")
+    p.add_argument("--style-weight", type=float, default=_DEFAULTS.style_weight, help="beta")
+    p.add_argument("--tv-weight", type=float, default=_DEFAULTS.tv_weight, help="total-variation weight")
+    p.add_argument("--content-layers", nargs="+", default=list(_DEFAULTS.content_layers), metavar="LAYER",
+                   help="VGG layer names, e.g. relu4_2")
+    p.add_argument("--style-layers", nargs="+", default=list(_DEFAULTS.style_layers), metavar="LAYER",
+                   help="VGG layers whose Gram matrices are matched")
+    p.add_argument("--style-layer-weights", type=float, nargs="+", metavar="W",
+                   help="one weight per style layer (default: equal)")
     p.add_argument("--pooling", choices=POOLINGS, default=_DEFAULTS.pooling,
                    help="VGG's pooling: max (as trained) or avg (the paper's choice, smoother results)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=_DEFAULTS.optimizer)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--init", choices=INITS, default=_DEFAULTS.init)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=_DEFAULTS.optimizer, help="L-BFGS (the paper's) or Adam")
+    p.add_argument("--lr", type=float, help="learning rate (default: 1 for L-BFGS, 0.02 for Adam; pixels in 0..1)")
+    p.add_argument("--init", choices=INITS, default=_DEFAULTS.init, help="where the optimisation starts")
     p.add_argument("--init-image", type=Path, metavar="IMAGE",
                    help="start from this image instead of the content, e.g. an earlier result to refine "
                         "(with --init content+noise it is mixed with noise)")
-    p.add_argument("--noise-ratio", type=float, default=_DEFAULTS.noise_ratio)
-    p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
-    p.add_argument("--style-scale", type=float, default=_DEFAULTS.style_scale)
+    p.add_argument("--noise-ratio", type=float, default=_DEFAULTS.noise_ratio,
+                   help="noise share of a content+noise start")
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="noise and K-means seed")
+    p.add_argument("--style-scale", type=float, default=_DEFAULTS.style_scale,
+                   help="the style image's size relative to the output (below 1: smaller motifs)")
     p.add_argument("--coarse-to-fine", action="store_true", help="solve small, upscale, refine (default schedule)")
     p.add_argument("--scales", type=int, nargs="+", help="explicit coarse-to-fine sizes, smallest first")
     p.add_argument("--scale-steps", type=int, nargs="+", help="steps at each of --scales")
@@ -107,10 +128,14 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="end the run within about this time: each size gets a share in proportion to its planned "
                         "steps x pixels and takes the steps that fit")
-    p.add_argument("--color", choices=COLOR_MODES, default=_DEFAULTS.color)
-    p.add_argument("--color-space", choices=COLOR_SPACES, default=_DEFAULTS.color_space)
-    p.add_argument("--color-method", choices=MATCH_METHODS, default=_DEFAULTS.color_method)
-    p.add_argument("--color-direction", choices=COLOR_DIRECTIONS, default=_DEFAULTS.color_direction)
+    p.add_argument("--color", choices=COLOR_MODES, default=_DEFAULTS.color,
+                   help="colour control: luminance-only transfer, or histogram matching")
+    p.add_argument("--color-space", choices=COLOR_SPACES, default=_DEFAULTS.color_space,
+                   help="of luminance-only transfer")
+    p.add_argument("--color-method", choices=MATCH_METHODS, default=_DEFAULTS.color_method,
+                   help="histogram matching solution")
+    p.add_argument("--color-direction", choices=COLOR_DIRECTIONS, default=_DEFAULTS.color_direction,
+                   help="histogram matching: the style's colours to the content's, or the reverse")
     p.add_argument("--fp32", action="store_true", help="run VGG in float32 (default: bf16 where it pays)")
     p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")
 
@@ -162,7 +187,8 @@ def _run_gatys(args: argparse.Namespace) -> int:
 
 
 def _adain_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("adain", help="AdaIN arbitrary style transfer (Huang & Belongie)")
+    p = sub.add_parser("adain", help="AdaIN arbitrary style transfer (Huang & Belongie)",
+                       formatter_class=_DefaultsShown)
     p.add_argument("content", type=Path)
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
@@ -205,7 +231,8 @@ def _run_adain(args: argparse.Namespace) -> int:
 
 
 def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stylebank", help="StyleBank: an auto-encoder plus one filter bank per style")
+    p = sub.add_parser("stylebank", help="StyleBank: an auto-encoder plus one filter bank per style",
+                       formatter_class=_DefaultsShown)
     p.add_argument("content", type=Path)
     p.add_argument("--style", nargs="+", required=True, metavar="NAME[:W]",
                    help="bank name(s); NAME:W gives linear-fusion weights (normalised to sum 1)")

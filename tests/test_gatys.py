@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from styletransfer import color, gatys
-from styletransfer.gatys import default_schedule, fast_schedule, measure_losses, stylize, upscale_result
+from styletransfer.gatys import GatysConfig, default_schedule, fast_schedule, measure_losses, stylize, upscale_result
 from styletransfer.imageio import ImageInputError, pil_to_tensor
 from styletransfer.ops import gram_matrix
 from tests.conftest import gradient_image
@@ -511,3 +511,15 @@ def test_output_at_the_input_size_works_with_lbfgs(tiny_vgg):
 def test_a_content_too_elongated_for_the_output_size_is_a_clear_error(tiny_vgg, style):
     with pytest.raises(ImageInputError, match="content image: 20x2000 px is too elongated for 512 px"):
         stylize(gradient_image(20, 2000), style, encoder=tiny_vgg, **{**FAST, "size": 512})
+
+
+def test_cli_help_gives_each_control_its_default(capsys):
+    from styletransfer.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["gatys", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    defaults = GatysConfig()
+    assert f"beta (default: {defaults.style_weight:g})" in text and "total-variation weight (default: 0)" in text
+    assert f"(default: {' '.join(defaults.style_layers)})" in text and f"(default: {defaults.pooling})" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
