@@ -239,8 +239,9 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
             raise ValueError("ask for at least one layer")
         if pooling not in (None, *POOLINGS):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        pool = {"max": F.max_pool2d, "avg": F.avg_pool2d}[pooling] if pooling not in (None, self.config.pooling) \
-            else None
+        pool = None  # None: the modules' own pooling
+        if pooling not in (None, self.config.pooling):
+            pool = F.max_pool2d if pooling == "max" else F.avg_pool2d
         self._check_layers(layers)
         assert images.ndim == 4 and images.shape[1] == 3, f"expected [B, 3, H, W], got {tuple(images.shape)}"
         wanted = set(layers)
