@@ -74,6 +74,12 @@ def test_bf16_path_runs_and_is_close(tiny_vgg):
     got = tiny_vgg(x, ["relu3_1"])["relu3_1"]
     assert got.dtype == torch.float32
     assert ((got - ref).norm() / ref.norm()).item() < 0.05
+    tiny_vgg.precision = "fp32"
+    ref_avg = tiny_vgg(x, ["relu3_1"], pooling="avg")["relu3_1"]
+    tiny_vgg.precision = "bf16"  # the bf16 inference copy takes the per-call pooling too
+    got_avg = tiny_vgg(x, ["relu3_1"], pooling="avg")["relu3_1"]
+    assert ((got_avg - ref_avg).norm() / ref_avg.norm()).item() < 0.05
+    assert ((got_avg - got).norm() / got.norm()).item() > 0.05
 
 
 def test_loads_torchvision_layout_and_ignores_classifier(tmp_path, tiny_vgg):
