@@ -609,12 +609,12 @@ def make_stylebank_handler(models: Models) -> Callable:
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
         pairs = ((bank1, weight1), (bank2, weight2), (bank3, weight3), (bank4, weight4))
-        slots = [slot for slot, (name, _) in enumerate(pairs, start=1) if name]
-        if not slots:
+        chosen = [(name, float(weight)) for name, weight in pairs if name]
+        if not chosen:
             raise ValueError("choose at least one style bank")
         autoencoder, banks = _all_banks(models, user_banks)
-        chosen = [(pairs[slot - 1][0], float(pairs[slot - 1][1])) for slot in slots]
         names = [name for name, _ in chosen]
+        slots = [slot for slot, (name, _) in enumerate(pairs, start=1) if name]  # their brush colours
         common = dict(autoencoder=autoencoder, banks=banks, size=None, preserve_color=preserve_color,
                       color_method=color_method)
         if mode == "linear fusion":
