@@ -275,9 +275,15 @@ class ReflectPadConv(nn.Module):
         y = _conv_relu(x, self.weight, self.bias, 2, padding=1, relu=self.relu)
         top = F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect")
         y[:, :, :1] = _conv_relu(top, self.weight, self.bias, 2, relu=self.relu)
-        left = F.pad(x[:, :, :, :2], (1, 0, 1, 1), mode="reflect")
-        y[:, :, :, :1] = _conv_relu(left, self.weight, self.bias, 2, relu=self.relu)
+        y[:, :, :, :1] = _conv_relu(_left_strip(x), self.weight, self.bias, 2, relu=self.relu)[..., :1]
         return y
+
+
+def _left_strip(x: torch.Tensor) -> torch.Tensor:
+    """The reflection-padded left strip a stride-2 3x3 convolution reads for its first output column,
+    widened with zeros to two output columns (use the first): oneDNN's AMX kernels return wrong
+    values (NaN in bf16) for a stride-2 convolution one output column wide (torch 2.14.1)."""
+    return F.pad(F.pad(x[:, :, :, :2], (1, 0, 1, 1), mode="reflect"), (0, 2))
 
 
 def _is_resize_conv(layers: list[nn.Module], i: int) -> bool:

@@ -94,6 +94,21 @@ def test_int8_output_stays_close_to_float32_and_a_miscalibration_shows(model):
     assert bad < good - 10, (good, bad)
 
 
+def test_int8_encoder_is_as_close_to_float32_at_the_reflected_edges_as_inside(model):
+    """The first row and column of each stride-2 layer come from separate strips (oneDNN's AMX kernel
+    got a one-column-wide strip wrong); every edge must be as close to float32 as the interior."""
+    ae, _ = model
+    image = as_tensor(photo(64, 48, 7))
+    q = quantized.QuantizedAutoEncoder(ae, ae.int8_calibration["ranges"])
+    got = q.dequantize(q.encode(image.mul(255).round().to(torch.uint8).contiguous(memory_format=torch.channels_last)))
+    want = ae.encoder(image)
+    err = (got - want).abs()
+    inside = float(err[..., 1:-1, 1:-1].max())
+    edges = {"top": err[..., 0, :], "left": err[..., :, 0], "bottom": err[..., -1, :], "right": err[..., :, -1]}
+    for name, edge in edges.items():
+        assert float(edge.max()) <= 2 * inside + 1e-6, (name, float(edge.max()), inside)
+
+
 def test_a_bank_that_drives_the_decoder_much_higher_is_quantized_with_its_own_ranges(model):
     """A bank learned later can push the decoder's activations far above the calibrated banks' (a
     300-step incremental bank did 11x): its own calibration keeps int8 close to float32."""

@@ -168,6 +168,16 @@ def test_reflect_pad_conv_equals_pad_then_conv(k: int, stride: int, pad: int, si
     torch.testing.assert_close(got, want.relu() if relu else want, atol=1e-5, rtol=1e-5)
 
 
+def test_reflect_pad_conv_stride_2_in_bf16_is_right_in_its_left_column() -> None:
+    """oneDNN's AMX kernels gave NaN for the one-column-wide left strip of a tall bf16 map."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 16, 3, 2)
+    x = torch.randn(1, 16, 100, 6).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = conv(F.pad(x, (1,) * 4, mode="reflect"))
+        got = ReflectPadConv(1, copy.deepcopy(conv).bfloat16(), False)(x.bfloat16()).float()
+    torch.testing.assert_close(got, want, atol=0.05, rtol=0.05)
+
 def test_onednn_rewrites_are_for_cpu_weights_by_default() -> None:
     ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(5, 6, 8), norm="none"))
     for module, onednn in [(copy.deepcopy(ae).to("meta"), None), (copy.deepcopy(ae), False)]:
