@@ -374,7 +374,8 @@ class _Objective:
     def __init__(self, encoder: VGGEncoder, content: torch.Tensor, styles: list[torch.Tensor],
                  style_mix: list[list[float]], c: dict[str, Any], masks: torch.Tensor | None = None,
                  style_masks: Sequence[torch.Tensor | None] | None = None) -> None:
-        self.encoder = functools.partial(encoder, pooling=c["pooling"])
+        # Features as the pass computes them (bf16 in a bf16 pass): gram_matrix takes them as they are.
+        self.encoder = functools.partial(encoder, pooling=c["pooling"], dtype=None)
         self.content_layers = list(c["content_layers"])
         self.style_layers = list(c["style_layers"])
         n = len(self.style_layers)
@@ -385,7 +386,7 @@ class _Objective:
         self.regions: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         with torch.no_grad():
             feats = self.encoder(content, self.layers if masks is not None else self.content_layers)
-            self.content_targets = {k: feats[k].detach() for k in self.content_layers}
+            self.content_targets = {k: feats[k].float() for k in self.content_layers}
             grams = [self._style_grams(style, mask) for style, mask in zip(styles, style_masks or [None] * len(styles))]
             if masks is None:
                 # Blending targets minimises the weighted sum of per-style losses (same gradient).
@@ -417,7 +418,7 @@ class _Objective:
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(x, self.layers)
-        content = sum(0.5 * (feats[k] - self.content_targets[k]).pow(2).sum() for k in self.content_layers)
+        content = sum(0.5 * (feats[k].float() - self.content_targets[k]).pow(2).sum() for k in self.content_layers)
         per_layer: dict[str, torch.Tensor] = {}
         for name, w in zip(self.style_layers, self.layer_weights):
             f, n = feats[name], feats[name].shape[1]

@@ -7,7 +7,8 @@ its weights load from safetensors files keyed ``features.N.weight`` / ``features
 (torchvision's and timm's ``vgg16.tv_in1k`` layout).
 
 Speed: on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX-BF16) the convolutions
-run under bf16 autocast with channels-last tensors; features are returned in float32.
+run under bf16 autocast with channels-last tensors; features are returned in float32 (or, with
+``dtype=None``, as computed: the Gatys objective takes them so, sparing a copy of every map).
 Set ``STYLETRANSFER_FORCE_FP32=1`` (or ``precision="fp32"``) to force float32 everywhere.
 
 Reference: Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
@@ -219,17 +220,19 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         if unknown:
             raise ValueError(f"unknown VGG layer(s) {unknown}; valid names are {', '.join(LAYER_NAMES)}")
 
-    def forward(self, images: torch.Tensor, layers: Sequence[str], *, pooling: str | None = None
-                ) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, layers: Sequence[str], *, pooling: str | None = None,
+                dtype: torch.dtype | None = torch.float32) -> dict[str, torch.Tensor]:
         """Features of the requested layers, computed up to the deepest of them only.
 
         Args:
             images: RGB in [0, 1], ``[B, 3, H, W]``.
             layers: layer names, e.g. ``("relu1_1", "relu4_1")``.
             pooling: ``"max"`` or ``"avg"`` for this call (2x2, stride 2); None: the config's.
+            dtype: of the features returned, contiguous; None: as the pass computed them (bf16 and
+                channels-last in a bf16 pass), which spares a bf16 pass a copy of every map.
 
         Returns:
-            ``{name: tensor}`` in float32, in the order requested.
+            ``{name: tensor}`` in the order requested.
 
         Raises:
             ValueError: an unknown layer name (the message lists the valid ones).
@@ -258,7 +261,9 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
             for name, module in zip(LAYER_NAMES[: last + 1], features[: last + 1]):
                 x = pool(x, 2, 2) if pool is not None and name.startswith("pool") else module(x)
                 if name in wanted:
-                    found[name] = x.float().contiguous()
+                    kept = x if dtype is None else x.to(dtype).contiguous()
+                    # a convolution's map must not share memory with the ReLU after it (in place in the bf16 copy)
+                    found[name] = kept.clone() if kept is x and name.startswith("conv") else kept
         return {name: found[name] for name in layers}
 
     def load_features(self, path: str | os.PathLike) -> None:

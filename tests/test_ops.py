@@ -28,6 +28,28 @@ def test_gram_matrix_gradients_match_autograd_of_the_plain_product():
         assert gram_matrix(x).dtype == torch.float32
 
 
+def test_gram_matrix_of_channels_last_maps_needs_no_copy_and_keeps_their_layout():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 6, 7)
+    last = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    plain = x.detach().clone().requires_grad_(True)
+    target = torch.randn(2, 5, 5)
+    for f in (plain, last):
+        (gram_matrix(f) - target).pow(2).sum().backward()
+    torch.testing.assert_close(gram_matrix(last), gram_matrix(plain))
+    torch.testing.assert_close(last.grad, plain.grad)
+    assert last.grad.is_contiguous(memory_format=torch.channels_last) and plain.grad.is_contiguous()
+
+
+def test_gram_matrix_of_bf16_maps_multiplies_in_bf16_and_returns_float32():
+    torch.manual_seed(0)
+    x = torch.rand(1, 16, 32, 32).bfloat16().contiguous(memory_format=torch.channels_last)
+    exact = gram_matrix(x.float())
+    got = gram_matrix(x)
+    assert got.dtype == torch.float32
+    assert 0 < float((got - exact).norm() / exact.norm()) < 4e-3  # bf16-rounded, not float32
+
+
 def test_calc_mean_std_per_channel():
     torch.manual_seed(0)
     f = torch.randn(2, 3, 5, 7) * 3 + 1

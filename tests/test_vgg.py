@@ -82,6 +82,26 @@ def test_bf16_path_runs_and_is_close(tiny_vgg):
     assert ((got_avg - got).norm() / got.norm()).item() > 0.05
 
 
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_features_as_computed_are_bf16_channels_last_and_a_conv_map_is_its_own(tiny_vgg, grad):
+    """dtype=None keeps a bf16 pass's maps as they are (no copy), except a convolution's map, which
+    the bf16 inference copy's in-place ReLU would otherwise overwrite."""
+    x = torch.rand(1, 3, 32, 32, requires_grad=grad)
+    layers = ["conv1_1", "relu1_1", "relu2_1"]
+    tiny_vgg.precision = "bf16"
+    kept, floats = tiny_vgg(x, layers, dtype=None), tiny_vgg(x, layers)
+    for name in layers:
+        assert kept[name].dtype == torch.bfloat16 and kept[name].is_contiguous(memory_format=torch.channels_last)
+        assert floats[name].dtype == torch.float32 and floats[name].is_contiguous()
+        torch.testing.assert_close(kept[name].float(), floats[name])
+    assert float(kept["conv1_1"].detach().min()) < 0  # before its ReLU
+    if grad:
+        kept["relu2_1"].float().sum().backward()
+        assert x.grad is not None and x.grad.abs().sum() > 0
+    tiny_vgg.precision = "fp32"
+    assert tiny_vgg(x, layers, dtype=None)["relu1_1"].dtype == torch.float32
+
 def test_loads_torchvision_layout_and_ignores_classifier(tmp_path, tiny_vgg):
     state = {k: v.clone() for k, v in tiny_vgg.state_dict().items()}
     state["classifier.0.weight"] = torch.zeros(2, 2)
