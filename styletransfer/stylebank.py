@@ -355,7 +355,7 @@ class StyleTargets:
 @torch.no_grad()
 def style_targets(style: torch.Tensor, vgg: VGGEncoder, loss: LossConfig = LossConfig()) -> StyleTargets:
     """Gram targets of a style image ``[1, 3, H, W]``."""
-    feats = vgg(style, loss.style_layers)
+    feats = vgg(style, loss.style_layers, dtype=None)  # as computed, as perceptual_loss takes them
     return StyleTargets({layer: gram_matrix(f)[0] for layer, f in feats.items()})
 
 
@@ -369,15 +369,16 @@ def perceptual_loss(
 ) -> dict[str, torch.Tensor]:
     """Content, style and TV losses of a batch of outputs, each against its own style target.
 
-    Gram matrices are normalised by positions and computed in float32; the style term is the
-    mean squared Gram difference summed over layers.
+    Gram matrices are normalised by positions and computed by :func:`~styletransfer.ops.gram_matrix`
+    on the maps as the VGG pass gives them (bf16 in a bf16 pass); the style term is the mean squared
+    Gram difference summed over layers.
     """
     layers = list(dict.fromkeys([*loss.style_layers, loss.content_layer]))
-    feats = vgg(output, layers)
+    feats = vgg(output, layers, dtype=None)
     if content_features is None:
         with torch.no_grad():
             content_features = vgg(content, [loss.content_layer])[loss.content_layer]
-    c = F.mse_loss(feats[loss.content_layer], content_features)
+    c = F.mse_loss(feats[loss.content_layer].float(), content_features)
     s = output.new_zeros(())
     for layer in loss.style_layers:
         g = gram_matrix(feats[layer])
