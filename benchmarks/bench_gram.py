@@ -34,9 +34,9 @@ from zoo.registry import load_stylebank, load_vgg16  # noqa: E402
 
 def autograd_gram(features: torch.Tensor, *, normalize: bool = True) -> torch.Tensor:
     """The baseline: the plain product, differentiated by autograd (two products and a transpose-add)."""
-    b, c, h, w = features.shape
-    f = features.float().reshape(b, c, h * w)
-    g = torch.bmm(f, f.transpose(1, 2))
+    h, w = features.shape[-2:]
+    f = ops.gram_operand(features)
+    g = torch.bmm(f, f.transpose(1, 2)).float()
     return g / (h * w) if normalize else g
 
 
@@ -102,8 +102,8 @@ def main() -> None:
         alternate(f"{size} px Gatys step", args.rounds, [gatys], lambda: step_seconds(encoder, content, style, size))
     with torch.no_grad():
         image = torch.rand(1, 3, long * 3 // 4, long)
-        feats = encoder(image, list(gatys.GatysConfig.style_layers))
-    features = [f.float().requires_grad_(True) for f in feats.values()]
+        feats = encoder(image, list(gatys.GatysConfig.style_layers), dtype=None)  # as the Gatys objective takes them
+    features = [f.requires_grad_(True) for f in feats.values()]
     seconds = {name: gram_terms_seconds(gram, features) for name, gram in IMPLEMENTATIONS.items()}
     new, old = seconds.values()
     print(f"Gram terms alone at {long}x{long * 3 // 4} (5 layers, forward+backward): one-product backward "

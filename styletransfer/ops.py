@@ -10,8 +10,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gram_matrix", "calc_mean_std", "adain", "masked_mean_std", "mean_std_loss", "normalized_weights",
-           "total_variation", "seeded_generator"]
+__all__ = ["gram_matrix", "gram_operand", "calc_mean_std", "adain", "masked_mean_std", "mean_std_loss",
+           "normalized_weights", "total_variation", "seeded_generator"]
 
 MAX_SEED = 2**64 - 1
 """The largest seed a torch generator takes."""
@@ -54,17 +54,22 @@ def gram_matrix(features: torch.Tensor, *, normalize: bool = True) -> torch.Tens
         ``[B, C, C]``: ``G[b, i, j] = sum_p F[b, i, p] F[b, j, p]`` (divided by ``H*W``).
     """
     assert features.ndim == 4, f"expected [B, C, H, W], got {tuple(features.shape)}"
-    b, c, h, w = features.shape
+    h, w = features.shape[-2:]
     with torch.autocast(features.device.type, enabled=False):
-        f = features if features.dtype == torch.bfloat16 else features.float()
-        if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
-            # positions-major [B, M, C] seen as [B, C, M]; a flatten(2) view here got a batch stride
-            # that sent bmm down a path 10x slower
-            f = f.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
-        else:
-            f = f.reshape(b, c, h * w)
-        g = _SymmetricGram.apply(f).float()
+        g = _SymmetricGram.apply(gram_operand(features)).float()
     return g / (h * w) if normalize else g
+
+
+def gram_operand(features: torch.Tensor) -> torch.Tensor:
+    """``[B, C, H, W]`` maps as the ``[B, C, H*W]`` operand of their Gram product: bf16 stays bf16,
+    anything else becomes float32; a channels-last map is a view of its memory (no copy)."""
+    b, c, h, w = features.shape
+    f = features if features.dtype == torch.bfloat16 else features.float()
+    if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
+        # positions-major [B, M, C] seen as [B, C, M]; a flatten(2) view here got a batch stride
+        # that sent bmm down a path 10x slower
+        return f.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
+    return f.reshape(b, c, h * w)
 
 
 class _SymmetricGram(torch.autograd.Function):
