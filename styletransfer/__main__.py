@@ -20,7 +20,7 @@ from . import adain, stylebank
 from .allocator import keep_freed_memory
 from .color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
 from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
-                    fast_schedule, loss_text, stylize)
+                    fast_schedule, loss_text, parse_schedule, stylize)
 from .imageio import ImageInputError, save_png
 from .masks import auto_regions
 from .vgg import POOLINGS, VGGEncoder
@@ -49,6 +49,14 @@ def _region_masks(args: argparse.Namespace, encoder: VGGEncoder, seed: int = 0) 
     if args.masks:
         return args.masks, [m.name for m in args.masks]
     return None, None
+
+
+def _schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A ``--schedule``: sizes and steps (see :func:`styletransfer.gatys.parse_schedule`)."""
+    try:
+        return parse_schedule(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _style_weight(text: str) -> float | tuple[float, ...]:
@@ -117,14 +125,18 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-scale", type=float, default=_DEFAULTS.style_scale,
                    help="the style image's size relative to the output (below 1: smaller motifs)")
     p.add_argument("--coarse-to-fine", action="store_true", help="solve small, upscale, refine (default schedule)")
-    p.add_argument("--scales", type=int, nargs="+", help="explicit coarse-to-fine sizes, smallest first")
+    plan = p.add_mutually_exclusive_group()
+    plan.add_argument("--schedule", type=_schedule, metavar="SIZExSTEPS+...",
+                      help="coarse-to-fine schedule as text, e.g. 256x50+512x85: long side x steps at each size, "
+                           "smallest first; the last size is the output's (overrides --size and --steps)")
+    plan.add_argument("--scales", type=int, nargs="+", help="explicit coarse-to-fine sizes, smallest first")
     p.add_argument("--scale-steps", type=int, nargs="+", help="steps at each of --scales")
     p.add_argument("--upscale", choices=UPSCALES, default=_DEFAULTS.upscale,
                    help="how a coarse result starts the next size: detail adds the content's finer detail, "
                         "bicubic only resamples")
-    p.add_argument("--fast", action="store_true",
-                   help="quick coarse-to-fine schedule: 100/30/8 steps at 1/4, 1/2 and full size (26 s at 512 px on a "
-                        "2-core CPU with native bf16, 55 s on one without); overrides --steps and --scales")
+    plan.add_argument("--fast", action="store_true",
+                      help="quick coarse-to-fine schedule: 100/30/8 steps at 1/4, 1/2 and full size (7 s at 512 px on "
+                           "a 2-core CPU with AMX-BF16, about 50 s on one without native bf16); overrides --steps")
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="end the run within about this time: each size gets a share in proportion to its planned "
                         "steps x pixels and takes the steps that fit")
@@ -154,6 +166,9 @@ def _run_gatys(args: argparse.Namespace) -> int:
             controls[key] = tuple(controls[key])
     if args.fast:
         controls["scales"], controls["scale_steps"] = fast_schedule(controls.get("size", _DEFAULTS.size))
+    if args.schedule:
+        controls["scales"], controls["scale_steps"] = args.schedule
+        controls["size"] = args.schedule[0][-1]
     stop = threading.Event()
 
     def progress(info: StepInfo) -> None:

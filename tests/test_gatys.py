@@ -486,6 +486,16 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--mask", str(tmp_path / "s.png"), "--vgg", str(weights), "--fp32"])
     assert code == 2 and "mask 1 is 40x40 px but the content is 48x32 px" in capsys.readouterr().err
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--schedule", "16x2+40x1",
+                 "--vgg", str(weights), "--fp32"])
+    settings = read_png_settings(out)["settings"]
+    assert code == 0 and settings["scales"] == [16, 40] and settings["scale_steps"] == [2, 1]
+    assert max(Image.open(out).size) == 40  # the schedule's last size is the output's
+    for bad, message in ((["--schedule", "40x1+16x2"], "the sizes must grow"),
+                         (["--schedule", "16x2", "--fast"], "not allowed with argument")):
+        with pytest.raises(SystemExit):
+            main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), *bad])
+        assert message in capsys.readouterr().err
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--fast", "--time-limit", "1e-9", "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_png_settings(out)["settings"]["steps_taken"] == [0]  # no step fits: the content
