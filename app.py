@@ -65,7 +65,7 @@ TRAIN_BATCH = 4 if DEVICE.type == "cuda" else 1
 """Crops per step of the Train tab (on a 2-core CPU a batch-1 step at 256 px took 0.51 s; see README)."""
 GATYS_SCHEDULES = (
     "coarse-to-fine (solve small, upscale, refine)",
-    "fast coarse-to-fine: 100/30/8 steps at 1/4, 1/2, full size (26-55 s at 512 px on 2 CPU cores)",
+    "fast coarse-to-fine: 100/30/8 steps at 1/4, 1/2, full size (7-55 s at 512 px on 2 CPU cores)",
     "direct (every step at full size)",
     "custom: the sizes and steps typed below",
 )
