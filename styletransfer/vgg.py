@@ -138,8 +138,9 @@ class Bf16InferenceCopy:
     Under autocast every call casts the float32 weights and converts layouts again; on this
     kind of CPU a standing bf16 copy ran the AdaIN decoder about 25% faster. The copy is also
     :func:`~styletransfer.reparam.reparameterize`-d (sub-pixel upsampling convolutions and the
-    like, exact up to rounding) and holds no gradients. Training and anything that needs
-    gradients keep using the float32 module under autocast.
+    like, exact up to rounding) and its weights take no gradients: a module being trained keeps
+    using its float32 weights under autocast, while the frozen VGG runs its copy also when
+    gradients flow to its input (Gatys, and the training losses).
     """
 
     def __init__(self) -> None:
@@ -254,7 +255,9 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         features = self.features
         if use_bf16:
             x = x.contiguous(memory_format=torch.channels_last)
-            if not (torch.is_grad_enabled() and images.requires_grad):
+            # The frozen network runs its standing bf16 copy, also when gradients flow to the input
+            # (a Gatys step at 256 px 1.15x faster than under autocast, which casts every weight per call).
+            if not any(p.requires_grad for p in self.features.parameters()):
                 features, x = self._bf16.get(self.features), x.to(torch.bfloat16)
         found: dict[str, torch.Tensor] = {}
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=use_bf16):

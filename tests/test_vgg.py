@@ -102,6 +102,20 @@ def test_features_as_computed_are_bf16_channels_last_and_a_conv_map_is_its_own(t
     tiny_vgg.precision = "fp32"
     assert tiny_vgg(x, layers, dtype=None)["relu1_1"].dtype == torch.float32
 
+
+def test_input_gradients_of_the_bf16_pass_match_float32_and_a_trainable_vgg_trains(tiny_vgg):
+    x = torch.rand(1, 3, 48, 48)
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        tiny_vgg.precision = precision
+        image = x.clone().requires_grad_(True)
+        tiny_vgg(image, ["relu3_1"])["relu3_1"].pow(2).sum().backward()
+        grads[precision] = image.grad
+    assert torch.nn.functional.cosine_similarity(grads["bf16"].flatten(), grads["fp32"].flatten(), dim=0) > 0.99
+    tiny_vgg.requires_grad_(True)  # not the frozen network: its own weights must get the gradients
+    tiny_vgg(x, ["relu1_1"])["relu1_1"].sum().backward()
+    assert tiny_vgg.features[0].weight.grad is not None
+
 def test_loads_torchvision_layout_and_ignores_classifier(tmp_path, tiny_vgg):
     state = {k: v.clone() for k, v in tiny_vgg.state_dict().items()}
     state["classifier.0.weight"] = torch.zeros(2, 2)
