@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from .cpu import cpu_flags
 from .imageio import tensor_to_bytes
 from .reparam import ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGridConv, _conv_relu, _interleave, \
-    _left_strip, _reflect_into_border, reparameterize
+    _left_strip, _reflect_into_border, _top_strip, reparameterize
 
 if TYPE_CHECKING:
     from .stylebank import StyleBank, StyleBankAutoEncoder
@@ -189,7 +189,7 @@ class QuantizedAutoEncoder:
         x = self.enc0(cols.contiguous().permute(0, 3, 1, 2))
         for padded_conv, strip_conv in (self.enc1, self.enc2):
             y = padded_conv(x)  # zero padding is exact for the rows and columns that never read the reflection
-            y[:, :, :1] = strip_conv(F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect"))
+            y[:, :, :1] = strip_conv(_top_strip(x))
             y[:, :, :, :1] = strip_conv(_left_strip(x))[..., :1]
             x = y
         return x

@@ -273,10 +273,14 @@ class ReflectPadConv(nn.Module):
             return _conv_relu(F.pad(x, (self.pad,) * 4, mode="reflect"), self.weight, self.bias, self.stride,
                               relu=self.relu)
         y = _conv_relu(x, self.weight, self.bias, 2, padding=1, relu=self.relu)
-        top = F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect")
-        y[:, :, :1] = _conv_relu(top, self.weight, self.bias, 2, relu=self.relu)
+        y[:, :, :1] = _conv_relu(_top_strip(x), self.weight, self.bias, 2, relu=self.relu)
         y[:, :, :, :1] = _conv_relu(_left_strip(x), self.weight, self.bias, 2, relu=self.relu)[..., :1]
         return y
+
+
+def _top_strip(x: torch.Tensor) -> torch.Tensor:
+    """The reflection-padded top strip a stride-2 3x3 convolution reads for its first output row."""
+    return F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect")
 
 
 def _left_strip(x: torch.Tensor) -> torch.Tensor:

@@ -178,6 +178,7 @@ def test_reflect_pad_conv_stride_2_in_bf16_is_right_in_its_left_column() -> None
         got = ReflectPadConv(1, copy.deepcopy(conv).bfloat16(), False)(x.bfloat16()).float()
     torch.testing.assert_close(got, want, atol=0.05, rtol=0.05)
 
+
 def test_onednn_rewrites_are_for_cpu_weights_by_default() -> None:
     ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(5, 6, 8), norm="none"))
     for module, onednn in [(copy.deepcopy(ae).to("meta"), None), (copy.deepcopy(ae), False)]:

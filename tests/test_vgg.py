@@ -82,7 +82,6 @@ def test_bf16_path_runs_and_is_close(tiny_vgg):
     assert ((got_avg - got).norm() / got.norm()).item() > 0.05
 
 
-
 @pytest.mark.parametrize("grad", [False, True])
 def test_features_as_computed_are_bf16_channels_last_and_a_conv_map_is_its_own(tiny_vgg, grad):
     """dtype=None keeps a bf16 pass's maps as they are (no copy), except a convolution's map, which
@@ -115,6 +114,7 @@ def test_input_gradients_of_the_bf16_pass_match_float32_and_a_trainable_vgg_trai
     tiny_vgg.requires_grad_(True)  # not the frozen network: its own weights must get the gradients
     tiny_vgg(x, ["relu1_1"])["relu1_1"].sum().backward()
     assert tiny_vgg.features[0].weight.grad is not None
+
 
 def test_loads_torchvision_layout_and_ignores_classifier(tmp_path, tiny_vgg):
     state = {k: v.clone() for k, v in tiny_vgg.state_dict().items()}
