@@ -167,8 +167,8 @@ def _run_gatys(args: argparse.Namespace) -> int:
     if args.fast:
         controls["scales"], controls["scale_steps"] = fast_schedule(controls.get("size", _DEFAULTS.size))
     if args.schedule:
-        controls["scales"], controls["scale_steps"] = args.schedule
-        controls["size"] = args.schedule[0][-1]
+        sizes, steps = args.schedule
+        controls["scales"], controls["scale_steps"], controls["size"] = sizes, steps, sizes[-1]
     stop = threading.Event()
 
     def progress(info: StepInfo) -> None:

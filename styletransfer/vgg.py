@@ -6,9 +6,10 @@ deepest layer asked for. The module layout matches torchvision's ``vgg16().featu
 its weights load from safetensors files keyed ``features.N.weight`` / ``features.N.bias``
 (torchvision's and timm's ``vgg16.tv_in1k`` layout).
 
-Speed: on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX-BF16) the convolutions
-run under bf16 autocast with channels-last tensors; features are returned in float32 (or, with
-``dtype=None``, as computed: the Gatys objective takes them so, sparing a copy of every map).
+Speed: on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX-BF16) the pass runs in bf16 on
+channels-last tensors (a standing bf16 copy of the frozen weights; autocast while they are being
+trained); features are returned in float32 (or, with ``dtype=None``, as computed: the Gatys
+objective takes them so, sparing a copy of every map).
 Set ``STYLETRANSFER_FORCE_FP32=1`` (or ``precision="fp32"``) to force float32 everywhere.
 
 Reference: Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
