@@ -895,7 +895,7 @@ def _gatys_tab(models: Models) -> None:
                 run = gr.Button("Stylize", variant="primary")
                 stop = gr.Button("Stop")
         with gr.Column():
-            out = gr.Image(label="Result (updates while it runs)", type="pil", format="png")
+            out = gr.Image(label="Result (updates while it runs)", type="pil", format="png", interactive=False)
             status = status_text()
             refine = gr.Button("Refine this result (use it as the start image)", size="sm")
             download = gr.File(label="PNG with settings")
@@ -1020,7 +1020,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
         with gr.Column():
             preview = gr.Image(label="Preview", type="pil")
             status = status_text()
-            bank_file = gr.File(label="Bank file (shareable)")
+            bank_file = gr.File(label="Bank file (shareable)", interactive=False)
             with gr.Row():
                 repo = gr.Textbox(label="Hub repo (owner/name)")
                 token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")

@@ -473,3 +473,17 @@ def test_first_load_preselects_a_bank_and_gallery_clicks_fill_bank_one(tiny_mode
     click = gr.SelectData(None, {"index": 1, "value": {"caption": "dots"}})
     assert app.pick_from_gallery(items, click) == "dots"
     assert app.pick_from_gallery([], click) == gr.update()
+
+
+def test_results_that_other_events_read_are_not_upload_boxes(tiny_models):
+    import app
+
+    config = app.build_demo(tiny_models).get_config_file()
+    components = {c["id"]: c for c in config["components"]}
+    read = {i for dep in config["dependencies"] for i in dep["inputs"]}
+    endpoints = {"gatys", "adain", "stylebank", "train_bank", "compare"}
+    results = {i for dep in config["dependencies"] if dep.get("api_name") in endpoints
+               for i in dep["outputs"] if components[i]["type"] in ("image", "file")}
+    props = [components[i]["props"] for i in results & read]
+    assert {p["label"] for p in props} == {"Result (updates while it runs)", "Bank file (shareable)"}
+    assert all(p["interactive"] is False for p in props)
