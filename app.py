@@ -9,7 +9,8 @@ own concurrency group so quick AdaIN requests never wait behind them.
 
 Environment: ``STUDIO_EXAMPLES`` (folder with ``content/`` and ``styles/`` example images;
 default ``../shared/data`` beside the repository), ``STUDIO_MAX_SIDE`` (cap on the working
-size, default 1024), ``STUDIO_QUEUE_SIZE`` (default 32).
+size, default 1024), ``STUDIO_QUEUE_SIZE`` (default 32), ``STUDIO_TRAIN_CONTENT`` (photos new banks
+learn on when the user uploads none; default ``../shared/data/train/content``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
 from styletransfer.color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
-from styletransfer.imageio import ImageInputError, fit_within, load_image, save_png
+from styletransfer.imageio import ImageInputError, fit_within, load_image, pil_to_tensor, save_png
 from styletransfer.masks import auto_regions
 from styletransfer.metrics import content_style_losses, nearest_style
 from styletransfer.quantized import int8_is_fast
@@ -48,7 +49,7 @@ from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
                                      save_bank)
 from styletransfer.vgg import LAYER_NAMES, VGGEncoder, bf16_is_fast
-from training.learn_bank import load_contents
+from training.learn_bank import contents_from_images, load_contents
 
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
 REPO = Path(__file__).resolve().parent
@@ -63,6 +64,8 @@ _CANCELS: dict[str, threading.Event] = {}
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 TRAIN_BATCH = 4 if DEVICE.type == "cuda" else 1
 """Crops per step of the Train tab (on a 2-core CPU a batch-1 step at 256 px took 0.51 s; see README)."""
+MAX_TRAIN_PHOTOS = 64
+"""The most uploaded photos the Train tab learns a bank on (the server's own set also gives 64)."""
 GATYS_SCHEDULES = (
     "coarse-to-fine (solve small, upscale, refine)",
     "fast coarse-to-fine: 100/30/8 steps at 1/4, 1/2, full size (7-55 s at 512 px on 2 CPU cores)",
@@ -106,15 +109,17 @@ class Models:
     adain_encoder: Callable[[], VGGEncoder]
     adain_decoder: Callable[[], AdaINDecoder]
     stylebank: Callable[[], tuple[StyleBankAutoEncoder, dict[str, StyleBank]]]
-    train_contents: Callable[[], list[torch.Tensor]]
+    train_contents: Callable[[int], list[torch.Tensor]]
+    """Photos to learn banks on, each at least the given crop side on its short side."""
 
 
-@functools.cache
-def _train_contents() -> list[torch.Tensor]:
+@functools.lru_cache(maxsize=2)
+def _train_contents(size: int) -> list[torch.Tensor]:
     folder = Path(os.environ.get("STUDIO_TRAIN_CONTENT", REPO.parent / "shared" / "data" / "train" / "content"))
     if not folder.is_dir():
-        raise FileNotFoundError(f"no content photos for training at {folder} (set STUDIO_TRAIN_CONTENT)")
-    return load_contents(folder, 64, 256, seed=0)
+        raise FileNotFoundError(f"this server has no training photos (no folder {folder}; STUDIO_TRAIN_CONTENT "
+                                f"names one)")
+    return load_contents(folder, 64, size, seed=0)
 
 
 def _stylebank_on_device() -> tuple[StyleBankAutoEncoder, dict[str, StyleBank]]:
@@ -650,20 +655,21 @@ def make_add_bank_handler(models: Models) -> Callable:
 def make_train_handler(models: Models) -> Callable:
     """The Train tab's handler: learns a new bank on the frozen auto-encoder, streaming previews, then its file."""
     @friendly_errors
-    def train(style, name, num_steps, size, recipe, user_banks, request: gr.Request):
+    def train(style, name, num_steps, size, recipe, photos, user_banks, request: gr.Request):
         notes: list[str] = []
         style_img = working_image(style, "style", notes)
         stylebank.check_bank_name(name)
         if recipe not in BANK_RECIPES:
             raise ValueError(f"choose one of the recipes: {'; '.join(BANK_RECIPES)}")
         autoencoder, _ = models.stylebank()
-        contents = models.train_contents()
+        contents = training_photos(models, photos, int(size), notes)
         preview_content = contents[0][..., : int(size), : int(size)]
         stop = threading.Event()
         _CANCELS[f"train:{request.session_hash or 'default'}"] = stop
         device = "GPU" if DEVICE.type == "cuda" else "CPU"
-        preview, start = None, ""
-        yield None, f"Learning '{name}' on the {device}...", None, user_banks  # before VGG-16 loads on first use
+        preview, start, noted = None, "", " ".join(notes)
+        # Said before VGG-16 loads on first use.
+        yield None, f"Learning '{name}' on the {device} from {len(contents)} photos... {noted}", None, user_banks
         job = BackgroundJob(functools.partial(
             learn_bank, style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
             num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH, **BANK_RECIPES[recipe],
@@ -674,7 +680,7 @@ def make_train_handler(models: Models) -> Callable:
             if info.preview is not None or info.step % 5 == 0:
                 yield (preview, f"Step {info.step}/{info.total} ({start} start): "
                        f"style loss {info.losses['style']:.4g}, content loss {info.losses['content']:.4g} "
-                       f"({info.seconds:.0f} s)", None, user_banks)
+                       f"({info.seconds:.0f} s) {noted}", None, user_banks)
         bank = job.result("Training failed")
         path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
         save_bank(bank, path, thumbnail=style_img,
@@ -682,10 +688,24 @@ def make_train_handler(models: Models) -> Callable:
                             **BANK_RECIPES[recipe], "start": start, "stopped_early": stop.is_set()})
         user_banks = {**(user_banks or {}), name: str(path)}
         note = "Stopped early; " if stop.is_set() else ""
-        ready = f"{note}bank '{name}' is ready: use it in the StyleBank tab or download it."
+        ready = f"{note}bank '{name}' is ready: use it in the StyleBank tab or download it. {noted}"
         yield preview, ready, str(path), user_banks
 
     return train
+
+
+def training_photos(models: Models, uploads: Sequence[Any] | None, size: int, notes: list[str]) -> list[torch.Tensor]:
+    """The photos a new bank learns on: the user's uploads (at most ``MAX_TRAIN_PHOTOS``, each resized so its
+    short side is the crop side), else the server's photo set."""
+    if uploads:
+        if len(uploads) > MAX_TRAIN_PHOTOS:
+            notes.append(f"Used the first {MAX_TRAIN_PHOTOS} of your {len(uploads)} photos.")
+        images = (working_image(path, Path(str(path)).name, notes) for path in uploads[:MAX_TRAIN_PHOTOS])
+        return contents_from_images(images, size)
+    try:
+        return models.train_contents(size)
+    except FileNotFoundError as e:
+        raise ValueError(f"{e}: upload a few photos under \"Training photos\" to learn the bank on.") from None
 
 
 def stop_training(request: gr.Request) -> str:
@@ -724,7 +744,12 @@ def _compare_stylebank(models: Models, content: Image.Image, style: Image.Image,
     t0 = time.perf_counter()
     autoencoder, banks = models.stylebank()
     if mode == COMPARE_BANK_MODES[1]:
-        contents = models.train_contents()
+        try:
+            contents = models.train_contents(QUICK_BANK["size"])
+        except FileNotFoundError:
+            contents = [pil_to_tensor(content)]
+            notes.append("This server has no training photos, so StyleBank's quick bank learned on crops of your "
+                         "content photo.")
         size = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
         bank = learn_bank(style, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(), num_steps=steps,
                           size=size, batch_size=QUICK_BANK["batch_size"], **next(iter(BANK_RECIPES.values())))
@@ -1006,7 +1031,8 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
 def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names: list[gr.Dropdown]) -> None:
     device = "the GPU" if DEVICE.type == "cuda" else "the CPU (slower)"
     gr.Markdown(f"Learn a new StyleBank style from one image: the auto-encoder stays frozen and only a new bank is "
-                f"trained (incremental learning), here on {device}. The preview shows a fixed photo through the bank.")
+                f"trained (incremental learning), here on {device}. The preview shows the first training photo through "
+                f"the bank.")
     with gr.Row():
         with gr.Column():
             style = image_input("Style image")
@@ -1014,6 +1040,9 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
             steps = gr.Slider(10, 2000, value=300, step=10, label="Iterations (paper: about 1,000)")
             size = gr.Slider(64, 512, value=256, step=32, label="Training crop size (px)")
             recipe = gr.Radio(list(BANK_RECIPES), value=next(iter(BANK_RECIPES)), label="How the new bank learns")
+            photos = gr.File(file_count="multiple", file_types=["image"], height=150,
+                             label=f"Training photos (optional, up to {MAX_TRAIN_PHOTOS}): photos like those you will "
+                                   f"stylize; without them the server's photo set is used")
             with gr.Row():
                 run = gr.Button("Train", variant="primary")
                 stop = gr.Button("Stop")
@@ -1026,7 +1055,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
                 token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
             push = gr.Button("Push bank to the Hub")
             pushed = status_text("pushed")
-    event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, user_banks],
+    event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, photos, user_banks],
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
                       concurrency_limit=1)
     event.then(functools.partial(refresh_banks, models), inputs=user_banks, outputs=[gallery, *names], api_name=False)

@@ -79,4 +79,4 @@ def tiny_models(tiny_vgg):
         banks[name].thumbnail = gradient_image(32, 32)
     contents = [torch.rand(1, 3, 72, 80, generator=torch.Generator().manual_seed(i)) for i in range(3)]
     return app.Models(vgg=lambda: tiny_vgg, adain_encoder=lambda: tiny_vgg, adain_decoder=lambda: decoder,
-                      stylebank=lambda: (autoencoder, banks), train_contents=lambda: contents)
+                      stylebank=lambda: (autoencoder, banks), train_contents=lambda size: contents)

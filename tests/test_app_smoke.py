@@ -414,16 +414,17 @@ def test_train_a_bank_then_use_it_and_refuse_a_foreign_one(client, images, tmp_p
     from app import BANK_RECIPES
 
     first, paper = BANK_RECIPES
-    preview, status, bank_file = client.predict(handle_file(str(style)), "fresh", 10, 64, first, api_name="/train_bank")
+    preview, status, bank_file = client.predict(handle_file(str(style)), "fresh", 10, 64, first, None,
+                                                api_name="/train_bank")
     assert "bank 'fresh' is ready" in status
     assert Image.open(preview).size == (64, 64)
     image, _, _, _ = client.predict(*stylebank_args(content, ["fresh"]), api_name="/stylebank")
     assert Image.open(image).size == (72, 56)
     assert StyleBank.extra_metadata(bank_file)["init"] == "auto"
-    _, status, bank_file = client.predict(handle_file(str(style)), "paper", 10, 64, paper, api_name="/train_bank")
+    _, status, bank_file = client.predict(handle_file(str(style)), "paper", 10, 64, paper, None, api_name="/train_bank")
     assert "bank 'paper' is ready" in status and StyleBank.extra_metadata(bank_file)["init"] == "random"
     with pytest.raises(Exception, match="bank name"):
-        client.predict(handle_file(str(style)), "bad name!", 10, 64, first, api_name="/train_bank")
+        client.predict(handle_file(str(style)), "bad name!", 10, 64, first, None, api_name="/train_bank")
 
     torch.manual_seed(3)
     other = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 8, 16)))
@@ -438,6 +439,65 @@ def test_train_a_bank_then_use_it_and_refuse_a_foreign_one(client, images, tmp_p
         client.predict(handle_file(str(garbage)), "", "", api_name="/stylebank_add")
     with pytest.raises(Exception, match="token"):
         client.predict(handle_file(str(foreign)), "me/banks", "", api_name="/push_bank")
+
+
+def test_train_on_uploaded_photos_resized_to_the_crop(client, images, tmp_path):
+    from gradio_client import handle_file
+
+    from app import BANK_RECIPES
+
+    content, style, style2 = images
+    photos = [handle_file(str(content)), handle_file(str(style2))]
+    preview, status, bank_file = client.predict(handle_file(str(style)), "mine", 10, 96, next(iter(BANK_RECIPES)),
+                                                photos, api_name="/train_bank")
+    assert "bank 'mine' is ready" in status
+    assert Image.open(preview).size == (96, 96)  # the first photo, 72x56, was resized to a 96 px short side
+    text, broken = tmp_path / "notes.txt", tmp_path / "broken.png"
+    text.write_text("not a photo")
+    broken.write_bytes(b"\x89PNG not really")
+    for upload, message in ((text, "one of these formats"), (broken, "broken.png")):
+        with pytest.raises(Exception, match=message):
+            client.predict(handle_file(str(style)), "mine", 10, 96, next(iter(BANK_RECIPES)),
+                           [handle_file(str(upload))], api_name="/train_bank")
+
+
+def test_without_a_photo_set_training_asks_for_photos_and_compare_learns_on_the_content(tiny_models):
+    import dataclasses
+
+    import app
+
+    def no_photo_set(size: int):
+        raise FileNotFoundError("this server has no training photos")
+
+    models = dataclasses.replace(tiny_models, train_contents=no_photo_set)
+    with pytest.raises(ValueError, match="upload a few photos under \"Training photos\""):
+        app.training_photos(models, None, 64, [])
+    notes: list[str] = []
+    photos = app.training_photos(models, [gradient_image(120, 90), gradient_image(50, 70)] * 40, 64, notes)
+    assert len(photos) == app.MAX_TRAIN_PHOTOS and notes == ["Used the first 64 of your 80 photos."]
+    assert [tuple(p.shape[-2:]) for p in photos[:2]] == [(64, 85), (90, 64)]
+    content, style = gradient_image(72, 56), gradient_image(40, 40).rotate(90)
+    label, image, _ = app._compare_stylebank(models, content, style, app.COMPARE_BANK_MODES[1], 5, notes)
+    assert label.startswith("StyleBank (new bank") and image.size == content.size
+    assert "learned on crops of your content photo" in notes[-1]
+
+
+def test_the_servers_photo_set_is_scaled_up_to_the_crop(tmp_path, monkeypatch):
+    import app
+
+    for i, size in enumerate([(100, 80), (80, 100), (150, 90)]):
+        gradient_image(*size).save(tmp_path / f"photo{i}.png")
+    monkeypatch.setenv("STUDIO_TRAIN_CONTENT", str(tmp_path))
+    app._train_contents.cache_clear()
+    try:
+        assert all(min(p.shape[-2:]) >= 320 for p in app._train_contents(320))
+        assert sorted(tuple(p.shape[-2:]) for p in app._train_contents(64)) == [(80, 100), (90, 150), (100, 80)]
+        monkeypatch.setenv("STUDIO_TRAIN_CONTENT", str(tmp_path / "missing"))
+        app._train_contents.cache_clear()
+        with pytest.raises(FileNotFoundError, match="STUDIO_TRAIN_CONTENT"):
+            app._train_contents(64)
+    finally:
+        app._train_contents.cache_clear()
 
 
 def test_painted_strokes_become_one_mask_per_style_colour():

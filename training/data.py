@@ -9,7 +9,7 @@ from PIL import Image
 
 from styletransfer.imageio import ImageInputError, load_image
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "load_training_image", "random_crop"]
+__all__ = ["IMAGE_SUFFIXES", "list_images", "load_training_image", "random_crop", "resize_short_side"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -37,16 +37,23 @@ def load_training_image(path: Path, *, long_side: int | None = None,
     except ImageInputError as e:
         print(f"skipping {path.name}: {e}", flush=True)
         return None
-    w, h = img.size
+    if short_side:
+        return resize_short_side(img, short_side)
     if long_side:
-        s = long_side / max(w, h)
-    elif short_side:
-        s = short_side / min(w, h)
-    else:
-        return img
-    if s != 1:
-        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC)
+        return _rescale(img, long_side / max(img.size))
     return img
+
+
+def resize_short_side(img: Image.Image, side: int) -> Image.Image:
+    """``img`` scaled (bicubic) so that its short side is ``side`` px."""
+    return _rescale(img, side / min(img.size))
+
+
+def _rescale(img: Image.Image, s: float) -> Image.Image:
+    w, h = img.size
+    if s == 1:
+        return img
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC)
 
 
 def random_crop(img: Image.Image, size: int, rng: random.Random) -> Image.Image:

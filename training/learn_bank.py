@@ -15,16 +15,18 @@ import random
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BANK_INITS, BankStep, StyleBankAutoEncoder, learn_bank, save_bank
 from zoo.registry import load_stylebank, load_vgg16
 
-from .data import list_images, load_training_image
+from .data import list_images, load_training_image, resize_short_side
 
 
 def load_contents(folder: Path, count: int, size: int, seed: int) -> list[torch.Tensor]:
@@ -39,6 +41,11 @@ def load_contents(folder: Path, count: int, size: int, seed: int) -> list[torch.
                 img = load_training_image(path, short_side=size)
             out.append(pil_to_tensor(img))
     return out
+
+
+def contents_from_images(images: Iterable[Image.Image], size: int) -> list[torch.Tensor]:
+    """Photos to learn a bank on, each resized so that its short side is the crop side ``size``."""
+    return [pil_to_tensor(resize_short_side(img, size)) for img in images]
 
 
 def main(argv: list[str] | None = None) -> int:
