@@ -4,7 +4,9 @@ and ``python -m styletransfer stylebank CONTENT --style NAME[:W] ... -o OUT``.
 This is an application entry point, not library code: it resolves the VGG-16 weights through
 the zoo's chain (imported inside ``main`` only, so ``import styletransfer`` never pulls in the
 zoo or huggingface_hub) unless ``--vgg`` names a file. Ctrl-C stops the optimisation and
-still writes the best image so far. The PNG carries the method and settings in its metadata.
+still writes the best image so far. The PNG carries the method and settings in its metadata; an
+output that cannot be written is refused before any work, and a result that cannot be saved where
+asked (a full disk, a folder removed meanwhile) is saved in the temp folder instead, never lost.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, Ga
                     fast_schedule, loss_text, parse_schedule, stylize)
 from .imageio import ImageInputError, save_png
 from .masks import auto_regions
+from .outputs import check_output, save_or_keep
 from .vgg import POOLINGS, VGGEncoder
 
 _DEFAULTS = GatysConfig()
@@ -193,7 +196,7 @@ def _run_gatys(args: argparse.Namespace) -> int:
         settings["masks"] = masks_record
     if style_masks:
         settings["style_masks"] = [m.name if m else None for m in style_masks]
-    save_png(result.image, args.output, method="gatys", settings=settings)
+    _write(result.image, args.output, method="gatys", settings=settings)
     note = " (stopped early: best so far)" if result.stopped else ""
     if result.hit_time_limit:
         note = f" (time limit: {result.steps_taken_text()})"
@@ -240,7 +243,7 @@ def _run_adain(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     settings = {**controls, "content": args.content.name, "styles": [s.name for s in args.styles],
                 "masks": masks_record, "decoder": decoder.weights_source}
-    save_png(image, args.output, method="adain", settings=settings)
+    _write(image, args.output, method="adain", settings=settings)
     print(f"wrote {args.output} in {seconds:.2f} s", file=sys.stderr)
     return 0
 
@@ -294,11 +297,15 @@ def _run_stylebank(args: argparse.Namespace) -> int:
                                masks=args.masks, seed=args.seed, size=args.size or None, precision=args.precision,
                                preserve_color=args.preserve_color, color_method=args.color_method)
     settings = {**result.settings, "content": args.content.name, "autoencoder": source}
-    save_png(result.image, args.output, method="stylebank", settings=settings)
+    _write(result.image, args.output, method="stylebank", settings=settings)
     if args.regions_out and result.region_map is not None:
         result.region_map.save(args.regions_out)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _write(image: Any, path: Path, *, method: str, settings: dict[str, Any]) -> None:
+    save_or_keep(lambda target: save_png(image, target, method=method, settings=settings), path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()
     run = {"gatys": _run_gatys, "adain": _run_adain, "stylebank": _run_stylebank}[args.method]
     try:
+        check_output(args.output, ".png")
+        if getattr(args, "regions_out", None):
+            check_output(args.regions_out, ".png", "--regions-out")
         return run(args)
     except (ImageInputError, ValueError, TypeError, FileNotFoundError, OSError) as e:
         print(f"\nerror: {e}", file=sys.stderr)

@@ -1,4 +1,5 @@
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -353,3 +354,38 @@ def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
     foreign = StyleBankAutoEncoder(TINY).save_pretrained(tmp_path / "other.safetensors")
     assert cli(["stylebank", str(content), "-o", str(out), "--autoencoder", str(foreign), "--bank",
                 str(tmp_path / "banks"), "--style", "a"]) == 2
+
+
+def test_cli_refuses_an_unwritable_output_first_and_never_loses_a_result(tmp_path, autoencoder, capsys, monkeypatch):
+    import styletransfer.__main__ as entry
+    from styletransfer.imageio import read_png_settings
+
+    ae_path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
+    save_bank(make_bank(autoencoder, "a", 1), tmp_path / "a.safetensors")
+    content = tmp_path / "c.png"
+    gradient_image(64, 48).save(content)
+    common = [str(content), "--autoencoder", str(ae_path), "--bank", str(tmp_path / "a.safetensors"), "--style", "a"]
+    work = []
+    monkeypatch.setattr(entry.stylebank, "stylize", lambda *a, **k: work.append(1))
+    for output, message in ((tmp_path / "out.jpg", "written as .png"), (tmp_path / "no" / "out.png", "no folder"),
+                            (tmp_path, "written as .png")):
+        assert entry.main(["stylebank", *common, "-o", str(output)]) == 2
+        assert message in capsys.readouterr().err
+    assert entry.main(["stylebank", *common, "-o", str(tmp_path / "o.png"), "--regions-out",
+                       str(tmp_path / "gone" / "r.png")]) == 2
+    assert "--regions-out" in capsys.readouterr().err and not work  # refused before any work
+    monkeypatch.undo()
+
+    real_save = entry.save_png
+
+    def disk_full_once(image, path, **kw):
+        if Path(path).parent == tmp_path:
+            raise OSError(28, "No space left on device")
+        return real_save(image, path, **kw)
+
+    monkeypatch.setattr(entry, "save_png", disk_full_once)
+    assert entry.main(["stylebank", *common, "-o", str(tmp_path / "out.png")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err
+    kept = Path(err.split("the result is saved as ")[1].strip())
+    assert kept.name == "out.png" and read_png_settings(kept)["method"] == "stylebank"

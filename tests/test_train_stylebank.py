@@ -12,7 +12,8 @@ def make_data(root):
             gradient_image(*size).rotate(90 * i).save(root / sub / f"{sub}{i}.png")
 
 
-def test_joint_training_resumes_exports_and_banks_fit_the_exported_autoencoder(tmp_path, tiny_vgg, monkeypatch):
+def test_joint_training_resumes_exports_and_banks_fit_the_exported_autoencoder(tmp_path, tiny_vgg, monkeypatch,
+                                                                               capsys):
     make_data(tmp_path / "data")
     monkeypatch.setattr(train_stylebank, "load_vgg16", lambda: tiny_vgg)
     common = ["--data", str(tmp_path / "data"), "--run", str(tmp_path / "run"), "--crop", "32", "--batch", "2",
@@ -44,6 +45,12 @@ def test_joint_training_resumes_exports_and_banks_fit_the_exported_autoencoder(t
                           "--autoencoder", str(tmp_path / "out" / "autoencoder.safetensors"),
                           "--contents", str(tmp_path / "data" / "content"), "--steps", "2", "--size", "32"])
     assert rc == 2
+    capsys.readouterr()
+    for output, message in ((tmp_path / "missing" / "b.safetensors", "there is no folder"),
+                            (tmp_path / "b.png", "written as .safetensors")):  # refused before the photos are read
+        rc = learn_bank.main([str(tmp_path / "data" / "styles" / "styles1.png"), "--name", "fresh", "-o", str(output),
+                              "--contents", str(tmp_path / "nowhere")])
+        assert rc == 2 and message in capsys.readouterr().err
 
 
 def test_spike_detector_rolls_back_a_bounded_number_of_times(tmp_path, tiny_vgg, monkeypatch):

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
+from styletransfer.outputs import check_output, save_or_keep
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BANK_INITS, BankStep, StyleBankAutoEncoder, learn_bank, save_bank
 from zoo.registry import load_stylebank, load_vgg16
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-steps", type=int, default=200, help="steps of each probe with --init auto")
     args = parser.parse_args(argv)
     try:
+        check_output(args.output, ".safetensors")
         if args.autoencoder is None:
             autoencoder = load_stylebank()[0]
         else:
@@ -95,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                               cancel=stop)
         finally:
             signal.signal(signal.SIGINT, previous)
-        save_bank(bank, args.output, thumbnail=style, metadata={
-            "trained": "incrementally (E, D frozen)", "steps": args.steps, "size": args.size, "batch": args.batch,
-            "lr": args.lr, "init": args.init, "ema": args.ema, "start": start[0], "stopped_early": stop.is_set(),
-            "style_image": args.style.name})
-    except (ImageInputError, ModelFileError, ValueError, FileNotFoundError) as e:
+        metadata = {"trained": "incrementally (E, D frozen)", "steps": args.steps, "size": args.size,
+                    "batch": args.batch, "lr": args.lr, "init": args.init, "ema": args.ema, "start": start[0],
+                    "stopped_early": stop.is_set(), "style_image": args.style.name}
+        save_or_keep(lambda target: save_bank(bank, target, thumbnail=style, metadata=metadata), args.output)
+    except (ImageInputError, ModelFileError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.output}", flush=True)
