@@ -43,7 +43,8 @@ from styletransfer.allocator import keep_freed_memory
 from styletransfer.color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
 from styletransfer.imageio import ImageInputError, fit_within, load_image, pil_to_tensor, save_png
 from styletransfer.masks import auto_regions
-from styletransfer.metrics import content_style_losses, nearest_style
+from styletransfer.lpips import LPIPSHeads
+from styletransfer.metrics import content_style_losses, lpips_content_distance, nearest_style
 from styletransfer.quantized import int8_is_fast
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
@@ -109,6 +110,7 @@ class Models:
     adain_encoder: Callable[[], VGGEncoder]
     adain_decoder: Callable[[], AdaINDecoder]
     stylebank: Callable[[], tuple[StyleBankAutoEncoder, dict[str, StyleBank]]]
+    lpips_heads: Callable[[], LPIPSHeads]
     train_contents: Callable[[int], list[torch.Tensor]]
     """Photos to learn banks on, each at least the given crop side on its short side."""
 
@@ -131,7 +133,7 @@ def zoo_models() -> Models:
     """The zoo's default models (resolved through the weights chain, loaded once), on the GPU when there is one."""
     return Models(vgg=lambda: zoo.load_vgg16().to(DEVICE), adain_encoder=lambda: zoo.load_normalized_vgg().to(DEVICE),
                   adain_decoder=lambda: zoo.load_adain_decoder().to(DEVICE), stylebank=_stylebank_on_device,
-                  train_contents=_train_contents)
+                  lpips_heads=lambda: zoo.load_lpips_heads().to(DEVICE), train_contents=_train_contents)
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -777,7 +779,9 @@ def make_compare_handler(models: Models) -> Callable:
         def measure(name: str, image: Image.Image, seconds: float) -> None:
             style_small = fit_within(style_img, 512, name="style")[0]
             losses = content_style_losses(image, content_img, style_small, encoder=encoder)
-            rows.append([name, round(seconds, 2), round(losses["content"], 3), round(losses["style"], 3)])
+            distance = lpips_content_distance(image, content_img, vgg=models.vgg(), heads=models.lpips_heads())
+            rows.append([name, round(seconds, 2), round(losses["content"], 3), round(distance, 3),
+                         round(losses["style"], 3)])
 
         t0 = time.perf_counter()
         adain_img = adain.stylize(content_img, style_img, encoder=encoder, decoder=models.adain_decoder(), size=None)
@@ -790,8 +794,8 @@ def make_compare_handler(models: Models) -> Callable:
                                num_steps=int(gatys_steps))
         measure(f"Gatys ({int(gatys_steps)} L-BFGS steps)", result.image, result.seconds)
         yield adain_img, bank_img, result.image, rows, (
-            "Done. Losses measured the same way for every method: VGG-normalised relu4_1 content MSE, mean/std style "
-            "loss on relu1_1..relu4_1. " + " ".join(notes))
+            "Done. Measured the same way for every method: VGG-normalised relu4_1 content MSE, LPIPS (VGG-16, v0.1) "
+            "to the content, mean/std style loss on relu1_1..relu4_1. " + " ".join(notes))
 
     return run
 
@@ -1081,8 +1085,8 @@ def _compare_tab(models: Models) -> None:
         adain_out = gr.Image(label="AdaIN", type="pil", format="png")
         bank_out = gr.Image(label="StyleBank", type="pil", format="png")
         gatys_out = gr.Image(label="Gatys", type="pil", format="png")
-    table = gr.Dataframe(headers=["method", "seconds", "content loss", "style loss"], interactive=False,
-                         label="Losses")
+    table = gr.Dataframe(headers=["method", "seconds", "content loss", "LPIPS to content", "style loss"],
+                         interactive=False, label="Losses")
     status = status_text()
     run.click(make_compare_handler(models), inputs=[content, style, steps, size, bank_mode, bank_steps],
               outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", concurrency_id="long",

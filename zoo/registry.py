@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from styletransfer.adain import AdaINDecoder
+from styletransfer.lpips import LPIPSHeads
 from styletransfer.stylebank import StyleBank, StyleBankAutoEncoder, load_banks
 from styletransfer.vgg import VGGConfig, VGGEncoder
 from styletransfer.vgg_normalize import apply_filter_scales
@@ -16,7 +17,8 @@ from styletransfer.vgg_normalize import apply_filter_scales
 from .manifest import MODELS, VGG16_FIRST_FILTER, ModelSpec
 from .resolve import WeightsNotFoundError, resolve_bank, resolve_weights
 
-__all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg", "load_adain_decoder", "load_stylebank"]
+__all__ = ["list_models", "get_spec", "load_vgg16", "load_normalized_vgg", "load_lpips_heads", "load_adain_decoder",
+           "load_stylebank"]
 
 
 def list_models(method: str | None = None) -> list[ModelSpec]:
@@ -73,6 +75,15 @@ def load_normalized_vgg(precision: str = "auto", path: str | None = None) -> VGG
     apply_filter_scales(encoder, load_file(str(scales_file)))
     encoder.weights_source = f"{encoder.weights_source} + {os.path.basename(scales_file)}"
     return encoder
+
+
+@functools.lru_cache(maxsize=1)
+def load_lpips_heads() -> LPIPSHeads:
+    """The LPIPS v0.1 heads for the VGG-16 of :func:`load_vgg16` (see :mod:`styletransfer.lpips`); cached."""
+    found = resolve_weights(get_spec("lpips.vgg16"))
+    heads = LPIPSHeads.from_pretrained(found.path).eval()
+    heads.weights_source = found.source
+    return heads
 
 
 @functools.lru_cache(maxsize=4)

