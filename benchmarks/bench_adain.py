@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import child_json, conv_rate, flops, have_test_data, median_time, peak_rss_mb  # noqa: E402
+from benchmarks.common import (child_json, conv_rate, flops, have_test_data, median_time, peak_rss_mb,  # noqa: E402
+                               benchmark_pairs)
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -95,10 +96,7 @@ def main() -> int:
     if not have_test_data(args.data):
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    contents = sorted((args.data / "content").glob("*.jpg"))
-    styles = sorted((args.data / "styles").glob("*.jpg"))
-    step = max(1, len(contents) // args.pairs)
-    pairs = [(contents[(i * step) % len(contents)], styles[(i * 5 + 2) % len(styles)]) for i in range(args.pairs)]
+    pairs = benchmark_pairs(args.data, args.pairs)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; pairs: "
           + ", ".join(f"{c.stem}+{s.stem}" for c, s in pairs), flush=True)
 

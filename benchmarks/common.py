@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, register_flop_formula
 
-__all__ = ["median_time", "median_step_seconds", "have_test_data", "flops", "conv_rate", "int8_conv_rate",
-           "peak_rss_mb", "child_json"]
+__all__ = ["median_time", "median_step_seconds", "have_test_data", "benchmark_pairs", "flops", "conv_rate",
+           "int8_conv_rate", "peak_rss_mb", "child_json"]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -44,6 +44,15 @@ def have_test_data(data: Path) -> bool:
         return True
     print(f"skipped: no test images at {data} (pass --data)")
     return False
+
+
+def benchmark_pairs(data: Path, count: int) -> list[tuple[Path, Path]]:
+    """``count`` (content, style) pairs from ``data/content`` and ``data/styles``, spread over both, the same
+    in every benchmark that compares methods."""
+    contents = sorted((data / "content").glob("*.jpg"))
+    styles = sorted((data / "styles").glob("*.jpg"))
+    step = max(1, len(contents) // count)
+    return [(contents[(i * step) % len(contents)], styles[(i * 5 + 2) % len(styles)]) for i in range(count)]
 
 
 def peak_rss_mb() -> float:

@@ -75,7 +75,7 @@ class GatysConfig:
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     style_layer_weights: tuple[float, ...] | None = None  # None: equal, 1/len(style_layers) each (paper)
     content_weight: float = 1.0
-    style_weight: float = 1e6
+    style_weight: float = 1e7  # beta/alpha in the paper's range for our input scale (see README)
     tv_weight: float = 0.0
     pooling: str = "max"  # VGG's pooling: "max" (as trained) or "avg" (the paper's choice for smoother results)
     optimizer: str = "lbfgs"
