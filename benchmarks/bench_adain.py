@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (child_json, conv_rate, flops, have_test_data, median_time, peak_rss_mb,  # noqa: E402
-                               benchmark_pairs)
+                               benchmark_pairs, save_grid)
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -172,7 +172,7 @@ def main() -> int:
             totals[name].append({**content_style_losses(img, content, style, encoder=encoder),
                                  "lpips": lpips_content_distance(img, content, vgg=lpips_vgg, heads=heads)})
         row = [content, style] + list(outs.values())
-        grid_rows.append([im.resize((256, round(256 * im.height / im.width))) for im in row])
+        grid_rows.append(row)
     print(f"\nquality at {q} px (mean over {len(pairs)} pairs; VGG-normalised relu4_1 content MSE, LPIPS to the "
           "content (VGG-16, v0.1, float32), mean/std style loss relu1_1..relu4_1):\n"
           "| method | content loss | LPIPS to content | style loss |\n|---|---|---|---|")
@@ -181,15 +181,7 @@ def main() -> int:
             means = (statistics.mean(v[key] for v in values) for key in ("content", "lpips", "style"))
             print(f"| {name}{f'@{args.gatys_steps} L-BFGS' if name == 'Gatys' else ''} | "
                   + " | ".join(f"{m:.3f}" for m in means) + " |")
-    width = 256 * max(len(r) for r in grid_rows)
-    height = sum(max(im.height for im in r) for r in grid_rows)
-    grid = Image.new("RGB", (width, height), "white")
-    y = 0
-    for r in grid_rows:
-        for j, im in enumerate(r):
-            grid.paste(im, (256 * j, y))
-        y += max(im.height for im in r)
-    grid.save(args.out / "grid.jpg", quality=90)
+    save_grid(grid_rows, args.out / "grid.jpg")
     print(f"\nwrote {args.out / 'grid.jpg'} (columns: content, style, {', '.join(k for k, v in totals.items() if v)})")
     return 0
 

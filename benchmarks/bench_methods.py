@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import benchmark_pairs, have_test_data  # noqa: E402
+from benchmarks.common import benchmark_pairs, have_test_data, save_grid  # noqa: E402
 
 from PIL import Image  # noqa: E402
 
@@ -100,7 +100,7 @@ def main() -> int:
                                                                               heads=heads)})
         print(f"pair {i + 1}: {c_path.stem} + {s_path.stem} (nearest zoo bank: {nearest})", flush=True)
         shown = [content, style] + [image for name, (image, _) in outs.items() if name != "StyleBank, stylise alone"]
-        grid_rows.append([im.resize((256, round(256 * im.height / im.width))) for im in shown])
+        grid_rows.append(shown)
 
     print(f"\nmean over {len(pairs)} pairs at {args.size} px (content loss: VGG-normalised relu4_1 MSE; LPIPS to "
           "the content: VGG-16 v0.1, float32; style loss: mean/std on relu1_1..relu4_1):\n"
@@ -108,14 +108,7 @@ def main() -> int:
     for name, rows in results.items():
         means = (statistics.mean(r[key] for r in rows) for key in MEASURES)
         print(f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
-    width = 256 * max(len(r) for r in grid_rows)
-    grid = Image.new("RGB", (width, sum(max(im.height for im in r) for r in grid_rows)), "white")
-    y = 0
-    for r in grid_rows:
-        for j, im in enumerate(r):
-            grid.paste(im, (256 * j, y))
-        y += max(im.height for im in r)
-    grid.save(args.out / "grid.jpg", quality=90)
+    save_grid(grid_rows, args.out / "grid.jpg")
     columns = [name for name in results if name != "StyleBank, stylise alone"]
     print(f"\nwrote {args.out / 'grid.jpg'} (columns: content, style, {', '.join(columns)})")
     return 0

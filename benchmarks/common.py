@@ -13,10 +13,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, register_flop_formula
 
-__all__ = ["median_time", "median_step_seconds", "have_test_data", "benchmark_pairs", "flops", "conv_rate",
-           "int8_conv_rate", "peak_rss_mb", "child_json"]
+__all__ = ["median_time", "median_step_seconds", "have_test_data", "benchmark_pairs", "save_grid", "flops",
+           "conv_rate", "int8_conv_rate", "peak_rss_mb", "child_json"]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -53,6 +54,19 @@ def benchmark_pairs(data: Path, count: int) -> list[tuple[Path, Path]]:
     styles = sorted((data / "styles").glob("*.jpg"))
     step = max(1, len(contents) // count)
     return [(contents[(i * step) % len(contents)], styles[(i * 5 + 2) % len(styles)]) for i in range(count)]
+
+
+def save_grid(rows: list[list[Image.Image]], path: Path, cell: int = 256) -> Path:
+    """One row of images a pair, each scaled to ``cell`` px wide, as one JPEG at ``path``."""
+    rows = [[im.resize((cell, round(cell * im.height / im.width))) for im in row] for row in rows]
+    grid = Image.new("RGB", (cell * max(map(len, rows)), sum(max(im.height for im in row) for row in rows)), "white")
+    y = 0
+    for row in rows:
+        for j, im in enumerate(row):
+            grid.paste(im, (cell * j, y))
+        y += max(im.height for im in row)
+    grid.save(path, quality=90)
+    return path
 
 
 def peak_rss_mb() -> float:
