@@ -1069,8 +1069,9 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
 
 def _compare_tab(models: Models) -> None:
     gr.Markdown("One content and one style through every method, side by side, with wall time and the same "
-                "content/style losses for each. StyleBank either uses the zoo bank whose style is closest to yours, "
-                "or learns a quick new bank for your style first (its time includes that learning).")
+                "content loss, LPIPS to the content and style loss for each. StyleBank either uses the zoo bank "
+                "whose style is closest to yours, or learns a quick new bank for your style first (its time includes "
+                "that learning).")
     with gr.Row():
         content = image_input("Content")
         style = image_input("Style")
