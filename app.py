@@ -1041,7 +1041,8 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
         with gr.Column():
             style = image_input("Style image")
             name = gr.Textbox(label="Style name (letters, digits, _ and -)", value="my_style")
-            steps = gr.Slider(10, 2000, value=300, step=10, label="Iterations (paper: about 1,000)")
+            steps = gr.Slider(10, 2000, value=1000, step=10,
+                              label="Iterations (the paper's 1,000; Stop keeps the bank so far)")
             size = gr.Slider(64, 512, value=256, step=32, label="Training crop size (px)")
             recipe = gr.Radio(list(BANK_RECIPES), value=next(iter(BANK_RECIPES)), label="How the new bank learns")
             photos = gr.File(file_count="multiple", file_types=["image"], height=150,

@@ -1,6 +1,6 @@
 """Every method on the same pairs, measured the same way: seconds, content loss, LPIPS to the content, style loss.
 
-    python benchmarks/bench_methods.py [--data ../shared/data] [--pairs 6] [--size 512] [--bank-steps 300]
+    python benchmarks/bench_methods.py [--data ../shared/data] [--pairs 6] [--size 512] [--bank-steps 1000]
         [--bank-crop 256] [--bank-batch 1]
 
 Methods: AdaIN (the zoo decoder); StyleBank with a bank learned for each style first (incremental
@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--size", type=int, default=512, help="long side of every result")
-    parser.add_argument("--bank-steps", type=int, default=300, help="steps of each new StyleBank bank")
+    parser.add_argument("--bank-steps", type=int, default=1000, help="steps of each new StyleBank bank")
     parser.add_argument("--bank-crop", type=int, default=256, help="crop side of the bank's training photos")
     parser.add_argument("--bank-batch", type=int, default=1, help="crops a step (1: the Train tab's on a CPU)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "methods")
