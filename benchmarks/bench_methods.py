@@ -35,6 +35,8 @@ from styletransfer.metrics import content_style_losses, lpips_content_distance, 
 from training.learn_bank import load_contents  # noqa: E402
 
 MEASURES = ("seconds", "content", "lpips", "style")
+ALONE = "StyleBank, stylise alone"
+"""The row of the new bank's stylisation without its learning (the same image: not shown again in the grid)."""
 
 
 def timed(fn: Callable[[], Image.Image]) -> tuple[Image.Image, float]:
@@ -85,7 +87,7 @@ def main() -> int:
         image, seconds = timed(lambda: stylebank.stylize(content, "new", autoencoder=autoencoder,
                                                          banks={"new": bank}, size=None).image)
         outs[f"StyleBank, new bank ({args.bank_steps} steps) + stylise"] = image, learning + seconds
-        outs["StyleBank, stylise alone"] = image, seconds
+        outs[ALONE] = image, seconds
         nearest = nearest_style(style, thumbs, encoder=normalized)
         outs["StyleBank, nearest zoo bank"] = timed(lambda: stylebank.stylize(
             content, nearest, autoencoder=autoencoder, banks=zoo_banks, size=None).image)
@@ -99,7 +101,7 @@ def main() -> int:
                 "seconds": seconds, **losses, "lpips": lpips_content_distance(image, content, vgg=lpips_vgg,
                                                                               heads=heads)})
         print(f"pair {i + 1}: {c_path.stem} + {s_path.stem} (nearest zoo bank: {nearest})", flush=True)
-        shown = [content, style] + [image for name, (image, _) in outs.items() if name != "StyleBank, stylise alone"]
+        shown = [content, style] + [image for name, (image, _) in outs.items() if name != ALONE]
         grid_rows.append(shown)
 
     print(f"\nmean over {len(pairs)} pairs at {args.size} px (content loss: VGG-normalised relu4_1 MSE; LPIPS to "
@@ -109,7 +111,7 @@ def main() -> int:
         means = (statistics.mean(r[key] for r in rows) for key in MEASURES)
         print(f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
     save_grid(grid_rows, args.out / "grid.jpg")
-    columns = [name for name in results if name != "StyleBank, stylise alone"]
+    columns = [name for name in results if name != ALONE]
     print(f"\nwrote {args.out / 'grid.jpg'} (columns: content, style, {', '.join(columns)})")
     return 0
 

@@ -38,9 +38,7 @@ def load_contents(folder: Path, count: int, size: int, seed: int) -> list[torch.
     for path in files[:count]:
         img = load_training_image(path)
         if img is not None:
-            if min(img.size) < size:
-                img = load_training_image(path, short_side=size)
-            out.append(pil_to_tensor(img))
+            out.append(pil_to_tensor(resize_short_side(img, size) if min(img.size) < size else img))
     return out
 
 

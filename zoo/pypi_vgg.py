@@ -103,14 +103,18 @@ def read_checkpoint(sdist: str | os.PathLike) -> dict[str, np.ndarray]:
     return _flatten(_NumpyOnlyUnpickler(io.BytesIO(data)).load())
 
 
+def _oihw(kernel: np.ndarray) -> torch.Tensor:
+    # flax stores HWIO; torch wants OIHW. Both are cross-correlations with the same spatial order.
+    return torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+
+
 def _to_torchvision(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     state: dict[str, torch.Tensor] = {}
     for i, index in enumerate(_CONV_INDICES):
         kernel, bias = arrays.get(f"VGG16_0/Conv_{i}/kernel"), arrays.get(f"VGG16_0/Conv_{i}/bias")
         if kernel is None or bias is None or kernel.ndim != 4:
             raise PyPIFallbackError(f"checkpoint lacks a 4-d VGG16_0/Conv_{i} kernel and its bias")
-        # flax stores HWIO; torch wants OIHW. Both are cross-correlations with the same spatial order.
-        state[f"features.{index}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+        state[f"features.{index}.weight"] = _oihw(kernel)
         state[f"features.{index}.bias"] = torch.from_numpy(np.ascontiguousarray(bias))
     return {key: t.float().contiguous() for key, t in state.items()}
 
@@ -121,7 +125,7 @@ def _lpips_heads(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         kernel = arrays.get(f"NetLinLayer_{k}/Conv_0/kernel")
         if kernel is None or kernel.ndim != 4 or kernel.shape[-1] != 1 or (kernel < 0).any():
             raise PyPIFallbackError(f"checkpoint lacks a non-negative 4-d NetLinLayer_{k} kernel with one output")
-        state[f"lins.{k}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))).float()
+        state[f"lins.{k}.weight"] = _oihw(kernel).float()
     return state
 
 
