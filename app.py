@@ -50,6 +50,7 @@ from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
                                      save_bank)
 from styletransfer.vgg import LAYER_NAMES, VGGEncoder, bf16_is_fast
+from training.data import list_images
 from training.learn_bank import contents_from_images, load_contents
 
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
@@ -215,14 +216,28 @@ def write_png(img: Image.Image, method: str, settings: dict[str, Any]) -> str:
     return str(save_png(img, folder / f"{method}_result.png", method=method, settings=settings))
 
 
-def example_files(kind: str, limit: int = 6) -> list[str]:
-    """Example images from ``$STUDIO_EXAMPLES/<kind>`` (default ``../shared/data``)."""
+# Classic pairs from the papers, with paintings in the public domain (Van Gogh, Munch, Hokusai, Turner,
+# Kandinsky); they come first when the examples folder has them.
+EXAMPLE_PAIRS = (("tubingen.jpg", "starry_night.jpg"), ("golden_gate.jpg", "the_scream.jpg"),
+                 ("chicago.jpg", "wave.jpg"), ("stata.jpg", "shipwreck.jpg"),
+                 ("sailboat.jpg", "composition_vii.jpg"), ("hoovertowernight.jpg", "starry_night.jpg"))
+
+
+def example_pairs(limit: int = 6) -> list[list[str]]:
+    """(content, style) example paths from ``$STUDIO_EXAMPLES/content`` and ``/styles`` (default
+    ``../shared/data``): the :data:`EXAMPLE_PAIRS` the folder holds, else its first files paired in order."""
     root = Path(os.environ.get("STUDIO_EXAMPLES", REPO.parent / "shared" / "data"))
-    folder = root / kind
-    if not folder.is_dir():
+    contents, styles = root / "content", root / "styles"
+    if not (contents.is_dir() and styles.is_dir()):
         return []
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
-    return [str(p) for p in files[:limit]]
+    pairs = [[str(contents / c), str(styles / s)] for c, s in EXAMPLE_PAIRS
+             if (contents / c).is_file() and (styles / s).is_file()]
+    if not pairs:
+        try:
+            pairs = [[str(c), str(s)] for c, s in zip(list_images(contents), list_images(styles))]
+        except FileNotFoundError:  # a folder without images
+            return []
+    return pairs[:limit]
 
 
 def zoo_table() -> list[list[str]]:
@@ -932,9 +947,8 @@ def _gatys_tab(models: Models) -> None:
                                 y_title="loss (log10)", buttons=["export"], tooltip=["step", "term", "loss"],
                                 caption="The total and its weighted terms; they jump where coarse-to-fine moves "
                                         "to a larger size (more pixels, larger terms)")
-    examples = example_files("content"), example_files("styles")
-    if examples[0] and examples[1]:
-        gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, styles[0]])
+    if examples := example_pairs():
+        gr.Examples(examples, inputs=[content, styles[0]])
     run.click(make_gatys_handler(models),
               inputs=[content, *styles, *weights, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
@@ -973,9 +987,8 @@ def _adain_tab(models: Models) -> None:
             out = gr.Image(label="Result", type="pil", format="png")
             status = status_text()
             download = gr.File(label="PNG with settings")
-    examples = example_files("content"), example_files("styles")
-    if examples[0] and examples[1]:
-        gr.Examples([[c, s] for c, s in zip(examples[0], examples[1])], inputs=[content, styles[0]])
+    if examples := example_pairs():
+        gr.Examples(examples, inputs=[content, styles[0]])
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_adain_handler(models),
               inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method],
@@ -1020,6 +1033,8 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
             region_map = gr.Image(label="Regions", type="pil")
             status = status_text()
             download = gr.File(label="PNG with settings")
+    if examples := example_pairs():
+        gr.Examples([[c] for c, _ in examples], inputs=[content])
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_stylebank_handler(models),
               inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
@@ -1060,6 +1075,8 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
                 token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
             push = gr.Button("Push bank to the Hub")
             pushed = status_text("pushed")
+    if examples := example_pairs():
+        gr.Examples([[style_image] for style_image in dict.fromkeys(s for _, s in examples)], inputs=[style])
     event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, photos, user_banks],
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
                       concurrency_limit=1)
@@ -1090,6 +1107,8 @@ def _compare_tab(models: Models) -> None:
     table = gr.Dataframe(headers=["method", "seconds", "content loss", "LPIPS to content", "style loss"],
                          interactive=False, label="Losses")
     status = status_text()
+    if examples := example_pairs():
+        gr.Examples(examples, inputs=[content, style])
     run.click(make_compare_handler(models), inputs=[content, style, steps, size, bank_mode, bank_steps],
               outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
               concurrency_limit=1)

@@ -1,6 +1,7 @@
 """The demo launches with tiny models and its API endpoints answer through gradio_client."""
 
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -499,6 +500,32 @@ def test_the_servers_photo_set_is_scaled_up_to_the_crop(tmp_path, monkeypatch):
             app._train_contents(64)
     finally:
         app._train_contents.cache_clear()
+
+
+def test_examples_are_the_classic_public_domain_pairs_where_the_folder_has_them(tmp_path, monkeypatch):
+    import app
+
+    (tmp_path / "content").mkdir(), (tmp_path / "styles").mkdir()
+    for name in ["avril.jpg", "golden_gate.jpg", "tubingen.jpg"]:
+        gradient_image(32, 32).save(tmp_path / "content" / name)
+    for name in ["antimonocromatismo.jpg", "starry_night.jpg", "the_scream.jpg"]:
+        gradient_image(32, 32).save(tmp_path / "styles" / name)
+    monkeypatch.setenv("STUDIO_EXAMPLES", str(tmp_path))
+    names = [[Path(p).name for p in pair] for pair in app.example_pairs()]
+    assert names == [["tubingen.jpg", "starry_night.jpg"], ["golden_gate.jpg", "the_scream.jpg"]]
+
+    for name in ["tubingen.jpg", "golden_gate.jpg"]:  # none of the pairs left: the files in order
+        (tmp_path / "content" / name).unlink()
+    gradient_image(32, 32).save(tmp_path / "content" / "bridge.png")
+    names = [[Path(p).name for p in pair] for pair in app.example_pairs()]
+    assert names == [["avril.jpg", "antimonocromatismo.jpg"], ["bridge.png", "starry_night.jpg"]]
+
+    for folder in ["content", "styles"]:
+        for f in (tmp_path / folder).iterdir():
+            f.unlink()
+    assert app.example_pairs() == []
+    monkeypatch.setenv("STUDIO_EXAMPLES", str(tmp_path / "missing"))
+    assert app.example_pairs() == []
 
 
 def test_painted_strokes_become_one_mask_per_style_colour():

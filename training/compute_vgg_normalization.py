@@ -25,9 +25,8 @@ from safetensors.torch import save_file
 
 from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
 from styletransfer.vgg_normalize import mean_filter_activations
+from training.data import list_images
 from zoo.registry import load_vgg16
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def _square(img: Image.Image, size: int) -> Image.Image:
@@ -47,13 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args(argv)
 
-    if not args.data.is_dir():
-        parser.error(f"--data: '{args.data}' is not a folder")
-    files = sorted(p for p in args.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        files = list_images(args.data)
+    except FileNotFoundError as e:
+        parser.error(f"--data: {e}")
     if args.limit:
         files = files[: args.limit]
-    if not files:
-        parser.error(f"--data: no images in '{args.data}'")
 
     def batches():
         batch: list[torch.Tensor] = []
