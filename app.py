@@ -339,12 +339,16 @@ def editor_background(image: Any, name: str = "content") -> Any:
 class BackgroundJob:
     """Runs ``job(progress=...)`` in a thread: iterating gives its progress reports as they come, then
     :meth:`result` its return value. The job's arguments are bound before it starts (``functools.partial``),
-    so nothing the handler does meanwhile can change them."""
+    so nothing the handler does meanwhile can change them. ``cancel`` (the job's own cancel event) is set
+    when the iteration is left before the job ends: the page was closed or the event cancelled, so the
+    job stops after its current step instead of holding the CPU for nobody."""
 
-    def __init__(self, job: Callable[..., Any]) -> None:
+    def __init__(self, job: Callable[..., Any], cancel: threading.Event) -> None:
         self._updates: queue.Queue = queue.Queue()
         self._outcome: dict[str, Any] = {}
-        threading.Thread(target=self._run, args=(job,), daemon=True).start()
+        self._cancel = cancel
+        self._thread = threading.Thread(target=self._run, args=(job,), daemon=True)
+        self._thread.start()
 
     def _run(self, job: Callable[..., Any]) -> None:
         try:
@@ -355,11 +359,19 @@ class BackgroundJob:
             self._updates.put(None)
 
     def __iter__(self) -> Iterator[Any]:
-        while (update := self._updates.get()) is not None:
-            yield update
+        ended = False
+        try:
+            while (update := self._updates.get()) is not None:
+                yield update
+            ended = True
+        finally:
+            if not ended:
+                self._cancel.set()
 
     def result(self, failed: str) -> Any:
-        """The job's return value; bad input re-raised as it is, anything else as ``"<failed>: <error>"``."""
+        """The job's return value once it ends; bad input re-raised as it is, anything else as
+        ``"<failed>: <error>"``."""
+        self._thread.join()
         if "error" in self._outcome:
             e = self._outcome["error"]
             raise e if isinstance(e, (ImageInputError, ValueError)) else gr.Error(f"{failed}: {e}")
@@ -508,7 +520,7 @@ def make_gatys_handler(models: Models) -> Callable:
         job = BackgroundJob(functools.partial(
             gatys.stylize, content_img, styles, encoder=models.vgg(), style_weights=None if masks else weights,
             masks=masks, style_masks=style_masks if any(style_masks) else None, init_image=start_img,
-            preview_every=10, cancel=stop, **controls))
+            preview_every=10, cancel=stop, **controls), cancel=stop)
         for info in job:
             preview = info.preview or preview
             entries.append(info.losses)
@@ -690,7 +702,7 @@ def make_train_handler(models: Models) -> Callable:
         job = BackgroundJob(functools.partial(
             learn_bank, style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
             num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH, **BANK_RECIPES[recipe],
-            preview_every=25, preview_content=preview_content, cancel=stop))
+            preview_every=25, preview_content=preview_content, cancel=stop), cancel=stop)
         for info in job:
             info: BankStep
             preview, start = info.preview or preview, info.init
@@ -755,34 +767,26 @@ QUICK_BANK = {"size": 128, "batch_size": 2}
 """Crop and batch of the Compare tab's quick incremental bank (a first look, not a finished bank)."""
 
 
-def _compare_stylebank(models: Models, content: Image.Image, style: Image.Image, mode: str, steps: int,
-                       notes: list[str]) -> tuple[str, Image.Image, float]:
-    """StyleBank's entry in the comparison: its label, image and seconds (learning the bank included)."""
-    t0 = time.perf_counter()
-    autoencoder, banks = models.stylebank()
-    if mode == COMPARE_BANK_MODES[1]:
-        try:
-            contents = models.train_contents(QUICK_BANK["size"])
-        except FileNotFoundError:
-            contents = [pil_to_tensor(content)]
-            notes.append("This server has no training photos, so StyleBank's quick bank learned on crops of your "
-                         "content photo.")
-        size = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
-        bank = learn_bank(style, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(), num_steps=steps,
-                          size=size, batch_size=QUICK_BANK["batch_size"], **next(iter(BANK_RECIPES.values())))
-        label, banks = f"StyleBank (new bank, {steps} steps)", {"compare": bank}
-        name = "compare"
-    else:
-        thumbs = {n: b.thumbnail for n, b in banks.items() if getattr(b, "thumbnail", None) is not None}
-        name = nearest_style(style, thumbs, encoder=models.adain_encoder())
-        label = f"StyleBank (nearest bank: {name})"
-        notes.append(f"StyleBank used its closest zoo bank, '{name}', not your style.")
-    image = stylebank.stylize(content, name, autoencoder=autoencoder, banks=banks, size=None).image
-    return label, image, time.perf_counter() - t0
+def _quick_bank_contents(models: Models, content: Image.Image, notes: list[str]) -> list[torch.Tensor]:
+    """The photos the Compare tab's quick bank learns on: the server's set, else the content photo."""
+    try:
+        return models.train_contents(QUICK_BANK["size"])
+    except FileNotFoundError:
+        notes.append("This server has no training photos, so StyleBank's quick bank learned on crops of your "
+                     "content photo.")
+        return [pil_to_tensor(content)]
+
+
+def every_fifth_step(job: BackgroundJob, what: str) -> Iterator[str]:
+    """A status line every fifth step (and the last) of a job whose reports have ``step`` and ``total``."""
+    for info in job:
+        if info.step % 5 == 0 or info.step == info.total:
+            yield f"{what}: step {info.step}/{info.total}..."
 
 
 def make_compare_handler(models: Models) -> Callable:
-    """The Compare tab's handler: AdaIN, StyleBank and Gatys on one pair, each result as it ends, with a loss table."""
+    """The Compare tab's handler: AdaIN, StyleBank and Gatys on one pair, each result as it ends, with a loss table.
+    The bank learning and Gatys report their steps, and stop when the page is closed or the event cancelled."""
     @friendly_errors
     def run(content, style, gatys_steps, size, bank_mode, bank_steps):
         notes: list[str] = []
@@ -790,6 +794,7 @@ def make_compare_handler(models: Models) -> Callable:
         style_img = working_image(style, "style", notes)
         encoder = models.adain_encoder()
         rows: list[list[Any]] = []
+        stop = threading.Event()
 
         def measure(name: str, image: Image.Image, seconds: float) -> None:
             style_small = fit_within(style_img, 512, name="style")[0]
@@ -802,11 +807,35 @@ def make_compare_handler(models: Models) -> Callable:
         adain_img = adain.stylize(content_img, style_img, encoder=encoder, decoder=models.adain_decoder(), size=None)
         measure("AdaIN", adain_img, time.perf_counter() - t0)
         yield adain_img, None, None, rows, "AdaIN done; StyleBank running... " + " ".join(notes)
-        label, bank_img, seconds = _compare_stylebank(models, content_img, style_img, bank_mode, int(bank_steps), notes)
-        measure(label, bank_img, seconds)
+
+        t0 = time.perf_counter()
+        autoencoder, banks = models.stylebank()
+        if bank_mode == COMPARE_BANK_MODES[1]:
+            contents = _quick_bank_contents(models, content_img, notes)
+            crop = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
+            job = BackgroundJob(functools.partial(
+                learn_bank, style_img, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(),
+                num_steps=int(bank_steps), size=crop, batch_size=QUICK_BANK["batch_size"],
+                **next(iter(BANK_RECIPES.values())), cancel=stop), cancel=stop)
+            for line in every_fifth_step(job, "AdaIN done; StyleBank learning a bank for your style"):
+                yield adain_img, None, None, rows, f"{line} {' '.join(notes)}"
+            bank_name, banks = "compare", {"compare": job.result("Learning the bank failed")}
+            label = f"StyleBank (new bank, {int(bank_steps)} steps)"
+        else:
+            thumbs = {n: b.thumbnail for n, b in banks.items() if getattr(b, "thumbnail", None) is not None}
+            bank_name = nearest_style(style_img, thumbs, encoder=models.adain_encoder())
+            label = f"StyleBank (nearest bank: {bank_name})"
+            notes.append(f"StyleBank used its closest zoo bank, '{bank_name}', not your style.")
+        bank_img = stylebank.stylize(content_img, bank_name, autoencoder=autoencoder, banks=banks, size=None).image
+        measure(label, bank_img, time.perf_counter() - t0)
         yield adain_img, bank_img, None, rows, "AdaIN and StyleBank done; Gatys running... " + " ".join(notes)
-        result = gatys.stylize(content_img, style_img, encoder=models.vgg(), size=max(content_img.size),
-                               num_steps=int(gatys_steps))
+
+        job = BackgroundJob(functools.partial(
+            gatys.stylize, content_img, style_img, encoder=models.vgg(), size=max(content_img.size),
+            num_steps=int(gatys_steps), cancel=stop), cancel=stop)
+        for line in every_fifth_step(job, "AdaIN and StyleBank done; Gatys"):
+            yield adain_img, bank_img, None, rows, f"{line} {' '.join(notes)}"
+        result = job.result("Gatys failed")
         measure(f"Gatys ({int(gatys_steps)} L-BFGS steps)", result.image, result.seconds)
         yield adain_img, bank_img, result.image, rows, (
             "Done. Measured the same way for every method: VGG-normalised relu4_1 content MSE, LPIPS (VGG-16, v0.1) "

@@ -189,6 +189,52 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     assert read_png_settings(png)["settings"]["guidance"] == "simple"
 
 
+def test_a_cancelled_gatys_event_stops_its_job(client, images):
+    """Closing the page or cancelling the event must not leave the optimisation running for nobody."""
+    import time
+
+    import app
+
+    content, style, _ = images
+    job = client.submit(*gatys_args(content, [style], schedule=3, schedule_text="64x100000"), api_name="/gatys")
+    deadline = time.monotonic() + 30
+    while not (job.status().code.name == "ITERATING" and client.session_hash in app._CANCELS):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    stop = app._CANCELS[client.session_hash]
+    time.sleep(0.5)
+    assert not stop.is_set()
+    job.cancel()
+    deadline = time.monotonic() + 10
+    while not stop.is_set():
+        assert time.monotonic() < deadline, "the cancelled event left its job running"
+        time.sleep(0.05)
+
+
+def test_a_background_job_is_cancelled_only_when_left_before_its_end():
+    import threading
+
+    import app
+
+    def counter(limit: int, cancel: threading.Event, progress) -> int:
+        step = 0
+        while step < limit and not cancel.is_set():
+            step += 1
+            progress(step)
+        return step
+
+    cancel = threading.Event()
+    job = app.BackgroundJob(lambda progress: counter(5, cancel, progress), cancel=cancel)
+    assert list(job) == [1, 2, 3, 4, 5] and job.result("failed") == 5 and not cancel.is_set()
+
+    cancel = threading.Event()
+    job = app.BackgroundJob(lambda progress: counter(10**9, cancel, progress), cancel=cancel)
+    updates = iter(job)
+    assert [next(updates) for _ in range(3)] == [1, 2, 3]
+    updates.close()  # what Gradio does to the handler when the page goes away
+    assert cancel.is_set() and 3 <= job.result("failed") < 10**9  # it stopped after its current step
+
+
 def test_gatys_start_and_style_scale_reach_the_library(client, images):
     import numpy as np
 
@@ -479,9 +525,10 @@ def test_without_a_photo_set_training_asks_for_photos_and_compare_learns_on_the_
     assert len(photos) == app.MAX_TRAIN_PHOTOS and notes == ["Used the first 64 of your 80 photos."]
     assert [tuple(p.shape[-2:]) for p in photos[:2]] == [(64, 85), (90, 64)]
     content, style = gradient_image(72, 56), gradient_image(40, 40).rotate(90)
-    label, image, _ = app._compare_stylebank(models, content, style, app.COMPARE_BANK_MODES[1], 5, notes)
-    assert label.startswith("StyleBank (new bank") and image.size == content.size
-    assert "learned on crops of your content photo" in notes[-1]
+    *_, (_, bank_img, _, rows, status) = app.make_compare_handler(models)(content, style, 5, 128,
+                                                                       app.COMPARE_BANK_MODES[1], 5)
+    assert rows[1][0] == "StyleBank (new bank, 5 steps)" and bank_img.size == content.size
+    assert "learned on crops of your content photo" in status
 
 
 def test_the_servers_photo_set_is_scaled_up_to_the_crop(tmp_path, monkeypatch):
