@@ -63,6 +63,8 @@ REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
 REGION_COLOR_NAMES = ("red", "green", "yellow", "blue")
 SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
 _CANCELS: dict[str, threading.Event] = {}
+"""The cancel event of each session's running Gatys job (key: the session) and bank training (``train:<session>``);
+the Stop buttons set it, and the job's end removes it."""
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 TRAIN_BATCH = 4 if DEVICE.type == "cuda" else 1
 """Crops per step of the Train tab (on a 2-core CPU a batch-1 step at 256 px took 0.51 s; see README)."""
@@ -356,6 +358,9 @@ class BackgroundJob:
         except Exception as e:  # re-raised by result(), in the handler's thread
             self._outcome["error"] = e
         finally:
+            for key, event in list(_CANCELS.items()):  # a Stop from now on finds nothing running
+                if event is self._cancel:
+                    _CANCELS.pop(key, None)
             self._updates.put(None)
 
     def __iter__(self) -> Iterator[Any]:

@@ -211,6 +211,36 @@ def test_a_cancelled_gatys_event_stops_its_job(client, images):
         time.sleep(0.05)
 
 
+def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client, images):
+    import time
+
+    from gradio_client import handle_file
+
+    import app
+
+    content, style, _ = images
+
+    def stop_when_running(job, key: str, endpoint: str) -> str:
+        deadline = time.monotonic() + 30
+        while not (job.status().code.name == "ITERATING" and key in app._CANCELS):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        return client.predict(api_name=endpoint)
+
+    job = client.submit(*gatys_args(content, [style], schedule=3, schedule_text="64x100000"), api_name="/gatys")
+    assert stop_when_running(job, client.session_hash, "/gatys_stop") == "Stopping after the current step..."
+    image, status, png, _ = job.result(timeout=30)
+    assert status.startswith("Stopped early; kept the best image so far.") and Image.open(image).size == (64, 50)
+    assert client.predict(api_name="/gatys_stop") == "Nothing is running."
+
+    job = client.submit(handle_file(str(style)), "stopped", 2000, 64, next(iter(app.BANK_RECIPES)), None,
+                        api_name="/train_bank")
+    assert stop_when_running(job, f"train:{client.session_hash}", "/train_stop") == "Stopping after the current step..."
+    _, status, bank_file = job.result(timeout=60)
+    assert status.startswith("Stopped early; bank 'stopped' is ready") and bank_file.endswith("stopped.safetensors")
+    assert client.predict(api_name="/train_stop") == "Nothing is training."
+
+
 def test_a_background_job_is_cancelled_only_when_left_before_its_end():
     import threading
 
