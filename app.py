@@ -63,8 +63,8 @@ REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
 REGION_COLOR_NAMES = ("red", "green", "yellow", "blue")
 SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
 _CANCELS: dict[str, threading.Event] = {}
-"""The cancel event of each session's running Gatys job (key: the session) and bank training (``train:<session>``);
-the Stop buttons set it, and the job's end removes it."""
+"""The cancel event of each session's running long job, by ``<kind>:<session>`` (kinds: gatys, train, compare):
+the Stop buttons set it, and the job's end removes it (see :func:`running_job_cancel`)."""
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 TRAIN_BATCH = 4 if DEVICE.type == "cuda" else 1
 """Crops per step of the Train tab (on a 2-core CPU a batch-1 step at 256 px took 0.51 s; see README)."""
@@ -338,6 +338,27 @@ def editor_background(image: Any, name: str = "content") -> Any:
     return {"background": img, "layers": [], "composite": None}
 
 
+def running_job_cancel(kind: str, request: gr.Request) -> threading.Event:
+    """A new cancel event for this session's ``kind`` job, where its Stop button finds it; the job that takes it
+    (:class:`BackgroundJob`) removes it when it ends."""
+    stop = threading.Event()
+    _CANCELS[f"{kind}:{request.session_hash or 'default'}"] = stop
+    return stop
+
+
+def stop_handler(kind: str, idle: str) -> Callable[[gr.Request], str]:
+    """A Stop button's handler: asks this session's running ``kind`` job to stop after its current step (it keeps
+    its work so far); ``idle`` is the answer when none runs."""
+    def stop(request: gr.Request) -> str:
+        event = _CANCELS.get(f"{kind}:{request.session_hash or 'default'}")
+        if event is None:
+            return idle
+        event.set()
+        return "Stopping after the current step..."
+
+    return stop
+
+
 class BackgroundJob:
     """Runs ``job(progress=...)`` in a thread: iterating gives its progress reports as they come, then
     :meth:`result` its return value. The job's arguments are bound before it starts (``functools.partial``),
@@ -349,6 +370,8 @@ class BackgroundJob:
         self._updates: queue.Queue = queue.Queue()
         self._outcome: dict[str, Any] = {}
         self._cancel = cancel
+        self.last: Any = None
+        """The latest progress report the iteration gave (None before the first)."""
         self._thread = threading.Thread(target=self._run, args=(job,), daemon=True)
         self._thread.start()
 
@@ -367,6 +390,7 @@ class BackgroundJob:
         ended = False
         try:
             while (update := self._updates.get()) is not None:
+                self.last = update
                 yield update
             ended = True
         finally:
@@ -517,22 +541,22 @@ def make_gatys_handler(models: Models) -> Callable:
         if inside and not masks:
             notes.append("\"Inside\" guidance keeps a region's style within its edges: it does nothing without "
                          "spatial control.")
-        stop = threading.Event()
-        _CANCELS[request.session_hash or "default"] = stop
-        preview, note_text, entries = None, " ".join(notes), []
+        stop = running_job_cancel("gatys", request)
+        note_text, entries = " ".join(notes), []
         term_weights = controls["style_weight"], controls["tv_weight"]
         yield None, f"Starting... {note_text}".strip(), None, None  # before VGG-16 loads on first use
         job = BackgroundJob(functools.partial(
             gatys.stylize, content_img, styles, encoder=models.vgg(), style_weights=None if masks else weights,
             masks=masks, style_masks=style_masks if any(style_masks) else None, init_image=start_img,
             preview_every=10, cancel=stop, **controls), cancel=stop)
-        for info in job:
-            preview = info.preview or preview
+        for info in job:  # a new preview and plot every 10 steps; between them only the status changes
             entries.append(info.losses)
             if info.preview is not None or info.step % 5 == 0:
                 status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss "
                           f"{gatys.loss_text(info.losses, *term_weights)}")
-                yield preview, status, None, loss_curve(entries, *term_weights) if info.preview else gr.update()
+                new = info.preview is not None
+                yield (info.preview if new else gr.update()), status, None, (
+                    loss_curve(entries, *term_weights) if new else gr.update())
         result = job.result("Gatys failed")
         loss = gatys.loss_text(result.losses[-1], *term_weights) if result.losses else "not measured (no step ran)"
         if result.stopped:
@@ -555,15 +579,6 @@ def use_result_as_start(result: Image.Image | None) -> tuple[Image.Image | None,
         return None, "There is no result to refine yet."
     return result, ("The result is now the start image (under Controls). Press **Stylize** to go on from it; "
                     "the *direct* schedule refines it at full size.")
-
-
-def stop_gatys(request: gr.Request) -> str:
-    """Ask the running Gatys job of this browser session to stop (it keeps the best image)."""
-    stop = _CANCELS.get(request.session_hash or "default")
-    if stop is None:
-        return "Nothing is running."
-    stop.set()
-    return "Stopping after the current step..."
 
 
 # ---------------------------------------------------------------- AdaIN
@@ -698,8 +713,7 @@ def make_train_handler(models: Models) -> Callable:
         autoencoder, _ = models.stylebank()
         contents = training_photos(models, photos, int(size), notes)
         preview_content = contents[0][..., : int(size), : int(size)]
-        stop = threading.Event()
-        _CANCELS[f"train:{request.session_hash or 'default'}"] = stop
+        stop = running_job_cancel("train", request)
         device = "GPU" if DEVICE.type == "cuda" else "CPU"
         preview, start, noted = None, "", " ".join(notes)
         # Said before VGG-16 loads on first use.
@@ -711,10 +725,10 @@ def make_train_handler(models: Models) -> Callable:
         for info in job:
             info: BankStep
             preview, start = info.preview or preview, info.init
-            if info.preview is not None or info.step % 5 == 0:
-                yield (preview, f"Step {info.step}/{info.total} ({start} start): "
-                       f"style loss {info.losses['style']:.4g}, content loss {info.losses['content']:.4g} "
-                       f"({info.seconds:.0f} s) {noted}", None, user_banks)
+            if info.preview is not None or info.step % 5 == 0:  # the preview image is sent only when new
+                yield (gr.update() if info.preview is None else preview,
+                       f"Step {info.step}/{info.total} ({start} start): style loss {info.losses['style']:.4g}, "
+                       f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s) {noted}", None, user_banks)
         bank = job.result("Training failed")
         path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
         save_bank(bank, path, thumbnail=style_img,
@@ -740,15 +754,6 @@ def training_photos(models: Models, uploads: Sequence[Any] | None, size: int, no
         return models.train_contents(size)
     except FileNotFoundError as e:
         raise ValueError(f"{e}: upload a few photos under \"Training photos\" to learn the bank on.") from None
-
-
-def stop_training(request: gr.Request) -> str:
-    """Ask this session's bank training to stop (the bank learned so far is kept)."""
-    stop = _CANCELS.get(f"train:{request.session_hash or 'default'}")
-    if stop is None:
-        return "Nothing is training."
-    stop.set()
-    return "Stopping after the current step..."
 
 
 @friendly_errors
@@ -789,17 +794,29 @@ def every_fifth_step(job: BackgroundJob, what: str) -> Iterator[str]:
             yield f"{what}: step {info.step}/{info.total}..."
 
 
+def steps_label(job: BackgroundJob, planned: int, unit: str) -> str:
+    """``"100 L-BFGS steps"``, or ``"stopped after 37 of 100 L-BFGS steps"`` for a job that ended early."""
+    done = job.last.step if job.last is not None else 0
+    return f"{planned} {unit}" if done == planned else f"stopped after {done} of {planned} {unit}"
+
+
+COMPARE_MEASURES = ("Measured the same way for every method: VGG-normalised relu4_1 content MSE, LPIPS (VGG-16, "
+                    "v0.1) to the content, mean/std style loss on relu1_1..relu4_1.")
+
+
 def make_compare_handler(models: Models) -> Callable:
     """The Compare tab's handler: AdaIN, StyleBank and Gatys on one pair, each result as it ends, with a loss table.
-    The bank learning and Gatys report their steps, and stop when the page is closed or the event cancelled."""
+    The bank learning and Gatys report their steps; Stop, a closed page or a cancelled event ends the comparison
+    after the current step, the table saying how far each method got."""
     @friendly_errors
-    def run(content, style, gatys_steps, size, bank_mode, bank_steps):
+    def run(content, style, gatys_steps, size, bank_mode, bank_steps, request: gr.Request):
         notes: list[str] = []
         content_img = fit_within(working_image(content, "content", notes), int(size), name="content")[0]
         style_img = working_image(style, "style", notes)
         encoder = models.adain_encoder()
         rows: list[list[Any]] = []
-        stop = threading.Event()
+        stop = running_job_cancel("compare", request)
+        unchanged = (gr.update(),) * 4  # the images and the table, between the steps' status lines
 
         def measure(name: str, image: Image.Image, seconds: float) -> None:
             style_small = fit_within(style_img, 512, name="style")[0]
@@ -807,6 +824,9 @@ def make_compare_handler(models: Models) -> Callable:
             distance = lpips_content_distance(image, content_img, vgg=models.vgg(), heads=models.lpips_heads())
             rows.append([name, round(seconds, 2), round(losses["content"], 3), round(distance, 3),
                          round(losses["style"], 3)])
+
+        def stopped_text() -> str:
+            return f"Stopped early. {COMPARE_MEASURES} {' '.join(notes)}"
 
         t0 = time.perf_counter()
         adain_img = adain.stylize(content_img, style_img, encoder=encoder, decoder=models.adain_decoder(), size=None)
@@ -816,6 +836,9 @@ def make_compare_handler(models: Models) -> Callable:
         t0 = time.perf_counter()
         autoencoder, banks = models.stylebank()
         if bank_mode == COMPARE_BANK_MODES[1]:
+            if stop.is_set():  # Stop came during AdaIN
+                yield adain_img, None, None, rows, stopped_text()
+                return
             contents = _quick_bank_contents(models, content_img, notes)
             crop = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
             job = BackgroundJob(functools.partial(
@@ -823,9 +846,9 @@ def make_compare_handler(models: Models) -> Callable:
                 num_steps=int(bank_steps), size=crop, batch_size=QUICK_BANK["batch_size"],
                 **next(iter(BANK_RECIPES.values())), cancel=stop), cancel=stop)
             for line in every_fifth_step(job, "AdaIN done; StyleBank learning a bank for your style"):
-                yield adain_img, None, None, rows, f"{line} {' '.join(notes)}"
+                yield *unchanged, f"{line} {' '.join(notes)}"
             bank_name, banks = "compare", {"compare": job.result("Learning the bank failed")}
-            label = f"StyleBank (new bank, {int(bank_steps)} steps)"
+            label = f"StyleBank (new bank, {steps_label(job, int(bank_steps), 'steps')})"
         else:
             thumbs = {n: b.thumbnail for n, b in banks.items() if getattr(b, "thumbnail", None) is not None}
             bank_name = nearest_style(style_img, thumbs, encoder=models.adain_encoder())
@@ -833,18 +856,20 @@ def make_compare_handler(models: Models) -> Callable:
             notes.append(f"StyleBank used its closest zoo bank, '{bank_name}', not your style.")
         bank_img = stylebank.stylize(content_img, bank_name, autoencoder=autoencoder, banks=banks, size=None).image
         measure(label, bank_img, time.perf_counter() - t0)
+        if stop.is_set():
+            yield adain_img, bank_img, None, rows, stopped_text()
+            return
         yield adain_img, bank_img, None, rows, "AdaIN and StyleBank done; Gatys running... " + " ".join(notes)
 
         job = BackgroundJob(functools.partial(
             gatys.stylize, content_img, style_img, encoder=models.vgg(), size=max(content_img.size),
             num_steps=int(gatys_steps), cancel=stop), cancel=stop)
         for line in every_fifth_step(job, "AdaIN and StyleBank done; Gatys"):
-            yield adain_img, bank_img, None, rows, f"{line} {' '.join(notes)}"
+            yield *unchanged, f"{line} {' '.join(notes)}"
         result = job.result("Gatys failed")
-        measure(f"Gatys ({int(gatys_steps)} L-BFGS steps)", result.image, result.seconds)
+        measure(f"Gatys ({steps_label(job, int(gatys_steps), 'L-BFGS steps')})", result.image, result.seconds)
         yield adain_img, bank_img, result.image, rows, (
-            "Done. Measured the same way for every method: VGG-normalised relu4_1 content MSE, LPIPS (VGG-16, v0.1) "
-            "to the content, mean/std style loss on relu1_1..relu4_1. " + " ".join(notes))
+            stopped_text() if result.stopped else f"Done. {COMPARE_MEASURES} {' '.join(notes)}")
 
     return run
 
@@ -998,7 +1023,7 @@ def _gatys_tab(models: Models) -> None:
                     api_name=False, queue=False)
     init.change(lambda choice: gr.update(visible=choice == gatys.INITS[2]), init, noise_ratio, api_name=False,
                 queue=False)
-    stop.click(stop_gatys, outputs=status, api_name="gatys_stop", queue=False)
+    stop.click(stop_handler("gatys", "Nothing is running."), outputs=status, api_name="gatys_stop", queue=False)
     refine.click(use_result_as_start, inputs=out, outputs=[start, status], api_name=False, queue=False)
 
 
@@ -1115,7 +1140,8 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
                       concurrency_limit=1)
     event.then(functools.partial(refresh_banks, models), inputs=user_banks, outputs=[gallery, *names], api_name=False)
-    stop.click(stop_training, outputs=status, api_name="train_stop", queue=False)
+    stop.click(stop_handler("train", "Nothing is training."), outputs=status, api_name="train_stop",
+               queue=False)
     push.click(push_bank, inputs=[bank_file, repo, token], outputs=pushed, api_name="push_bank")
 
 
@@ -1133,7 +1159,9 @@ def _compare_tab(models: Models) -> None:
             bank_mode = gr.Radio(list(COMPARE_BANK_MODES), value=COMPARE_BANK_MODES[0], label="StyleBank bank")
             bank_steps = gr.Slider(10, 1000, value=100, step=10,
                                    label=f"Quick bank: iterations ({QUICK_BANK['size']} px crops)")
-            run = gr.Button("Compare", variant="primary")
+            with gr.Row():
+                run = gr.Button("Compare", variant="primary")
+                stop = gr.Button("Stop")
     with gr.Row():
         adain_out = gr.Image(label="AdaIN", type="pil", format="png")
         bank_out = gr.Image(label="StyleBank", type="pil", format="png")
@@ -1146,6 +1174,7 @@ def _compare_tab(models: Models) -> None:
     run.click(make_compare_handler(models), inputs=[content, style, steps, size, bank_mode, bank_steps],
               outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
               concurrency_limit=1)
+    stop.click(stop_handler("compare", "Nothing is running."), outputs=status, api_name="compare_stop", queue=False)
 
 
 def _zoo_tab() -> gr.Dataframe:

@@ -1,6 +1,7 @@
 """The demo launches with tiny models and its API endpoints answer through gradio_client."""
 
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -198,10 +199,11 @@ def test_a_cancelled_gatys_event_stops_its_job(client, images):
     content, style, _ = images
     job = client.submit(*gatys_args(content, [style], schedule=3, schedule_text="64x100000"), api_name="/gatys")
     deadline = time.monotonic() + 30
-    while not (job.status().code.name == "ITERATING" and client.session_hash in app._CANCELS):
+    key = f"gatys:{client.session_hash}"
+    while not (job.status().code.name == "ITERATING" and key in app._CANCELS):
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
-    stop = app._CANCELS[client.session_hash]
+    stop = app._CANCELS[key]
     time.sleep(0.5)
     assert not stop.is_set()
     job.cancel()
@@ -228,7 +230,7 @@ def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client,
         return client.predict(api_name=endpoint)
 
     job = client.submit(*gatys_args(content, [style], schedule=3, schedule_text="64x100000"), api_name="/gatys")
-    assert stop_when_running(job, client.session_hash, "/gatys_stop") == "Stopping after the current step..."
+    assert stop_when_running(job, f"gatys:{client.session_hash}", "/gatys_stop") == "Stopping after the current step..."
     image, status, png, _ = job.result(timeout=30)
     assert status.startswith("Stopped early; kept the best image so far.") and Image.open(image).size == (64, 50)
     assert client.predict(api_name="/gatys_stop") == "Nothing is running."
@@ -239,6 +241,32 @@ def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client,
     _, status, bank_file = job.result(timeout=60)
     assert status.startswith("Stopped early; bank 'stopped' is ready") and bank_file.endswith("stopped.safetensors")
     assert client.predict(api_name="/train_stop") == "Nothing is training."
+
+    job = client.submit(handle_file(str(content)), handle_file(str(style)), 500, 128, app.COMPARE_BANK_MODES[1], 1000,
+                        api_name="/compare")
+    deadline = time.monotonic() + 30
+    while not any("StyleBank learning a bank" in out[4] for out in job.outputs()):
+        assert time.monotonic() < deadline, "the bank learning never started"
+        time.sleep(0.05)
+    assert client.predict(api_name="/compare_stop") == "Stopping after the current step..."
+    adain_img, bank_img, gatys_img, table, status = job.result(timeout=60)
+    assert status.startswith("Stopped early.") and adain_img and bank_img and gatys_img is None
+    assert len(table["data"]) == 2 and table["data"][0][0] == "AdaIN"  # Gatys never started
+    assert re.fullmatch(r"StyleBank \(new bank, stopped after \d+ of 1000 steps\)", table["data"][1][0])
+    assert client.predict(api_name="/compare_stop") == "Nothing is running."
+
+    large = content.with_name("large.png")  # 500 steps at 800 px take long enough to stop, even for tiny models
+    gradient_image(800, 600).save(large)
+    job = client.submit(handle_file(str(large)), handle_file(str(style)), 500, 1024, app.COMPARE_BANK_MODES[0], 10,
+                        api_name="/compare")
+    deadline = time.monotonic() + 30
+    while not any("Gatys: step" in out[4] for out in job.outputs()):
+        assert time.monotonic() < deadline, "Gatys never started"
+        time.sleep(0.05)
+    assert client.predict(api_name="/compare_stop") == "Stopping after the current step..."
+    *_, gatys_img, table, status = job.result(timeout=60)
+    assert status.startswith("Stopped early.") and gatys_img
+    assert re.fullmatch(r"Gatys \(stopped after \d+ of 500 L-BFGS steps\)", table["data"][2][0])
 
 
 def test_a_background_job_is_cancelled_only_when_left_before_its_end():
@@ -555,8 +583,9 @@ def test_without_a_photo_set_training_asks_for_photos_and_compare_learns_on_the_
     assert len(photos) == app.MAX_TRAIN_PHOTOS and notes == ["Used the first 64 of your 80 photos."]
     assert [tuple(p.shape[-2:]) for p in photos[:2]] == [(64, 85), (90, 64)]
     content, style = gradient_image(72, 56), gradient_image(40, 40).rotate(90)
+    session = types.SimpleNamespace(session_hash="test")
     *_, (_, bank_img, _, rows, status) = app.make_compare_handler(models)(content, style, 5, 128,
-                                                                       app.COMPARE_BANK_MODES[1], 5)
+                                                                       app.COMPARE_BANK_MODES[1], 5, session)
     assert rows[1][0] == "StyleBank (new bank, 5 steps)" and bank_img.size == content.size
     assert "learned on crops of your content photo" in status
 
