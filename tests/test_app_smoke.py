@@ -1,7 +1,9 @@
 """The demo launches with tiny models and its API endpoints answer through gradio_client."""
 
 import re
+import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,14 @@ def images(tmp_path):
     gradient_image(40, 40).rotate(90).save(style)
     gradient_image(48, 40).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(style2)
     return content, style, style2
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
 
 
 def adain_args(content, styles, **kw):
@@ -192,30 +202,20 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
 
 def test_a_cancelled_gatys_event_stops_its_job(client, images):
     """Closing the page or cancelling the event must not leave the optimisation running for nobody."""
-    import time
-
     import app
 
     content, style, _ = images
     job = client.submit(*gatys_args(content, [style], schedule=3, schedule_text="64x100000"), api_name="/gatys")
-    deadline = time.monotonic() + 30
     key = f"gatys:{client.session_hash}"
-    while not (job.status().code.name == "ITERATING" and key in app._CANCELS):
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.05)
+    wait_until(lambda: job.status().code.name == "ITERATING" and key in app._CANCELS, "the job never started")
     stop = app._CANCELS[key]
     time.sleep(0.5)
     assert not stop.is_set()
     job.cancel()
-    deadline = time.monotonic() + 10
-    while not stop.is_set():
-        assert time.monotonic() < deadline, "the cancelled event left its job running"
-        time.sleep(0.05)
+    wait_until(stop.is_set, "the cancelled event left its job running", seconds=10)
 
 
 def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client, images):
-    import time
-
     from gradio_client import handle_file
 
     import app
@@ -223,11 +223,11 @@ def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client,
     content, style, _ = images
 
     def stop_when_running(job, key: str, endpoint: str) -> str:
-        deadline = time.monotonic() + 30
-        while not (job.status().code.name == "ITERATING" and key in app._CANCELS):
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.05)
+        wait_until(lambda: job.status().code.name == "ITERATING" and key in app._CANCELS, "the job never started")
         return client.predict(api_name=endpoint)
+
+    def status_said(job, text: str) -> Callable[[], bool]:
+        return lambda: any(text in out[4] for out in job.outputs())
 
     job = client.submit(*gatys_args(content, [style], schedule=3, schedule_text="64x100000"), api_name="/gatys")
     assert stop_when_running(job, f"gatys:{client.session_hash}", "/gatys_stop") == "Stopping after the current step..."
@@ -244,10 +244,7 @@ def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client,
 
     job = client.submit(handle_file(str(content)), handle_file(str(style)), 500, 128, app.COMPARE_BANK_MODES[1], 1000,
                         api_name="/compare")
-    deadline = time.monotonic() + 30
-    while not any("StyleBank learning a bank" in out[4] for out in job.outputs()):
-        assert time.monotonic() < deadline, "the bank learning never started"
-        time.sleep(0.05)
+    wait_until(status_said(job, "StyleBank learning a bank"), "the bank learning never started")
     assert client.predict(api_name="/compare_stop") == "Stopping after the current step..."
     adain_img, bank_img, gatys_img, table, status = job.result(timeout=60)
     assert status.startswith("Stopped early.") and adain_img and bank_img and gatys_img is None
@@ -259,10 +256,7 @@ def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client,
     gradient_image(800, 600).save(large)
     job = client.submit(handle_file(str(large)), handle_file(str(style)), 500, 1024, app.COMPARE_BANK_MODES[0], 10,
                         api_name="/compare")
-    deadline = time.monotonic() + 30
-    while not any("Gatys: step" in out[4] for out in job.outputs()):
-        assert time.monotonic() < deadline, "Gatys never started"
-        time.sleep(0.05)
+    wait_until(status_said(job, "Gatys: step"), "Gatys never started")
     assert client.predict(api_name="/compare_stop") == "Stopping after the current step..."
     *_, gatys_img, table, status = job.result(timeout=60)
     assert status.startswith("Stopped early.") and gatys_img
