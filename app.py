@@ -15,6 +15,7 @@ learn on when the user uploads none; default ``../shared/data/train/content``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -64,7 +65,7 @@ REGION_COLOR_NAMES = ("red", "green", "yellow", "blue")
 SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
 _CANCELS: dict[str, threading.Event] = {}
 """The cancel event of each session's running long job, by ``<kind>:<session>`` (kinds: gatys, train, compare):
-the Stop buttons set it, and the job's end removes it (see :func:`running_job_cancel`)."""
+the Stop buttons set it; it is there while the job's handler runs (see :func:`running_job_cancel`)."""
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 TRAIN_BATCH = 4 if DEVICE.type == "cuda" else 1
 """Crops per step of the Train tab (on a 2-core CPU a batch-1 step at 256 px took 0.51 s; see README)."""
@@ -338,12 +339,17 @@ def editor_background(image: Any, name: str = "content") -> Any:
     return {"background": img, "layers": [], "composite": None}
 
 
-def running_job_cancel(kind: str, request: gr.Request) -> threading.Event:
-    """A new cancel event for this session's ``kind`` job, where its Stop button finds it; the job that takes it
-    (:class:`BackgroundJob`) removes it when it ends."""
-    stop = threading.Event()
-    _CANCELS[f"{kind}:{request.session_hash or 'default'}"] = stop
-    return stop
+@contextlib.contextmanager
+def running_job_cancel(kind: str, request: gr.Request) -> Iterator[threading.Event]:
+    """A new cancel event for this session's ``kind`` job, where its Stop button finds it while the handler runs
+    (a handler's ``with`` block ends when it returns, fails or is closed)."""
+    key, stop = f"{kind}:{request.session_hash or 'default'}", threading.Event()
+    _CANCELS[key] = stop
+    try:
+        yield stop
+    finally:
+        if _CANCELS.get(key) is stop:  # a newer run of this session may have taken the key
+            del _CANCELS[key]
 
 
 def stop_handler(kind: str, idle: str) -> Callable[[gr.Request], str]:
@@ -381,9 +387,6 @@ class BackgroundJob:
         except Exception as e:  # re-raised by result(), in the handler's thread
             self._outcome["error"] = e
         finally:
-            for key, event in list(_CANCELS.items()):  # a Stop from now on finds nothing running
-                if event is self._cancel:
-                    _CANCELS.pop(key, None)
             self._updates.put(None)
 
     def __iter__(self) -> Iterator[Any]:
@@ -541,23 +544,23 @@ def make_gatys_handler(models: Models) -> Callable:
         if inside and not masks:
             notes.append("\"Inside\" guidance keeps a region's style within its edges: it does nothing without "
                          "spatial control.")
-        stop = running_job_cancel("gatys", request)
-        note_text, entries = " ".join(notes), []
-        term_weights = controls["style_weight"], controls["tv_weight"]
-        yield None, f"Starting... {note_text}".strip(), None, None  # before VGG-16 loads on first use
-        job = BackgroundJob(functools.partial(
-            gatys.stylize, content_img, styles, encoder=models.vgg(), style_weights=None if masks else weights,
-            masks=masks, style_masks=style_masks if any(style_masks) else None, init_image=start_img,
-            preview_every=10, cancel=stop, **controls), cancel=stop)
-        for info in job:  # a new preview and plot every 10 steps; between them only the status changes
-            entries.append(info.losses)
-            if info.preview is not None or info.step % 5 == 0:
-                status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss "
-                          f"{gatys.loss_text(info.losses, *term_weights)}")
-                new = info.preview is not None
-                yield (info.preview if new else gr.update()), status, None, (
-                    loss_curve(entries, *term_weights) if new else gr.update())
-        result = job.result("Gatys failed")
+        with running_job_cancel("gatys", request) as stop:
+            note_text, entries = " ".join(notes), []
+            term_weights = controls["style_weight"], controls["tv_weight"]
+            yield None, f"Starting... {note_text}".strip(), None, None  # before VGG-16 loads on first use
+            job = BackgroundJob(functools.partial(
+                gatys.stylize, content_img, styles, encoder=models.vgg(), style_weights=None if masks else weights,
+                masks=masks, style_masks=style_masks if any(style_masks) else None, init_image=start_img,
+                preview_every=10, cancel=stop, **controls), cancel=stop)
+            for info in job:  # a new preview and plot every 10 steps; between them only the status changes
+                entries.append(info.losses)
+                if info.preview is not None or info.step % 5 == 0:
+                    status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss "
+                              f"{gatys.loss_text(info.losses, *term_weights)}")
+                    new = info.preview is not None
+                    yield (info.preview if new else gr.update()), status, None, (
+                        loss_curve(entries, *term_weights) if new else gr.update())
+            result = job.result("Gatys failed")
         loss = gatys.loss_text(result.losses[-1], *term_weights) if result.losses else "not measured (no step ran)"
         if result.stopped:
             ending = "Stopped early; kept the best image so far. "
@@ -713,23 +716,24 @@ def make_train_handler(models: Models) -> Callable:
         autoencoder, _ = models.stylebank()
         contents = training_photos(models, photos, int(size), notes)
         preview_content = contents[0][..., : int(size), : int(size)]
-        stop = running_job_cancel("train", request)
-        device = "GPU" if DEVICE.type == "cuda" else "CPU"
-        preview, start, noted = None, "", " ".join(notes)
-        # Said before VGG-16 loads on first use.
-        yield None, f"Learning '{name}' on the {device} from {len(contents)} photos... {noted}", None, user_banks
-        job = BackgroundJob(functools.partial(
-            learn_bank, style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
-            num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH, **BANK_RECIPES[recipe],
-            preview_every=25, preview_content=preview_content, cancel=stop), cancel=stop)
-        for info in job:
-            info: BankStep
-            preview, start = info.preview or preview, info.init
-            if info.preview is not None or info.step % 5 == 0:  # the preview image is sent only when new
-                yield (gr.update() if info.preview is None else preview,
-                       f"Step {info.step}/{info.total} ({start} start): style loss {info.losses['style']:.4g}, "
-                       f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s) {noted}", None, user_banks)
-        bank = job.result("Training failed")
+        with running_job_cancel("train", request) as stop:
+            device = "GPU" if DEVICE.type == "cuda" else "CPU"
+            preview, start, noted = None, "", " ".join(notes)
+            # Said before VGG-16 loads on first use.
+            yield None, f"Learning '{name}' on the {device} from {len(contents)} photos... {noted}", None, user_banks
+            job = BackgroundJob(functools.partial(
+                learn_bank, style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
+                num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH, **BANK_RECIPES[recipe],
+                preview_every=25, preview_content=preview_content, cancel=stop), cancel=stop)
+            for info in job:
+                info: BankStep
+                preview, start = info.preview or preview, info.init
+                if info.preview is not None or info.step % 5 == 0:  # the preview image is sent only when new
+                    yield (gr.update() if info.preview is None else preview,
+                           f"Step {info.step}/{info.total} ({start} start): style loss {info.losses['style']:.4g}, "
+                           f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s) {noted}", None,
+                           user_banks)
+            bank = job.result("Training failed")
         path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
         save_bank(bank, path, thumbnail=style_img,
                   metadata={"trained": "incrementally in the studio", "steps": int(num_steps), "size": int(size),
@@ -804,72 +808,77 @@ COMPARE_MEASURES = ("Measured the same way for every method: VGG-normalised relu
                     "v0.1) to the content, mean/std style loss on relu1_1..relu4_1.")
 
 
+def _compare(models: Models, content: Image.Image, style: Image.Image, gatys_steps: int, bank_mode: str,
+             bank_steps: int, notes: list[str], stop: threading.Event) -> Iterator[tuple]:
+    """The Compare tab's run: AdaIN, StyleBank and Gatys on one pair, yielding the tab's outputs as it goes; a set
+    ``stop`` ends it after the current step, the table saying how far each method got."""
+    encoder = models.adain_encoder()
+    rows: list[list[Any]] = []
+    unchanged = (gr.update(),) * 4  # the images and the table, between the steps' status lines
+
+    def measure(name: str, image: Image.Image, seconds: float) -> None:
+        style_small = fit_within(style, 512, name="style")[0]
+        losses = content_style_losses(image, content, style_small, encoder=encoder)
+        distance = lpips_content_distance(image, content, vgg=models.vgg(), heads=models.lpips_heads())
+        rows.append([name, round(seconds, 2), round(losses["content"], 3), round(distance, 3),
+                     round(losses["style"], 3)])
+
+    def stopped_text() -> str:
+        return f"Stopped early. {COMPARE_MEASURES} {' '.join(notes)}"
+
+    t0 = time.perf_counter()
+    adain_img = adain.stylize(content, style, encoder=encoder, decoder=models.adain_decoder(), size=None)
+    measure("AdaIN", adain_img, time.perf_counter() - t0)
+    yield adain_img, None, None, rows, "AdaIN done; StyleBank running... " + " ".join(notes)
+
+    t0 = time.perf_counter()
+    autoencoder, banks = models.stylebank()
+    if bank_mode == COMPARE_BANK_MODES[1]:
+        if stop.is_set():  # Stop came during AdaIN
+            yield adain_img, None, None, rows, stopped_text()
+            return
+        contents = _quick_bank_contents(models, content, notes)
+        crop = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
+        job = BackgroundJob(functools.partial(
+            learn_bank, style, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(),
+            num_steps=bank_steps, size=crop, batch_size=QUICK_BANK["batch_size"],
+            **next(iter(BANK_RECIPES.values())), cancel=stop), cancel=stop)
+        for line in every_fifth_step(job, "AdaIN done; StyleBank learning a bank for your style"):
+            yield *unchanged, f"{line} {' '.join(notes)}"
+        bank_name, banks = "compare", {"compare": job.result("Learning the bank failed")}
+        label = f"StyleBank (new bank, {steps_label(job, bank_steps, 'steps')})"
+    else:
+        thumbs = {n: b.thumbnail for n, b in banks.items() if getattr(b, "thumbnail", None) is not None}
+        bank_name = nearest_style(style, thumbs, encoder=models.adain_encoder())
+        label = f"StyleBank (nearest bank: {bank_name})"
+        notes.append(f"StyleBank used its closest zoo bank, '{bank_name}', not your style.")
+    bank_img = stylebank.stylize(content, bank_name, autoencoder=autoencoder, banks=banks, size=None).image
+    measure(label, bank_img, time.perf_counter() - t0)
+    if stop.is_set():
+        yield adain_img, bank_img, None, rows, stopped_text()
+        return
+    yield adain_img, bank_img, None, rows, "AdaIN and StyleBank done; Gatys running... " + " ".join(notes)
+
+    job = BackgroundJob(functools.partial(gatys.stylize, content, style, encoder=models.vgg(), size=max(content.size),
+                                          num_steps=gatys_steps, cancel=stop), cancel=stop)
+    for line in every_fifth_step(job, "AdaIN and StyleBank done; Gatys"):
+        yield *unchanged, f"{line} {' '.join(notes)}"
+    result = job.result("Gatys failed")
+    measure(f"Gatys ({steps_label(job, gatys_steps, 'L-BFGS steps')})", result.image, result.seconds)
+    yield adain_img, bank_img, result.image, rows, (
+        stopped_text() if result.stopped else f"Done. {COMPARE_MEASURES} {' '.join(notes)}")
+
+
 def make_compare_handler(models: Models) -> Callable:
-    """The Compare tab's handler: AdaIN, StyleBank and Gatys on one pair, each result as it ends, with a loss table.
-    The bank learning and Gatys report their steps; Stop, a closed page or a cancelled event ends the comparison
-    after the current step, the table saying how far each method got."""
+    """The Compare tab's handler (see :func:`_compare`); its Stop button, a closed page or a cancelled event stop it."""
     @friendly_errors
     def run(content, style, gatys_steps, size, bank_mode, bank_steps, request: gr.Request):
         notes: list[str] = []
         content_img = fit_within(working_image(content, "content", notes), int(size), name="content")[0]
         style_img = working_image(style, "style", notes)
-        encoder = models.adain_encoder()
-        rows: list[list[Any]] = []
-        stop = running_job_cancel("compare", request)
-        unchanged = (gr.update(),) * 4  # the images and the table, between the steps' status lines
-
-        def measure(name: str, image: Image.Image, seconds: float) -> None:
-            style_small = fit_within(style_img, 512, name="style")[0]
-            losses = content_style_losses(image, content_img, style_small, encoder=encoder)
-            distance = lpips_content_distance(image, content_img, vgg=models.vgg(), heads=models.lpips_heads())
-            rows.append([name, round(seconds, 2), round(losses["content"], 3), round(distance, 3),
-                         round(losses["style"], 3)])
-
-        def stopped_text() -> str:
-            return f"Stopped early. {COMPARE_MEASURES} {' '.join(notes)}"
-
-        t0 = time.perf_counter()
-        adain_img = adain.stylize(content_img, style_img, encoder=encoder, decoder=models.adain_decoder(), size=None)
-        measure("AdaIN", adain_img, time.perf_counter() - t0)
-        yield adain_img, None, None, rows, "AdaIN done; StyleBank running... " + " ".join(notes)
-
-        t0 = time.perf_counter()
-        autoencoder, banks = models.stylebank()
-        if bank_mode == COMPARE_BANK_MODES[1]:
-            if stop.is_set():  # Stop came during AdaIN
-                yield adain_img, None, None, rows, stopped_text()
-                return
-            contents = _quick_bank_contents(models, content_img, notes)
-            crop = min(QUICK_BANK["size"], *(min(c.shape[-2:]) for c in contents)) // 4 * 4
-            job = BackgroundJob(functools.partial(
-                learn_bank, style_img, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(),
-                num_steps=int(bank_steps), size=crop, batch_size=QUICK_BANK["batch_size"],
-                **next(iter(BANK_RECIPES.values())), cancel=stop), cancel=stop)
-            for line in every_fifth_step(job, "AdaIN done; StyleBank learning a bank for your style"):
-                yield *unchanged, f"{line} {' '.join(notes)}"
-            bank_name, banks = "compare", {"compare": job.result("Learning the bank failed")}
-            label = f"StyleBank (new bank, {steps_label(job, int(bank_steps), 'steps')})"
-        else:
-            thumbs = {n: b.thumbnail for n, b in banks.items() if getattr(b, "thumbnail", None) is not None}
-            bank_name = nearest_style(style_img, thumbs, encoder=models.adain_encoder())
-            label = f"StyleBank (nearest bank: {bank_name})"
-            notes.append(f"StyleBank used its closest zoo bank, '{bank_name}', not your style.")
-        bank_img = stylebank.stylize(content_img, bank_name, autoencoder=autoencoder, banks=banks, size=None).image
-        measure(label, bank_img, time.perf_counter() - t0)
-        if stop.is_set():
-            yield adain_img, bank_img, None, rows, stopped_text()
-            return
-        yield adain_img, bank_img, None, rows, "AdaIN and StyleBank done; Gatys running... " + " ".join(notes)
-
-        job = BackgroundJob(functools.partial(
-            gatys.stylize, content_img, style_img, encoder=models.vgg(), size=max(content_img.size),
-            num_steps=int(gatys_steps), cancel=stop), cancel=stop)
-        for line in every_fifth_step(job, "AdaIN and StyleBank done; Gatys"):
-            yield *unchanged, f"{line} {' '.join(notes)}"
-        result = job.result("Gatys failed")
-        measure(f"Gatys ({steps_label(job, int(gatys_steps), 'L-BFGS steps')})", result.image, result.seconds)
-        yield adain_img, bank_img, result.image, rows, (
-            stopped_text() if result.stopped else f"Done. {COMPARE_MEASURES} {' '.join(notes)}")
+        with running_job_cancel("compare", request) as stop:
+            yield from _compare(models, content_img, style_img, int(gatys_steps), bank_mode, int(bank_steps), notes,
+                                stop)
 
     return run
 
