@@ -7,7 +7,8 @@ Thin by design: layout, wiring and error messages. The work is done by the
 on first use (tests pass tiny ones through :class:`Models`). Long jobs (Gatys) run in their
 own concurrency group so quick AdaIN requests never wait behind them.
 
-Environment: ``STUDIO_EXAMPLES`` (folder with ``content/`` and ``styles/`` example images;
+Environment (relative folders are taken from this file's folder): ``STUDIO_EXAMPLES`` (folder with
+``content/`` and ``styles/`` example images;
 default ``../shared/data`` beside the repository), ``STUDIO_MAX_SIDE`` (cap on the working
 size, default 1024), ``STUDIO_QUEUE_SIZE`` (default 32), ``STUDIO_TRAIN_CONTENT`` (photos new banks
 learn on when the user uploads none; default ``../shared/data/train/content``).
@@ -121,7 +122,7 @@ class Models:
 
 @functools.lru_cache(maxsize=2)
 def _train_contents(size: int) -> list[torch.Tensor]:
-    folder = Path(os.environ.get("STUDIO_TRAIN_CONTENT", REPO.parent / "shared" / "data" / "train" / "content"))
+    folder = (REPO / os.environ.get("STUDIO_TRAIN_CONTENT", "../shared/data/train/content")).resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"this server has no training photos (no folder {folder}; STUDIO_TRAIN_CONTENT "
                                 f"names one)")
@@ -229,7 +230,7 @@ EXAMPLE_PAIRS = (("tubingen.jpg", "starry_night.jpg"), ("golden_gate.jpg", "the_
 def example_pairs(limit: int = 6) -> list[list[str]]:
     """(content, style) example paths from ``$STUDIO_EXAMPLES/content`` and ``/styles`` (default
     ``../shared/data``): the :data:`EXAMPLE_PAIRS` the folder holds, else its first files paired in order."""
-    root = Path(os.environ.get("STUDIO_EXAMPLES", REPO.parent / "shared" / "data"))
+    root = (REPO / os.environ.get("STUDIO_EXAMPLES", "../shared/data")).resolve()
     contents, styles = root / "content", root / "styles"
     if not (contents.is_dir() and styles.is_dir()):
         return []

@@ -1,5 +1,6 @@
 """The demo launches with tiny models and its API endpoints answer through gradio_client."""
 
+import os
 import re
 import time
 import types
@@ -613,6 +614,9 @@ def test_examples_are_the_classic_public_domain_pairs_where_the_folder_has_them(
     monkeypatch.setenv("STUDIO_EXAMPLES", str(tmp_path))
     names = [[Path(p).name for p in pair] for pair in app.example_pairs()]
     assert names == [["tubingen.jpg", "starry_night.jpg"], ["golden_gate.jpg", "the_scream.jpg"]]
+    monkeypatch.chdir(tmp_path / "styles")  # a relative folder is taken from the app's folder, not the working one
+    monkeypatch.setenv("STUDIO_EXAMPLES", os.path.relpath(tmp_path, app.REPO))
+    assert [[Path(p).name for p in pair] for pair in app.example_pairs()] == names
 
     for name in ["tubingen.jpg", "golden_gate.jpg"]:  # none of the pairs left: the files in order
         (tmp_path / "content" / name).unlink()
