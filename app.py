@@ -340,11 +340,15 @@ def editor_background(image: Any, name: str = "content") -> Any:
     return {"background": img, "layers": [], "composite": None}
 
 
+def _cancel_key(kind: str, request: gr.Request) -> str:
+    return f"{kind}:{request.session_hash or 'default'}"
+
+
 @contextlib.contextmanager
 def running_job_cancel(kind: str, request: gr.Request) -> Iterator[threading.Event]:
     """A new cancel event for this session's ``kind`` job, where its Stop button finds it while the handler runs
     (a handler's ``with`` block ends when it returns, fails or is closed)."""
-    key, stop = f"{kind}:{request.session_hash or 'default'}", threading.Event()
+    key, stop = _cancel_key(kind, request), threading.Event()
     _CANCELS[key] = stop
     try:
         yield stop
@@ -357,7 +361,7 @@ def stop_handler(kind: str, idle: str) -> Callable[[gr.Request], str]:
     """A Stop button's handler: asks this session's running ``kind`` job to stop after its current step (it keeps
     its work so far); ``idle`` is the answer when none runs."""
     def stop(request: gr.Request) -> str:
-        event = _CANCELS.get(f"{kind}:{request.session_hash or 'default'}")
+        event = _CANCELS.get(_cancel_key(kind, request))
         if event is None:
             return idle
         event.set()
@@ -367,7 +371,7 @@ def stop_handler(kind: str, idle: str) -> Callable[[gr.Request], str]:
 
 
 class BackgroundJob:
-    """Runs ``job(progress=...)`` in a thread: iterating gives its progress reports as they come, then
+    """Runs ``job(progress=..., cancel=cancel)`` in a thread: iterating gives its progress reports as they come, then
     :meth:`result` its return value. The job's arguments are bound before it starts (``functools.partial``),
     so nothing the handler does meanwhile can change them. ``cancel`` (the job's own cancel event) is set
     when the iteration is left before the job ends: the page was closed or the event cancelled, so the
@@ -384,7 +388,7 @@ class BackgroundJob:
 
     def _run(self, job: Callable[..., Any]) -> None:
         try:
-            self._outcome["result"] = job(progress=self._updates.put)
+            self._outcome["result"] = job(progress=self._updates.put, cancel=self._cancel)
         except Exception as e:  # re-raised by result(), in the handler's thread
             self._outcome["error"] = e
         finally:
@@ -552,7 +556,7 @@ def make_gatys_handler(models: Models) -> Callable:
             job = BackgroundJob(functools.partial(
                 gatys.stylize, content_img, styles, encoder=models.vgg(), style_weights=None if masks else weights,
                 masks=masks, style_masks=style_masks if any(style_masks) else None, init_image=start_img,
-                preview_every=10, cancel=stop, **controls), cancel=stop)
+                preview_every=10, **controls), cancel=stop)
             for info in job:  # a new preview and plot every 10 steps; between them only the status changes
                 entries.append(info.losses)
                 if info.preview is not None or info.step % 5 == 0:
@@ -725,12 +729,12 @@ def make_train_handler(models: Models) -> Callable:
             job = BackgroundJob(functools.partial(
                 learn_bank, style_img, contents, name=name, autoencoder=autoencoder, vgg=models.vgg(),
                 num_steps=int(num_steps), size=int(size), batch_size=TRAIN_BATCH, **BANK_RECIPES[recipe],
-                preview_every=25, preview_content=preview_content, cancel=stop), cancel=stop)
+                preview_every=25, preview_content=preview_content), cancel=stop)
             for info in job:
                 info: BankStep
                 preview, start = info.preview or preview, info.init
                 if info.preview is not None or info.step % 5 == 0:  # the preview image is sent only when new
-                    yield (gr.update() if info.preview is None else preview,
+                    yield (gr.update() if info.preview is None else info.preview,
                            f"Step {info.step}/{info.total} ({start} start): style loss {info.losses['style']:.4g}, "
                            f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s) {noted}", None,
                            user_banks)
@@ -843,7 +847,7 @@ def _compare(models: Models, content: Image.Image, style: Image.Image, gatys_ste
         job = BackgroundJob(functools.partial(
             learn_bank, style, contents, name="compare", autoencoder=autoencoder, vgg=models.vgg(),
             num_steps=bank_steps, size=crop, batch_size=QUICK_BANK["batch_size"],
-            **next(iter(BANK_RECIPES.values())), cancel=stop), cancel=stop)
+            **next(iter(BANK_RECIPES.values()))), cancel=stop)
         for line in every_fifth_step(job, "AdaIN done; StyleBank learning a bank for your style"):
             yield *unchanged, f"{line} {' '.join(notes)}"
         bank_name, banks = "compare", {"compare": job.result("Learning the bank failed")}
@@ -861,7 +865,7 @@ def _compare(models: Models, content: Image.Image, style: Image.Image, gatys_ste
     yield adain_img, bank_img, None, rows, "AdaIN and StyleBank done; Gatys running... " + " ".join(notes)
 
     job = BackgroundJob(functools.partial(gatys.stylize, content, style, encoder=models.vgg(), size=max(content.size),
-                                          num_steps=gatys_steps, cancel=stop), cancel=stop)
+                                          num_steps=gatys_steps), cancel=stop)
     for line in every_fifth_step(job, "AdaIN and StyleBank done; Gatys"):
         yield *unchanged, f"{line} {' '.join(notes)}"
     result = job.result("Gatys failed")

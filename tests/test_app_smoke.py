@@ -277,11 +277,11 @@ def test_a_background_job_is_cancelled_only_when_left_before_its_end():
         return step
 
     cancel = threading.Event()
-    job = app.BackgroundJob(lambda progress: counter(5, cancel, progress), cancel=cancel)
+    job = app.BackgroundJob(lambda progress, cancel: counter(5, cancel, progress), cancel=cancel)
     assert list(job) == [1, 2, 3, 4, 5] and job.result("failed") == 5 and not cancel.is_set()
 
     cancel = threading.Event()
-    job = app.BackgroundJob(lambda progress: counter(10**9, cancel, progress), cancel=cancel)
+    job = app.BackgroundJob(lambda progress, cancel: counter(10**9, cancel, progress), cancel=cancel)
     updates = iter(job)
     assert [next(updates) for _ in range(3)] == [1, 2, 3]
     updates.close()  # what Gradio does to the handler when the page goes away
