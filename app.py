@@ -43,7 +43,7 @@ from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
 from styletransfer.color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
-from styletransfer.imageio import ImageInputError, fit_within, load_image, pil_to_tensor, save_png
+from styletransfer.imageio import ImageInputError, fit_within, list_images, load_image, pil_to_tensor, save_png
 from styletransfer.masks import auto_regions
 from styletransfer.lpips import LPIPSHeads
 from styletransfer.metrics import content_style_losses, lpips_content_distance, nearest_style
@@ -52,7 +52,6 @@ from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
                                      save_bank)
 from styletransfer.vgg import LAYER_NAMES, VGGEncoder, bf16_is_fast
-from training.data import list_images
 from training.learn_bank import contents_from_images, load_contents
 
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]

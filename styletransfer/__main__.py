@@ -1,20 +1,26 @@
 """Command line: ``python -m styletransfer {gatys,adain} CONTENT STYLE [STYLE ...] -o OUT [controls]``
-and ``python -m styletransfer stylebank CONTENT --style NAME[:W] ... -o OUT``.
+and ``python -m styletransfer stylebank CONTENT --style NAME[:W] ... -o OUT``. CONTENT may be a folder:
+every image in it is stylised into the folder OUT (``<name>.png`` each), with the models loaded once (and
+AdaIN's style statistics computed once); an image that cannot be read is reported and skipped.
 
 This is an application entry point, not library code: it resolves the VGG-16 weights through
 the zoo's chain (imported inside ``main`` only, so ``import styletransfer`` never pulls in the
 zoo or huggingface_hub) unless ``--vgg`` names a file. Ctrl-C stops the optimisation and
-still writes the best image so far. The PNG carries the method and settings in its metadata; an
-output that cannot be written is refused before any work, and a result that cannot be saved where
-asked (a full disk, a folder removed meanwhile) is saved in the temp folder instead, never lost.
+still writes the best image so far; in a batch it ends the batch after the current image. The PNG
+carries the method and settings in its metadata; an output that cannot be written is refused before
+any work, and a result that cannot be saved where asked (a full disk, a folder removed meanwhile) is
+saved in the temp folder instead, never lost.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +29,21 @@ from .allocator import keep_freed_memory
 from .color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
 from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
                     fast_schedule, loss_text, parse_schedule, stylize)
-from .imageio import ImageInputError, save_png
+from .imageio import ImageInputError, list_images, save_png
 from .masks import auto_regions
 from .outputs import check_output, save_or_keep
 from .vgg import POOLINGS, VGGEncoder
 
 _DEFAULTS = GatysConfig()
+_Runner = Callable[[Path, Path], str]
+"""Stylises one content image into one output file and says what it wrote."""
+
+
+_OUTPUT_HELP = "output PNG; a folder (made if missing) when CONTENT is a folder: <name>.png for each image"
+
+
+def _add_content_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("content", type=Path, help="content image, or a folder of them (each stylised, models loaded once)")
 
 
 def _add_region_options(p: argparse.ArgumentParser) -> None:
@@ -45,10 +60,11 @@ def _add_color_options(p: argparse.ArgumentParser, help_text: str) -> None:
                    help="histogram matching solution")
 
 
-def _region_masks(args: argparse.Namespace, encoder: VGGEncoder, seed: int = 0) -> tuple[list | None, Any]:
+def _region_masks(args: argparse.Namespace, content: Path, encoder: VGGEncoder,
+                  seed: int = 0) -> tuple[list | None, Any]:
     """The masks ``--mask`` or ``--auto-regions`` ask for (None: no spatial control), and how to record them."""
     if args.auto_regions:
-        return list(auto_regions(args.content, len(args.styles), encoder=encoder, seed=seed)), "auto regions"
+        return list(auto_regions(content, len(args.styles), encoder=encoder, seed=seed)), "auto regions"
     if args.masks:
         return args.masks, [m.name for m in args.masks]
     return None, None
@@ -88,9 +104,9 @@ class _DefaultsShown(argparse.HelpFormatter):
 def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gatys", help="optimisation-based style transfer (Gatys et al.)",
                        formatter_class=_DefaultsShown)
-    p.add_argument("content", type=Path)
+    _add_content_argument(p)
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.add_argument("-o", "--output", type=Path, required=True, help=_OUTPUT_HELP)
     p.add_argument("--style-weights", type=_style_weight, nargs="+", metavar="W",
                    help="one non-negative weight per style image, or per style a comma list with one weight per "
                         "style layer (scale control, e.g. 1,1,0,0,0 0,0,1,1,1: fine texture from the first style, "
@@ -155,7 +171,7 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")
 
 
-def _run_gatys(args: argparse.Namespace) -> int:
+def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
     import zoo  # application layer only; see the module docstring
 
     encoder = zoo.load_vgg16("fp32" if args.fp32 else "auto", str(args.vgg) if args.vgg else None)
@@ -172,44 +188,43 @@ def _run_gatys(args: argparse.Namespace) -> int:
     if args.schedule:
         sizes, steps = args.schedule
         controls["scales"], controls["scale_steps"], controls["size"] = sizes, steps, sizes[-1]
-    stop = threading.Event()
 
     def progress(info: StepInfo) -> None:
         loss = loss_text(info.losses, controls["style_weight"], controls["tv_weight"])  # argparse gives defaults
         print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss {loss}   ", end="",
               file=sys.stderr, flush=True)
 
-    masks, masks_record = _region_masks(args, encoder, args.seed)
     style_masks = None if args.style_masks is None else [
         None if m.lower() == "none" else Path(m) for m in args.style_masks]
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        result = stylize(args.content, args.styles, encoder=encoder, style_weights=args.style_weights,
+
+    def run(content: Path, output: Path) -> str:
+        masks, masks_record = _region_masks(args, content, encoder, args.seed)
+        result = stylize(content, args.styles, encoder=encoder, style_weights=args.style_weights,
                          init_image=args.init_image, masks=masks, style_masks=style_masks, progress=progress,
                          cancel=stop, **controls)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    settings = {**result.settings, "content": args.content.name, "styles": [s.name for s in args.styles]}
-    if args.init_image:
-        settings["init_image"] = args.init_image.name
-    if masks_record:
-        settings["masks"] = masks_record
-    if style_masks:
-        settings["style_masks"] = [m.name if m else None for m in style_masks]
-    _write(result.image, args.output, method="gatys", settings=settings)
-    note = " (stopped early: best so far)" if result.stopped else ""
-    if result.hit_time_limit:
-        note = f" (time limit: {result.steps_taken_text()})"
-    print(f"\nwrote {args.output} in {result.seconds:.1f} s{note}", file=sys.stderr)
-    return 0
+        settings = {**result.settings, "content": content.name, "styles": [s.name for s in args.styles]}
+        if args.init_image:
+            settings["init_image"] = args.init_image.name
+        if masks_record:
+            settings["masks"] = masks_record
+        if style_masks:
+            settings["style_masks"] = [m.name if m else None for m in style_masks]
+        _write(result.image, output, method="gatys", settings=settings)
+        note = " (stopped early: best so far)" if result.stopped else ""
+        if result.hit_time_limit:
+            note = f" (time limit: {result.steps_taken_text()})"
+        print(file=sys.stderr)  # ends the progress line
+        return f"wrote {output} in {result.seconds:.1f} s{note}"
+
+    return run
 
 
 def _adain_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("adain", help="AdaIN arbitrary style transfer (Huang & Belongie)",
                        formatter_class=_DefaultsShown)
-    p.add_argument("content", type=Path)
+    _add_content_argument(p)
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.add_argument("-o", "--output", type=Path, required=True, help=_OUTPUT_HELP)
     p.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
     p.add_argument("--weights", type=float, nargs="+", dest="style_weights", help="interpolation weight per style")
     _add_region_options(p)
@@ -221,9 +236,7 @@ def _adain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")
 
 
-def _run_adain(args: argparse.Namespace) -> int:
-    import time
-
+def _adain_runner(args: argparse.Namespace) -> _Runner:
     import zoo  # application layer only; see the module docstring
 
     precision = "fp32" if args.fp32 else "auto"
@@ -237,24 +250,30 @@ def _run_adain(args: argparse.Namespace) -> int:
         "size": args.size or None,
         "style_size": args.style_size or None,
     }
-    t0 = time.perf_counter()
-    masks, masks_record = _region_masks(args, encoder)
-    image = adain.stylize(args.content, args.styles, encoder=encoder, decoder=decoder, masks=masks, **controls)
-    seconds = time.perf_counter() - t0
-    settings = {**controls, "content": args.content.name, "styles": [s.name for s in args.styles],
-                "masks": masks_record, "decoder": decoder.weights_source}
-    _write(image, args.output, method="adain", settings=settings)
-    print(f"wrote {args.output} in {seconds:.2f} s", file=sys.stderr)
-    return 0
+    styles: list = list(args.styles)
+    if args.preserve_color != "histogram":  # histogram matching recolours the styles to each content
+        styles = [adain.encode_style(s, encoder=encoder, size=controls["style_size"]) for s in styles]
+
+    def run(content: Path, output: Path) -> str:
+        t0 = time.perf_counter()
+        masks, masks_record = _region_masks(args, content, encoder)
+        image = adain.stylize(content, styles, encoder=encoder, decoder=decoder, masks=masks, **controls)
+        seconds = time.perf_counter() - t0
+        settings = {**controls, "content": content.name, "styles": [s.name for s in args.styles],
+                    "masks": masks_record, "decoder": decoder.weights_source}
+        _write(image, output, method="adain", settings=settings)
+        return f"wrote {output} in {seconds:.2f} s"
+
+    return run
 
 
 def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stylebank", help="StyleBank: an auto-encoder plus one filter bank per style",
                        formatter_class=_DefaultsShown)
-    p.add_argument("content", type=Path)
+    _add_content_argument(p)
     p.add_argument("--style", nargs="+", required=True, metavar="NAME[:W]",
                    help="bank name(s); NAME:W gives linear-fusion weights (normalised to sum 1)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    p.add_argument("-o", "--output", type=Path, required=True, help=_OUTPUT_HELP)
     p.add_argument("--regions", type=int, help="region fusion with K K-means regions (style i -> region i)")
     p.add_argument("--mask", type=Path, nargs="+", dest="masks", help="region fusion with one mask per style")
     p.add_argument("--seed", type=int, default=0, help="K-means seed")
@@ -262,7 +281,8 @@ def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--autoencoder", type=Path,
                    help="StyleBank auto-encoder file (default: the zoo's StyleBank, with its banks)")
     p.add_argument("--bank", type=Path, nargs="+", default=[], help="more bank files (or folders of them)")
-    p.add_argument("--regions-out", type=Path, help="also write the region map here (PNG)")
+    p.add_argument("--regions-out", type=Path,
+                   help="also write the region map here (PNG; a folder when CONTENT is a folder)")
     p.add_argument("--precision", choices=stylebank.PRECISIONS, default="auto",
                    help="auto: int8 on a CPU with VNNI and a calibrated auto-encoder, else bf16 where fast, else fp32")
     _add_color_options(p, "luminance: the content's chroma; histogram: the result recoloured to the content's colours")
@@ -281,7 +301,7 @@ def _parse_styles(items: list[str]) -> dict[str, float] | list[str]:
     return weights
 
 
-def _run_stylebank(args: argparse.Namespace) -> int:
+def _stylebank_runner(args: argparse.Namespace) -> _Runner:
     if args.autoencoder is None:
         import zoo  # application layer only; see the module docstring
 
@@ -293,15 +313,84 @@ def _run_stylebank(args: argparse.Namespace) -> int:
     files = [f for b in args.bank for f in (sorted(b.glob("*.safetensors")) if b.is_dir() else [b])]
     banks |= stylebank.load_banks(files, autoencoder)
     style = _parse_styles(args.style)
-    result = stylebank.stylize(args.content, style, autoencoder=autoencoder, banks=banks, regions=args.regions,
-                               masks=args.masks, seed=args.seed, size=args.size or None, precision=args.precision,
-                               preserve_color=args.preserve_color, color_method=args.color_method)
-    settings = {**result.settings, "content": args.content.name, "autoencoder": source}
-    _write(result.image, args.output, method="stylebank", settings=settings)
-    if args.regions_out and result.region_map is not None:
-        result.region_map.save(args.regions_out)
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0
+    region_maps = dict(_outputs(args.content, args.regions_out, "--regions-out")) if args.regions_out else {}
+
+    def run(content: Path, output: Path) -> str:
+        t0 = time.perf_counter()
+        result = stylebank.stylize(content, style, autoencoder=autoencoder, banks=banks, regions=args.regions,
+                                   masks=args.masks, seed=args.seed, size=args.size or None,
+                                   precision=args.precision, preserve_color=args.preserve_color,
+                                   color_method=args.color_method)
+        seconds = time.perf_counter() - t0
+        settings = {**result.settings, "content": content.name, "autoencoder": source}
+        _write(result.image, output, method="stylebank", settings=settings)
+        if content in region_maps and result.region_map is not None:
+            save_or_keep(result.region_map.save, region_maps[content])
+        return f"wrote {output} in {seconds:.2f} s ({result.settings['precision']})"
+
+    return run
+
+
+def _outputs(content: Path, output: Path, option: str = "--output") -> list[tuple[Path, Path]]:
+    """What to write: ``(content, output)`` for one content image, or for each image of a content folder
+    ``(image, output / "<name>.png")`` into the output folder (made if missing). Refused before any work
+    where a file cannot be written, where the output folder is the content folder (a second run would take
+    the results for contents), or where two images would share an output name."""
+    if not content.is_dir():
+        check_output(output, ".png", option)
+        return [(content, output)]
+    images = list_images(content)
+    if output.suffix.lower() == ".png" or (output.exists() and not output.is_dir()):
+        raise ValueError(f"{option} {output}: {content} is a folder, so name an output folder")
+    if output.exists() and output.resolve() == content.resolve():
+        raise ValueError(f"{option} {output}: write the results into another folder than the contents'")
+    if not output.exists():
+        if not output.parent.is_dir():
+            raise FileNotFoundError(f"{option} {output}: there is no folder {output.parent}")
+        output.mkdir()
+    names: dict[str, Path] = {}
+    for image in images:
+        if (clash := names.setdefault(image.stem, image)) is not image:
+            raise ValueError(f"{clash.name} and {image.name} would both be written as {image.stem}.png: "
+                             "rename one or stylise them apart")
+    pairs = [(image, output / f"{image.stem}.png") for image in images]
+    for _, target in pairs:
+        check_output(target, ".png", option)
+    return pairs
+
+
+def _check_batch(args: argparse.Namespace) -> None:
+    """Refuse the options that name a file for one content image when the content is a folder."""
+    if not args.content.is_dir():
+        return
+    for option, dest in (("--mask", "masks"), ("--init-image", "init_image")):
+        if getattr(args, dest, None):
+            raise ValueError(f"{option} is made for one content image, but {args.content} is a folder: "
+                             "stylise that image on its own" + (", or use --auto-regions" if dest == "masks" else ""))
+
+
+def _run_all(run: _Runner, pairs: list[tuple[Path, Path]], stop: threading.Event) -> int:
+    """Stylise every pair; in a batch an image that cannot be used is reported and skipped, and a stop
+    (Ctrl-C) ends the batch after the current image. Returns the exit code: 1 where an image was skipped."""
+    skipped = []
+    for k, (content, output) in enumerate(pairs, start=1):
+        counter = f"[{k}/{len(pairs)}] " if len(pairs) > 1 else ""
+        try:
+            print(counter + run(content, output), file=sys.stderr, flush=True)
+        except ImageInputError as e:
+            if len(pairs) == 1:
+                raise
+            skipped.append(content.name)
+            print(f"{counter}skipped {content.name}: {e}", file=sys.stderr, flush=True)
+        if stop.is_set():
+            if k < len(pairs):
+                print(f"stopped: {k - len(skipped)} of {len(pairs)} images written", file=sys.stderr)
+            break
+    else:
+        if len(pairs) > 1:
+            print(f"{len(pairs) - len(skipped)} of {len(pairs)} images written"
+                  + (f"; skipped {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
+    return 1 if skipped else 0
 
 
 def _write(image: Any, path: Path, *, method: str, settings: dict[str, Any]) -> None:
@@ -316,12 +405,23 @@ def main(argv: list[str] | None = None) -> int:
     _stylebank_parser(sub)
     args = parser.parse_args(argv)
     keep_freed_memory()
-    run = {"gatys": _run_gatys, "adain": _run_adain, "stylebank": _run_stylebank}[args.method]
+    stop = threading.Event()  # Gatys stops within an image; the others between images
+    runner = {"gatys": functools.partial(_gatys_runner, stop=stop), "adain": _adain_runner,
+              "stylebank": _stylebank_runner}[args.method]
     try:
-        check_output(args.output, ".png")
+        _check_batch(args)
+        pairs = _outputs(args.content, args.output)
         if getattr(args, "regions_out", None):
-            check_output(args.regions_out, ".png", "--regions-out")
-        return run(args)
+            if args.regions_out.resolve() == args.output.resolve():
+                raise ValueError("--regions-out and --output name the same place: the maps would overwrite the "
+                                 "results")
+            _outputs(args.content, args.regions_out, "--regions-out")
+        run = runner(args)
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C keeps the work so far
+        try:
+            return _run_all(run, pairs, stop)
+        finally:
+            signal.signal(signal.SIGINT, previous)
     except (ImageInputError, ValueError, TypeError, FileNotFoundError, OSError) as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 2

@@ -23,6 +23,8 @@ __all__ = [
     "ImageSource",
     "MAX_INPUT_PIXELS",
     "MIN_SIDE",
+    "IMAGE_SUFFIXES",
+    "list_images",
     "load_image",
     "to_rgb",
     "fit_within",
@@ -45,11 +47,29 @@ MAX_INPUT_PIXELS = 64_000_000
 MIN_SIDE = 16
 """Smallest side, in pixels, that the VGG-based methods can work with."""
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+"""File endings :func:`list_images` takes for images (the reader itself goes by content, not name)."""
+
 _PNG_KEY = "styletransfer"
 
 
 class ImageInputError(ValueError):
     """An input that cannot be used as an image; the message says what and why."""
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder`` (by :data:`IMAGE_SUFFIXES`), sorted by name.
+
+    Raises:
+        FileNotFoundError: the folder is missing or holds no images.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return files
 
 
 def load_image(

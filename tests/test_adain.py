@@ -236,3 +236,34 @@ def test_auto_regions_partition_the_content_at_input_size(tiny_vgg):
     masks = auto_regions(gradient_image(80, 48), 3, encoder=tiny_vgg, size=40)
     assert masks.shape == (3, 48, 80)
     assert torch.equal(masks.sum(0), torch.ones(48, 80))
+
+
+def test_cli_batch_encodes_each_style_once_unless_the_styles_are_recoloured_per_content(tmp_path, monkeypatch,
+                                                                                        capsys):
+    from safetensors.torch import save_file
+
+    import styletransfer.__main__ as entry
+    from styletransfer.imageio import read_png_settings
+    from styletransfer.vgg import VGGEncoder
+
+    weights = tmp_path / "vgg.safetensors"  # random VGG-16 values; the first filter as the zoo's check wants it
+    torch.manual_seed(0)
+    state = VGGEncoder().state_dict()
+    state["features.0.weight"][0, 0, 0] = torch.tensor([-0.5537, 0.1427, 0.5290])
+    save_file(state, str(weights))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(3):
+        gradient_image(48 + 8 * k, 40).save(photos / f"p{k}.png")
+    gradient_image(40, 40).rotate(30).save(tmp_path / "s.png")
+    encoded = []
+    real = entry.adain.encode_style
+    monkeypatch.setattr(entry.adain, "encode_style", lambda *a, **k: encoded.append(1) or real(*a, **k))
+    common = [str(photos), str(tmp_path / "s.png"), "--size", "32", "--vgg", str(weights), "--fp32"]
+    assert entry.main(["adain", *common, "-o", str(tmp_path / "out")]) == 0
+    assert len(encoded) == 1 and "[3/3] wrote" in capsys.readouterr().err
+    assert [read_png_settings(tmp_path / "out" / f"p{k}.png")["settings"]["content"] for k in range(3)] == [
+        "p0.png", "p1.png", "p2.png"]
+    encoded.clear()
+    assert entry.main(["adain", *common, "-o", str(tmp_path / "recoloured"), "--preserve-color", "histogram"]) == 0
+    assert len(encoded) == 3

@@ -1,5 +1,6 @@
 import threading
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -532,3 +533,26 @@ def test_cli_help_gives_each_control_its_default(capsys):
     assert f"beta (default: {defaults.style_weight:g})" in text and "total-variation weight (default: 0)" in text
     assert f"(default: {' '.join(defaults.style_layers)})" in text and f"(default: {defaults.pooling})" in text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_cli_batch_ends_after_the_current_image_when_stopped_and_refuses_one_image_options(tmp_path, capsys):
+    from styletransfer.__main__ import _run_all, main
+
+    stop, written = threading.Event(), []
+
+    def run(content: Path, output: Path) -> str:
+        written.append(content.name)
+        stop.set()  # Ctrl-C during the first image
+        return f"wrote {output}"
+
+    pairs = [(tmp_path / f"{k}.png", tmp_path / "out" / f"{k}.png") for k in "abc"]
+    assert _run_all(run, pairs, stop) == 0 and written == ["a.png"]
+    assert "stopped: 1 of 3 images written" in capsys.readouterr().err
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(48, 32).save(photos / "c.png")
+    gradient_image(40, 40).save(tmp_path / "s.png")
+    for option in (["--mask", str(tmp_path / "s.png")], ["--init-image", str(tmp_path / "s.png")]):
+        code = main(["gatys", str(photos), str(tmp_path / "s.png"), "-o", str(tmp_path / "out"), *option])
+        assert code == 2 and f"{option[0]} is made for one content image" in capsys.readouterr().err

@@ -158,3 +158,16 @@ def test_png_carries_method_and_settings(tmp_path):
     gradient_image().save(tmp_path / "plain.png")
     with pytest.raises(ImageInputError, match="no style-transfer settings"):
         read_png_settings(tmp_path / "plain.png")
+
+
+def test_list_images_takes_image_files_by_suffix_sorted_and_says_when_there_are_none(tmp_path):
+    from styletransfer.imageio import list_images
+
+    for name in ("b.JPG", "a.tiff", "c.webp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "folder.png").mkdir()
+    assert [p.name for p in list_images(tmp_path)] == ["a.tiff", "b.JPG", "c.webp"]
+    with pytest.raises(FileNotFoundError, match="no images"):
+        list_images(tmp_path / "folder.png")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        list_images(tmp_path / "missing")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from styletransfer import color
-from styletransfer.imageio import ImageInputError, pil_to_tensor
+from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
 from styletransfer.masks import kmeans_masks
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (
@@ -389,3 +389,59 @@ def test_cli_refuses_an_unwritable_output_first_and_never_loses_a_result(tmp_pat
     assert "No space left on device" in err
     kept = Path(err.split("the result is saved as ")[1].strip())
     assert kept.name == "out.png" and read_png_settings(kept)["method"] == "stylebank"
+
+
+def test_cli_stylises_a_folder_into_a_folder_and_skips_what_it_cannot_read(tmp_path, autoencoder, capsys):
+    from styletransfer.__main__ import main as cli
+    from styletransfer.imageio import read_png_settings
+
+    ae_path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
+    save_bank(make_bank(autoencoder, "a", 1), tmp_path / "a.safetensors")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(64, 48).save(photos / "one.png")
+    gradient_image(48, 64).save(photos / "two.jpg")
+    (photos / "broken.png").write_bytes(b"not an image")
+    (photos / "notes.txt").write_text("not listed")
+    out = tmp_path / "results"  # made by the CLI
+    common = ["--autoencoder", str(ae_path), "--bank", str(tmp_path / "a.safetensors"), "--style", "a"]
+    assert cli(["stylebank", str(photos), "-o", str(out), *common, "--regions", "2",
+                "--regions-out", str(tmp_path / "maps")]) == 1  # one image skipped
+    err = capsys.readouterr().err
+    assert "[1/3] skipped broken.png: content" in err and "2 of 3 images written; skipped broken.png" in err
+    assert sorted(p.name for p in out.iterdir()) == ["one.png", "two.png"]
+    assert read_png_settings(out / "two.png")["settings"]["content"] == "two.jpg"
+    assert load_image(out / "two.png").size == (48, 64)
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["one.png", "two.png"]
+    (photos / "broken.png").unlink()
+    assert cli(["stylebank", str(photos), "-o", str(out), *common]) == 0
+    assert "2 of 2 images written" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_folder_batch_that_would_lose_or_mix_files_before_any_work(tmp_path, autoencoder, capsys,
+                                                                                 monkeypatch):
+    import styletransfer.__main__ as entry
+
+    ae_path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
+    save_bank(make_bank(autoencoder, "a", 1), tmp_path / "a.safetensors")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(64, 48).save(photos / "one.png")
+    common = ["--autoencoder", str(ae_path), "--bank", str(tmp_path / "a.safetensors"), "--style", "a"]
+    monkeypatch.setattr(entry.stylebank, "stylize", lambda *a, **k: pytest.fail("no work before the checks"))
+    for output, message in ((tmp_path / "out.png", "is a folder, so name an output folder"),
+                            (photos, "into another folder than the contents'"),
+                            (tmp_path / "no" / "out", "there is no folder")):
+        assert entry.main(["stylebank", str(photos), "-o", str(output), *common]) == 2
+        assert message in capsys.readouterr().err
+    gradient_image(32, 32).save(photos / "one.jpg")
+    assert entry.main(["stylebank", str(photos), "-o", str(tmp_path / "out"), *common]) == 2
+    assert "one.jpg and one.png would both be written as one.png" in capsys.readouterr().err
+    (photos / "one.jpg").unlink()
+    assert entry.main(["stylebank", str(photos), "-o", str(tmp_path / "out"), *common, "--regions", "2",
+                       "--regions-out", str(tmp_path / "out")]) == 2
+    assert "--regions-out and --output name the same place" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert entry.main(["stylebank", str(empty), "-o", str(tmp_path / "out"), *common]) == 2
+    assert "no images" in capsys.readouterr().err

@@ -7,26 +7,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from styletransfer.imageio import ImageInputError, load_image
+from styletransfer.imageio import IMAGE_SUFFIXES, ImageInputError, list_images, load_image
 
 __all__ = ["IMAGE_SUFFIXES", "list_images", "load_training_image", "random_crop", "resize_short_side"]
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name.
-
-    Raises:
-        FileNotFoundError: the folder is missing or holds no images.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no such folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
-    return files
+# IMAGE_SUFFIXES and list_images live in styletransfer.imageio (the command lines list folders too).
 
 
 def load_training_image(path: Path, *, long_side: int | None = None,
