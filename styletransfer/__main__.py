@@ -15,7 +15,6 @@ saved in the temp folder instead, never lost.
 from __future__ import annotations
 
 import argparse
-import functools
 import signal
 import sys
 import threading
@@ -301,7 +300,7 @@ def _parse_styles(items: list[str]) -> dict[str, float] | list[str]:
     return weights
 
 
-def _stylebank_runner(args: argparse.Namespace) -> _Runner:
+def _stylebank_runner(args: argparse.Namespace, region_maps: dict[Path, Path]) -> _Runner:
     if args.autoencoder is None:
         import zoo  # application layer only; see the module docstring
 
@@ -313,7 +312,6 @@ def _stylebank_runner(args: argparse.Namespace) -> _Runner:
     files = [f for b in args.bank for f in (sorted(b.glob("*.safetensors")) if b.is_dir() else [b])]
     banks |= stylebank.load_banks(files, autoencoder)
     style = _parse_styles(args.style)
-    region_maps = dict(_outputs(args.content, args.regions_out, "--regions-out")) if args.regions_out else {}
 
     def run(content: Path, output: Path) -> str:
         t0 = time.perf_counter()
@@ -357,6 +355,15 @@ def _outputs(content: Path, output: Path, option: str = "--output") -> list[tupl
     for _, target in pairs:
         check_output(target, ".png", option)
     return pairs
+
+
+def _region_map_outputs(args: argparse.Namespace) -> dict[Path, Path]:
+    """Where StyleBank's ``--regions-out`` writes each content's region map (nowhere without it)."""
+    if not getattr(args, "regions_out", None):
+        return {}
+    if args.regions_out.resolve() == args.output.resolve():
+        raise ValueError("--regions-out and --output name the same place: the maps would overwrite the results")
+    return dict(_outputs(args.content, args.regions_out, "--regions-out"))
 
 
 def _check_batch(args: argparse.Namespace) -> None:
@@ -406,17 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     keep_freed_memory()
     stop = threading.Event()  # Gatys stops within an image; the others between images
-    runner = {"gatys": functools.partial(_gatys_runner, stop=stop), "adain": _adain_runner,
-              "stylebank": _stylebank_runner}[args.method]
     try:
         _check_batch(args)
         pairs = _outputs(args.content, args.output)
-        if getattr(args, "regions_out", None):
-            if args.regions_out.resolve() == args.output.resolve():
-                raise ValueError("--regions-out and --output name the same place: the maps would overwrite the "
-                                 "results")
-            _outputs(args.content, args.regions_out, "--regions-out")
-        run = runner(args)
+        region_maps = _region_map_outputs(args)
+        run = {"gatys": lambda: _gatys_runner(args, stop), "adain": lambda: _adain_runner(args),
+               "stylebank": lambda: _stylebank_runner(args, region_maps)}[args.method]()
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C keeps the work so far
         try:
             return _run_all(run, pairs, stop)
