@@ -819,9 +819,9 @@ def _compare(models: Models, content: Image.Image, style: Image.Image, gatys_ste
     encoder = models.adain_encoder()
     rows: list[list[Any]] = []
     unchanged = (gr.update(),) * 4  # the images and the table, between the steps' status lines
+    style_small = fit_within(style, 512, name="style")[0]  # the style as the measures see it
 
     def measure(name: str, image: Image.Image, seconds: float) -> None:
-        style_small = fit_within(style, 512, name="style")[0]
         losses = content_style_losses(image, content, style_small, encoder=encoder)
         distance = lpips_content_distance(image, content, vgg=models.vgg(), heads=models.lpips_heads())
         rows.append([name, round(seconds, 2), round(losses["content"], 3), round(distance, 3),
@@ -853,7 +853,7 @@ def _compare(models: Models, content: Image.Image, style: Image.Image, gatys_ste
         label = f"StyleBank (new bank, {steps_label(job, bank_steps, 'steps')})"
     else:
         thumbs = {n: b.thumbnail for n, b in banks.items() if getattr(b, "thumbnail", None) is not None}
-        bank_name = nearest_style(style, thumbs, encoder=models.adain_encoder())
+        bank_name = nearest_style(style, thumbs, encoder=encoder)
         label = f"StyleBank (nearest bank: {bank_name})"
         notes.append(f"StyleBank used its closest zoo bank, '{bank_name}', not your style.")
     bank_img = stylebank.stylize(content, bank_name, autoencoder=autoencoder, banks=banks, size=None).image

@@ -23,9 +23,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
+from styletransfer.imageio import ImageInputError, list_images, load_image, pil_to_tensor
 from styletransfer.vgg_normalize import mean_filter_activations
-from training.data import list_images
 from zoo.registry import load_vgg16
 
 
