@@ -565,7 +565,8 @@ def make_gatys_handler(models: Models) -> Callable:
                     yield (info.preview if new else gr.update()), status, None, (
                         loss_curve(entries, *term_weights) if new else gr.update())
             result = job.result("Gatys failed")
-        loss = gatys.loss_text(result.losses[-1], *term_weights) if result.losses else "not measured (no step ran)"
+        final = result.final_losses
+        loss = gatys.loss_text(final, *term_weights) if final else "not measured (no step ran)"
         if result.stopped:
             ending = "Stopped early; kept the best image so far. "
         elif result.hit_time_limit:

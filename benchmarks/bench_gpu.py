@@ -85,7 +85,7 @@ def main() -> int:
                             ("direct, 300 steps", {})):
         t0 = time.perf_counter()
         result = gatys.stylize(photo, painting, encoder=vgg, size=512, **controls)
-        print(f"  {label:<24} {time.perf_counter() - t0:>6.1f} s, final loss {result.losses[-1]['total']:.4g}",
+        print(f"  {label:<24} {time.perf_counter() - t0:>6.1f} s, final loss {result.final_losses['total']:.4g}",
               flush=True)
 
     # ---- 3. incremental learning with the app's GPU settings

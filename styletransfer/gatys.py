@@ -59,6 +59,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "content+noise")
 LBFGS_HISTORY = 50
 """Curvature pairs L-BFGS keeps, each two float32 images (all 50: 225 MB at 512x384, 900 MB at 1024x768)."""
+FIRST_STEP_EXPONENT = 1.0
+"""L-BFGS at a finer size starts with the last size's inverse Hessian scale times (pixel ratio) ** this:
+the loss is a mean over positions, so its curvature per pixel falls in proportion to the pixel count."""
 COLOR_DIRECTIONS = ("style_to_content", "content_to_style")
 UPSCALES = ("detail", "bicubic")
 GUIDANCES = ("simple", "inside")
@@ -118,6 +121,10 @@ class GatysResult:
     seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+    final_losses: dict[str, float] = field(default_factory=dict)
+    """The losses of the returned image, as the run measured them at the last size it reached (before
+    8-bit rounding; empty when it ended before a step there): at most those of any step at that size, as
+    the point after a size's last step is measured too."""
 
     @property
     def hit_time_limit(self) -> bool:
@@ -155,8 +162,8 @@ def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     8 at full size).
 
     The coarse steps build the picture cheaply and the last ones only sharpen it, so strokes come
-    out larger and the 512 px loss stays well above a full run's. A 512 px result took 26 s on a
-    2-core CPU with native bf16 and 55 s in float32 on one without (``benchmarks/bench_gatys.py
+    out larger and the 512 px loss stays well above a full run's. A 512 px result took 7.0 s on a
+    2-core CPU with AMX-BF16 and 48-55 s in float32 on an AVX2-only one (``benchmarks/bench_gatys.py
     --quick``); ``time_limit`` caps it where the CPU is slower.
     """
     coarser = tuple(s for s in (size // 4, size // 2) if s >= 64)
@@ -539,7 +546,8 @@ def stylize(
         losses of every step (``content``, ``style``, ``tv``, ``total`` and each style layer's
         term ``style/<layer>``), wall time, the resolved settings (with ``steps_taken``, the steps
         each scale took, ``init_image``, whether one was given, ``masks``, how many, and
-        ``style_masks``, which styles had one), and whether it was stopped.
+        ``style_masks``, which styles had one), whether it was stopped, and the losses of the returned
+        image (``final_losses``).
 
     Raises:
         ValueError / TypeError: a control out of range (the message names it and the value);
@@ -584,6 +592,7 @@ def stylize(
     x: torch.Tensor | None = None
     best: torch.Tensor | None = None
     step_seconds = 0.0  # how long the next step will take: the last one's time, scaled to the current size
+    curvature: float | None = None  # L-BFGS's inverse Hessian scale at the end of the last size
     for scale_index, (size, n_steps, target) in enumerate(zip(sizes, steps, targets)):
         # The content term is a sum over positions, so at a coarse scale it would weigh less
         # against style than in the final objective; scale it by the area ratio so every scale
@@ -604,12 +613,16 @@ def stylize(
             x = upscale_result(x, target, targets[scale_index - 1], c["upscale"])
             step_seconds *= _pixels(target) / _pixels(targets[scale_index - 1])
         x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS flattens grads
-        best, best_loss = x.detach().clone(), math.inf
+        best, best_loss, best_terms = x.detach().clone(), math.inf, {}
         opt = _optimizer(x, c)
+        seeded = curvature is not None
+        if seeded:
+            ratio = _pixels(target) / _pixels(targets[scale_index - 1])
+            _start_lbfgs_scaled(opt, x, curvature * ratio**FIRST_STEP_EXPONENT)
         last: dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
-            nonlocal best, best_loss
+            nonlocal best, best_loss, best_terms
             opt.zero_grad(set_to_none=True)
             # Evaluate the image as it will be saved: L-BFGS steps leave [0, 1] freely, and clamping
             # only at the end raised the 512 px loss of a 100-step run by 9% (a 300-step one by 20%).
@@ -620,10 +633,10 @@ def stylize(
             last.update({k: v.detach() for k, v in losses.items()})
             loss = float(last["total"])
             if loss < best_loss:
-                best_loss, best = loss, x.detach().clone()
+                best_loss, best, best_terms = loss, x.detach().clone(), dict(last)
             return losses["total"]
 
-        for _ in range(n_steps):
+        for i in range(n_steps):
             if is_cancelled():
                 stopped = True
                 break
@@ -639,7 +652,21 @@ def stylize(
                 progress(StepInfo(done, total_steps, scale_index, tuple(target.shape[-2:]), entry,
                                   tensor_to_pil(finish(x)) if show else None))
             step_seconds = time.perf_counter() - tic  # with the progress callback and its preview
+            if seeded and i == 1 and entry["total"] > record[-2]["total"]:
+                # The carried scale overshot: start this size again from its start point (the best one),
+                # with torch's own cautious first step.
+                with torch.no_grad():
+                    x.copy_(best)
+                opt = _optimizer(x, c)
+        if not stopped and record and record[-1]["scale"] == scale_index:
+            # The last step's move is not evaluated by any step: measure it (a forward pass) so it can count.
+            with torch.no_grad():
+                x.clamp_(0, 1)
+                terms = objective(x)
+            if float(terms["total"]) < best_loss:
+                best_loss, best, best_terms = float(terms["total"]), x.detach().clone(), terms
         taken.append(sum(e["scale"] == scale_index for e in record))
+        curvature = _lbfgs_curvature(opt)
         x = best  # continue from the best point of this scale
         if stopped:
             break
@@ -651,7 +678,8 @@ def stylize(
     c["style_weights"] = None if masks is not None else _weights_record(mix)
     c["steps_taken"], c["init_image"], c["masks"] = tuple(taken), start_img is not None, len(masks or ())
     c["style_masks"] = None if style_masks is None else [m is not None for m in style_masks]
-    return GatysResult(image, record, time.perf_counter() - start, c, stopped)
+    return GatysResult(image, record, time.perf_counter() - start, c, stopped,
+                       {k: float(v) for k, v in best_terms.items()})
 
 
 def weighted_terms(losses: dict[str, float], style_weight: float, tv_weight: float = 0.0) -> dict[str, float]:
@@ -694,6 +722,24 @@ def _optimizer(x: torch.Tensor, c: dict[str, Any]) -> torch.optim.Optimizer:
         return torch.optim.LBFGS([x], lr=c["lr"] or 1.0, max_iter=1, history_size=LBFGS_HISTORY,
                                  tolerance_grad=-1, tolerance_change=-1)
     return torch.optim.Adam([x], lr=c["lr"] or 0.02)
+
+
+def _lbfgs_curvature(opt: torch.optim.Optimizer) -> float | None:
+    """The scale of L-BFGS's inverse Hessian estimate (``s.y / y.y`` of its newest curvature pair) at the end
+    of a size, or None where there is none (another optimiser, or no pair yet)."""
+    if not isinstance(opt, torch.optim.LBFGS):
+        return None
+    state = next(iter(opt.state.values()), {})
+    return float(state["H_diag"]) if state.get("old_dirs") else None
+
+
+def _start_lbfgs_scaled(opt: torch.optim.LBFGS, x: torch.Tensor, h_diag: float) -> None:
+    """Make a fresh L-BFGS's first step ``-h_diag * grad`` instead of torch's tiny ``-grad / |grad|_1``
+    (a wasted step at every size): its state is set as after one zero-length step, with no curvature pair
+    and ``h_diag`` as the inverse Hessian scale (the keys of ``torch.optim.LBFGS``'s state)."""
+    n = x.numel()
+    opt.state[x].update(func_evals=0, n_iter=1, d=x.new_zeros(n), t=0.0, old_dirs=[], old_stps=[], ro=[],
+                        H_diag=h_diag, prev_flat_grad=x.new_zeros(n), prev_loss=None)
 
 
 def _pixels(t: torch.Tensor) -> int:

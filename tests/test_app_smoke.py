@@ -172,7 +172,8 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     assert curve["columns"] == ["step", "term", "log10 loss", "loss"]
     totals = [(step, log, value) for step, term, log, value in curve["data"] if term == "total"]
     assert [step for step, _, _ in totals] == list(range(1, 11))  # the loss plot: every step's total
-    assert totals[-1][2] == pytest.approx(float(loss[1]), rel=1e-3)
+    # the status gives the returned image's loss: the point after the last step is measured too
+    assert float(loss[1]) <= min(value for _, _, value in totals) * (1 + 1e-3)
     assert all(10**log == pytest.approx(value, rel=1e-6) for _, _, log, value in curve["data"])
     assert {term for _, term, _, _ in curve["data"]} == {"total", "content", "style"}
     image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=1), api_name="/gatys")
