@@ -213,7 +213,10 @@ def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
         if result.hit_time_limit:
             note = f" (time limit: {result.steps_taken_text()})"
         print(file=sys.stderr)  # ends the progress line
-        return f"wrote {output} in {result.seconds:.1f} s{note}"
+        loss = ""
+        if result.final_losses:
+            loss = f"; loss {loss_text(result.final_losses, controls['style_weight'], controls['tv_weight'])}"
+        return f"wrote {output} in {result.seconds:.1f} s{note}{loss}"
 
     return run
 

@@ -1,3 +1,4 @@
+import re
 import threading
 import types
 from pathlib import Path
@@ -496,6 +497,7 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--steps", "2", "--vgg", str(weights), "--fp32", "--color", "luminance"])
     assert code == 0 and out.is_file()
+    assert re.search(r"wrote .*out.png in [\d.]+ s; loss \S+ \(content \d+%, style \d+%\)", capsys.readouterr().err)
     record = read_png_settings(out)
     assert record["method"] == "gatys" and record["settings"]["color"] == "luminance"
     assert record["settings"]["num_steps"] == 2 and record["settings"]["styles"] == ["s.png"]
