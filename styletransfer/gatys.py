@@ -598,6 +598,7 @@ def stylize(
         # against style than in the final objective; scale it by the area ratio so every scale
         # solves (a resampled version of) the same problem as the final size.
         area = _pixels(targets[-1]) / _pixels(target)
+        growth = _pixels(target) / _pixels(targets[scale_index - 1]) if scale_index else 1.0
         scaled_styles, scaled_style_regions = _styles_at(size, opt_styles, style_regions, c["style_scale"])
         objective = _Objective(
             encoder, target, scaled_styles, mix, {**c, "content_weight": c["content_weight"] * area},
@@ -611,14 +612,13 @@ def stylize(
             x = (1 - ratio) * base + ratio * noise
         else:
             x = upscale_result(x, target, targets[scale_index - 1], c["upscale"])
-            step_seconds *= _pixels(target) / _pixels(targets[scale_index - 1])
+            step_seconds *= growth
         x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS flattens grads
         best, best_loss, best_terms = x.detach().clone(), math.inf, {}
         opt = _optimizer(x, c)
         seeded = curvature is not None
         if seeded:
-            ratio = _pixels(target) / _pixels(targets[scale_index - 1])
-            _start_lbfgs_scaled(opt, x, curvature * ratio**FIRST_STEP_EXPONENT)
+            _start_lbfgs_scaled(opt, x, curvature * growth**FIRST_STEP_EXPONENT)
         last: dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
@@ -663,8 +663,8 @@ def stylize(
             with torch.no_grad():
                 x.clamp_(0, 1)
                 terms = objective(x)
-            if float(terms["total"]) < best_loss:
-                best_loss, best, best_terms = float(terms["total"]), x.detach().clone(), terms
+            if (loss := float(terms["total"])) < best_loss:
+                best_loss, best, best_terms = loss, x.detach().clone(), terms
         taken.append(sum(e["scale"] == scale_index for e in record))
         curvature = _lbfgs_curvature(opt)
         x = best  # continue from the best point of this scale
