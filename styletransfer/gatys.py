@@ -658,14 +658,14 @@ def stylize(
                 with torch.no_grad():
                     x.copy_(best)
                 opt = _optimizer(x, c)
-        if not stopped and record and record[-1]["scale"] == scale_index:
+        taken.append(sum(e["scale"] == scale_index for e in record))
+        if taken[-1] and not stopped:
             # The last step's move is not evaluated by any step: measure it (a forward pass) so it can count.
             with torch.no_grad():
                 x.clamp_(0, 1)
                 terms = objective(x)
             if (loss := float(terms["total"])) < best_loss:
                 best_loss, best, best_terms = loss, x.detach().clone(), terms
-        taken.append(sum(e["scale"] == scale_index for e in record))
         curvature = _lbfgs_curvature(opt)
         x = best  # continue from the best point of this scale
         if stopped:
