@@ -932,7 +932,7 @@ def style_inputs(default_weights: Sequence[float]) -> tuple[list[gr.Image], list
     return styles, weights
 
 
-def _gatys_tab(models: Models) -> None:
+def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
     defaults = gatys.GatysConfig()
     gr.Markdown("Optimises the pixels of an image so its VGG features match the content and its Gram "
                 "matrices match the style(s). Slow but the reference for quality; "
@@ -1020,7 +1020,7 @@ def _gatys_tab(models: Models) -> None:
                                 y_title="loss (log10)", buttons=["export"], tooltip=["step", "term", "loss"],
                                 caption="The total and its weighted terms; they jump where coarse-to-fine moves "
                                         "to a larger size (more pixels, larger terms)")
-    if examples := example_pairs():
+    if examples:
         gr.Examples(examples, inputs=[content, styles[0]])
     run.click(make_gatys_handler(models),
               inputs=[content, *styles, *weights, content_weight, style_weight, tv_weight,
@@ -1041,7 +1041,7 @@ def _gatys_tab(models: Models) -> None:
     refine.click(use_result_as_start, inputs=out, outputs=[start, status], api_name=False, queue=False)
 
 
-def _adain_tab(models: Models) -> None:
+def _adain_tab(models: Models, examples: list[list[str]]) -> None:
     gr.Markdown("Real-time arbitrary style transfer: one pass through an encoder, AdaIN and a trained decoder.")
     with gr.Row():
         with gr.Column():
@@ -1060,7 +1060,7 @@ def _adain_tab(models: Models) -> None:
             out = gr.Image(label="Result", type="pil", format="png")
             status = status_text()
             download = gr.File(label="PNG with settings")
-    if examples := example_pairs():
+    if examples:
         gr.Examples(examples, inputs=[content, styles[0]])
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_adain_handler(models),
@@ -1068,7 +1068,8 @@ def _adain_tab(models: Models) -> None:
               outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
 
 
-def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, list[gr.Dropdown]]:
+def _stylebank_tab(models: Models, user_banks: gr.State,
+                   examples: list[list[str]]) -> tuple[gr.Gallery, list[gr.Dropdown]]:
     gr.Markdown("One auto-encoder, one small filter bank per style. Click a thumbnail to put its bank in Bank 1, or "
                 "pick banks in the dropdowns; fuse them linearly "
                 "with weights, or give each its own region (K-means on the encoder's features, or painted).")
@@ -1106,7 +1107,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
             region_map = gr.Image(label="Regions", type="pil")
             status = status_text()
             download = gr.File(label="PNG with settings")
-    if examples := example_pairs():
+    if examples:
         gr.Examples([[c] for c, _ in examples], inputs=[content])
     content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_stylebank_handler(models),
@@ -1120,7 +1121,8 @@ def _stylebank_tab(models: Models, user_banks: gr.State) -> tuple[gr.Gallery, li
     return gallery, names
 
 
-def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names: list[gr.Dropdown]) -> None:
+def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names: list[gr.Dropdown],
+               examples: list[list[str]]) -> None:
     device = "the GPU" if DEVICE.type == "cuda" else "the CPU (slower)"
     gr.Markdown(f"Learn a new StyleBank style from one image: the auto-encoder stays frozen and only a new bank is "
                 f"trained (incremental learning), here on {device}. The preview shows the first training photo through "
@@ -1148,7 +1150,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
                 token = gr.Textbox(label="Hub write token (used once, never stored or logged)", type="password")
             push = gr.Button("Push bank to the Hub")
             pushed = status_text("pushed")
-    if examples := example_pairs():
+    if examples:
         gr.Examples([[style_image] for style_image in dict.fromkeys(s for _, s in examples)], inputs=[style])
     event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, photos, user_banks],
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
@@ -1159,7 +1161,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
     push.click(push_bank, inputs=[bank_file, repo, token], outputs=pushed, api_name="push_bank")
 
 
-def _compare_tab(models: Models) -> None:
+def _compare_tab(models: Models, examples: list[list[str]]) -> None:
     gr.Markdown("One content and one style through every method, side by side, with wall time and the same "
                 "content loss, LPIPS to the content and style loss for each. StyleBank either uses the zoo bank "
                 "whose style is closest to yours, or learns a quick new bank for your style first (its time includes "
@@ -1183,7 +1185,7 @@ def _compare_tab(models: Models) -> None:
     table = gr.Dataframe(headers=["method", "seconds", "content loss", "LPIPS to content", "style loss"],
                          interactive=False, label="Losses")
     status = status_text()
-    if examples := example_pairs():
+    if examples:
         gr.Examples(examples, inputs=[content, style])
     run.click(make_compare_handler(models), inputs=[content, style, steps, size, bank_mode, bank_steps],
               outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
@@ -1215,20 +1217,21 @@ def _zoo_tab() -> gr.Dataframe:
 def build_demo(models: Models | None = None) -> gr.Blocks:
     """The Blocks app: layout and wiring only."""
     models = models or zoo_models()
+    examples = example_pairs()  # read once for every tab
     with gr.Blocks(title="Style transfer studio") as demo:
         gr.Markdown("# Style transfer studio\nGatys optimisation, AdaIN and StyleBank on one VGG-16 core.")
         notice = status_text("device")
         user_banks = gr.State({})
         with gr.Tab("AdaIN"):
-            _adain_tab(models)
+            _adain_tab(models, examples)
         with gr.Tab("Gatys"):
-            _gatys_tab(models)
+            _gatys_tab(models, examples)
         with gr.Tab("StyleBank"):
-            gallery, names = _stylebank_tab(models, user_banks)
+            gallery, names = _stylebank_tab(models, user_banks, examples)
         with gr.Tab("Train a style"):
-            _train_tab(models, user_banks, gallery, names)
+            _train_tab(models, user_banks, gallery, names, examples)
         with gr.Tab("Compare"):
-            _compare_tab(models)
+            _compare_tab(models, examples)
         with gr.Tab("Zoo"):
             table = _zoo_tab()
         demo.load(zoo_table, outputs=table, api_name=False)

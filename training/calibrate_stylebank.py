@@ -18,14 +18,14 @@ import random
 import sys
 from pathlib import Path
 
-from styletransfer.imageio import pil_to_tensor
+from styletransfer.imageio import list_images, pil_to_tensor
 from styletransfer.quantized import METADATA_KEY, calibrate
 from styletransfer.serialization import ModelFileError, update_extra_metadata
 from styletransfer.stylebank import StyleBankAutoEncoder, load_banks
 from zoo.registry import get_spec
 from zoo.resolve import resolve_weights
 
-from .data import list_images, load_training_image
+from .data import load_training_image
 
 
 def main(argv: list[str] | None = None) -> int:

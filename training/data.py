@@ -7,10 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from styletransfer.imageio import IMAGE_SUFFIXES, ImageInputError, list_images, load_image
+from styletransfer.imageio import ImageInputError, load_image
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "load_training_image", "random_crop", "resize_short_side"]
-# IMAGE_SUFFIXES and list_images live in styletransfer.imageio (the command lines list folders too).
+__all__ = ["load_training_image", "random_crop", "resize_short_side"]
 
 
 def load_training_image(path: Path, *, long_side: int | None = None,

@@ -21,13 +21,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
+from styletransfer.imageio import ImageInputError, list_images, load_image, pil_to_tensor
 from styletransfer.outputs import check_output, save_or_keep
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BANK_INITS, BankStep, StyleBankAutoEncoder, learn_bank, save_bank
 from zoo.registry import load_stylebank, load_vgg16
 
-from .data import list_images, load_training_image, resize_short_side
+from .data import load_training_image, resize_short_side
 
 
 def load_contents(folder: Path, count: int, size: int, seed: int) -> list[torch.Tensor]:

@@ -34,13 +34,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from styletransfer.adain import ENCODER_LAYER, STYLE_LAYERS, AdaINDecoder, DecoderConfig, StyleStats, stylize_tensor
-from styletransfer.imageio import fit_within, load_image, pil_to_tensor, tensor_to_pil
+from styletransfer.imageio import fit_within, list_images, load_image, pil_to_tensor, tensor_to_pil
 from styletransfer.ops import adain, calc_mean_std, mean_std_loss
 from styletransfer.vgg import VGGEncoder
 from zoo.registry import load_normalized_vgg
 
 from .checkpoints import append_log, load_checkpoint, save_checkpoint
-from .data import list_images, load_training_image, random_crop
+from .data import load_training_image, random_crop
 
 CACHE_VERSION = "1"
 

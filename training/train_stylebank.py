@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from styletransfer.imageio import pil_to_tensor, tensor_to_pil
+from styletransfer.imageio import list_images, pil_to_tensor, tensor_to_pil
 from styletransfer.stylebank import (
     AutoEncoderConfig,
     BankConfig,
@@ -43,7 +43,7 @@ from styletransfer.vgg import VGGEncoder, bf16_is_fast
 from zoo.registry import load_vgg16
 
 from .checkpoints import append_log, load_checkpoint, save_checkpoint
-from .data import list_images, load_training_image
+from .data import load_training_image
 
 __all__ = ["grad_norm", "stylizing_step", "identity_step", "main"]
 
