@@ -15,6 +15,7 @@ saved in the temp folder instead, never lost.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -334,9 +335,10 @@ def _stylebank_runner(args: argparse.Namespace, region_maps: dict[Path, Path]) -
 
 def _outputs(content: Path, output: Path, option: str = "--output") -> list[tuple[Path, Path]]:
     """What to write: ``(content, output)`` for one content image, or for each image of a content folder
-    ``(image, output / "<name>.png")`` into the output folder (made if missing). Refused before any work
-    where a file cannot be written, where the output folder is the content folder (a second run would take
-    the results for contents), or where two images would share an output name."""
+    ``(image, output / "<name>.png")`` into the output folder (``_make_folders`` makes it once every check
+    has passed). Refused before any work where a file cannot be written, where the output folder is the
+    content folder (a second run would take the results for contents), or where two images would share an
+    output name."""
     if not content.is_dir():
         check_output(output, ".png", option)
         return [(content, output)]
@@ -345,19 +347,25 @@ def _outputs(content: Path, output: Path, option: str = "--output") -> list[tupl
         raise ValueError(f"{option} {output}: {content} is a folder, so name an output folder")
     if output.exists() and output.resolve() == content.resolve():
         raise ValueError(f"{option} {output}: write the results into another folder than the contents'")
-    if not output.exists():
-        if not output.parent.is_dir():
-            raise FileNotFoundError(f"{option} {output}: there is no folder {output.parent}")
-        output.mkdir()
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"{option} {output}: there is no folder {output.parent}")
+    if not output.exists() and not os.access(output.parent, os.W_OK):
+        raise PermissionError(f"{option} {output}: this folder cannot be made")
     names: dict[str, Path] = {}
     for image in images:
         if (clash := names.setdefault(image.stem, image)) is not image:
             raise ValueError(f"{clash.name} and {image.name} would both be written as {image.stem}.png: "
                              "rename one or stylise them apart")
     pairs = [(image, output / f"{image.stem}.png") for image in images]
-    for _, target in pairs:
+    for _, target in pairs if output.exists() else []:
         check_output(target, ".png", option)
     return pairs
+
+
+def _make_folders(targets: list[Path]) -> None:
+    """Make the output folders a folder of contents writes into, once nothing is left to refuse."""
+    for folder in {target.parent for target in targets}:
+        folder.mkdir(exist_ok=True)
 
 
 def _region_map_outputs(args: argparse.Namespace) -> dict[Path, Path]:
@@ -422,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         region_maps = _region_map_outputs(args)
         run = {"gatys": lambda: _gatys_runner(args, stop), "adain": lambda: _adain_runner(args),
                "stylebank": lambda: _stylebank_runner(args, region_maps)}[args.method]()
+        _make_folders([output for _, output in pairs] + list(region_maps.values()))
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C keeps the work so far
         try:
             return _run_all(run, pairs, stop)

@@ -441,7 +441,12 @@ def test_cli_refuses_a_folder_batch_that_would_lose_or_mix_files_before_any_work
     assert entry.main(["stylebank", str(photos), "-o", str(tmp_path / "out"), *common, "--regions", "2",
                        "--regions-out", str(tmp_path / "out")]) == 2
     assert "--regions-out and --output name the same place" in capsys.readouterr().err
+    assert entry.main(["stylebank", str(photos), "-o", str(tmp_path / "out"), *common, "--regions", "2",
+                       "--regions-out", str(tmp_path / "no" / "maps")]) == 2
+    err = capsys.readouterr().err
+    assert "--regions-out" in err and "there is no folder" in err
     empty = tmp_path / "empty"
     empty.mkdir()
     assert entry.main(["stylebank", str(empty), "-o", str(tmp_path / "out"), *common]) == 2
     assert "no images" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # a refused batch leaves no empty folder behind
