@@ -357,8 +357,9 @@ def _outputs(content: Path, output: Path, option: str = "--output") -> list[tupl
             raise ValueError(f"{clash.name} and {image.name} would both be written as {image.stem}.png: "
                              "rename one or stylise them apart")
     pairs = [(image, output / f"{image.stem}.png") for image in images]
-    for _, target in pairs if output.exists() else []:
-        check_output(target, ".png", option)
+    if output.exists():  # a folder still to be made holds no file to check
+        for _, target in pairs:
+            check_output(target, ".png", option)
     return pairs
 
 
