@@ -43,7 +43,7 @@ from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
 from styletransfer.color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
-from styletransfer.imageio import ImageInputError, fit_within, list_images, load_image, pil_to_tensor, save_png
+from styletransfer.imageio import ImageInputError, fit_within, list_images, load_image, pil_to_tensor, save_image
 from styletransfer.masks import auto_regions
 from styletransfer.lpips import LPIPSHeads
 from styletransfer.metrics import content_style_losses, lpips_content_distance, nearest_style
@@ -216,7 +216,7 @@ def working_image(source: Any, name: str, notes: list[str]) -> Image.Image:
 def write_png(img: Image.Image, method: str, settings: dict[str, Any]) -> str:
     """Save the result as a PNG carrying its settings, for download."""
     folder = Path(tempfile.mkdtemp(prefix="studio-"))
-    return str(save_png(img, folder / f"{method}_result.png", method=method, settings=settings))
+    return str(save_image(img, folder / f"{method}_result.png", method=method, settings=settings))
 
 
 # Classic pairs from the papers, with paintings in the public domain (Van Gogh, Munch, Hokusai, Turner,

@@ -5,7 +5,8 @@ The library knows nothing of Gradio or the Hub: models and weights are passed in
 """
 
 from . import adain, color, gatys, masks, metrics, stylebank
-from .imageio import ImageInputError, fit_within, load_image, pil_to_tensor, save_png, tensor_to_pil
+from .imageio import (ImageInputError, fit_within, load_image, pil_to_tensor, read_settings, save_image,
+                      tensor_to_pil)
 from .serialization import ModelFileError
 from .vgg import VGGConfig, VGGEncoder, bf16_is_fast
 from .vgg_normalize import apply_filter_scales, mean_filter_activations
@@ -27,7 +28,8 @@ __all__ = [
     "load_image",
     "mean_filter_activations",
     "pil_to_tensor",
-    "save_png",
+    "read_settings",
+    "save_image",
     "tensor_to_pil",
 ]
 

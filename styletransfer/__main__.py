@@ -1,15 +1,16 @@
 """Command line: ``python -m styletransfer {gatys,adain} CONTENT STYLE [STYLE ...] -o OUT [controls]``
 and ``python -m styletransfer stylebank CONTENT --style NAME[:W] ... -o OUT``. CONTENT may be a folder:
-every image in it is stylised into the folder OUT (``<name>.png`` each), with the models loaded once (and
-AdaIN's style statistics computed once); an image that cannot be read is reported and skipped.
+every image in it is stylised into the folder OUT (``<name>.png`` each, or the ``--format`` named), with
+the models loaded once (and AdaIN's style statistics computed once); an image that cannot be read is
+reported and skipped.
 
 This is an application entry point, not library code: it resolves the VGG-16 weights through
 the zoo's chain (imported inside ``main`` only, so ``import styletransfer`` never pulls in the
 zoo or huggingface_hub) unless ``--vgg`` names a file. Ctrl-C stops the optimisation and
-still writes the best image so far; in a batch it ends the batch after the current image. The PNG
-carries the method and settings in its metadata; an output that cannot be written is refused before
-any work, and a result that cannot be saved where asked (a full disk, a folder removed meanwhile) is
-saved in the temp folder instead, never lost.
+still writes the best image so far; in a batch it ends the batch after the current image. The output
+(PNG, JPEG or WebP, by its name) carries the method and settings in its metadata; an output that
+cannot be written is refused before any work, and a result that cannot be saved where asked (a full
+disk, a folder removed meanwhile) is saved in the temp folder instead, never lost.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .allocator import keep_freed_memory
 from .color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
 from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
                     fast_schedule, loss_text, parse_schedule, stylize)
-from .imageio import ImageInputError, list_images, save_png
+from .imageio import OUTPUT_SUFFIXES, ImageInputError, list_images, save_image
 from .masks import auto_regions
 from .outputs import check_output, save_or_keep
 from .vgg import POOLINGS, VGGEncoder
@@ -39,11 +40,16 @@ _Runner = Callable[[Path, Path], str]
 """Stylises one content image into one output file and says what it wrote."""
 
 
-_OUTPUT_HELP = "output PNG; a folder (made if missing) when CONTENT is a folder: <name>.png for each image"
+_FORMATS = ("png", "jpg", "webp")
 
 
-def _add_content_argument(p: argparse.ArgumentParser) -> None:
+def _add_content_and_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("content", type=Path, help="content image, or a folder of them (each stylised, models loaded once)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output image (.png, .jpg or .webp: the ending chooses the format; each carries its "
+                        "settings); a folder (made if missing) when CONTENT is a folder: <name>.png for each image")
+    p.add_argument("--format", choices=_FORMATS,
+                   help="file type of the results when CONTENT is a folder (default png)")
 
 
 def _add_region_options(p: argparse.ArgumentParser) -> None:
@@ -104,9 +110,8 @@ class _DefaultsShown(argparse.HelpFormatter):
 def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gatys", help="optimisation-based style transfer (Gatys et al.)",
                        formatter_class=_DefaultsShown)
-    _add_content_argument(p)
+    _add_content_and_output(p)
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
-    p.add_argument("-o", "--output", type=Path, required=True, help=_OUTPUT_HELP)
     p.add_argument("--style-weights", type=_style_weight, nargs="+", metavar="W",
                    help="one non-negative weight per style image, or per style a comma list with one weight per "
                         "style layer (scale control, e.g. 1,1,0,0,0 0,0,1,1,1: fine texture from the first style, "
@@ -225,9 +230,8 @@ def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
 def _adain_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("adain", help="AdaIN arbitrary style transfer (Huang & Belongie)",
                        formatter_class=_DefaultsShown)
-    _add_content_argument(p)
+    _add_content_and_output(p)
     p.add_argument("styles", type=Path, nargs="+", help="one or more style images")
-    p.add_argument("-o", "--output", type=Path, required=True, help=_OUTPUT_HELP)
     p.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
     p.add_argument("--weights", type=float, nargs="+", dest="style_weights", help="interpolation weight per style")
     _add_region_options(p)
@@ -273,10 +277,9 @@ def _adain_runner(args: argparse.Namespace) -> _Runner:
 def _stylebank_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stylebank", help="StyleBank: an auto-encoder plus one filter bank per style",
                        formatter_class=_DefaultsShown)
-    _add_content_argument(p)
+    _add_content_and_output(p)
     p.add_argument("--style", nargs="+", required=True, metavar="NAME[:W]",
                    help="bank name(s); NAME:W gives linear-fusion weights (normalised to sum 1)")
-    p.add_argument("-o", "--output", type=Path, required=True, help=_OUTPUT_HELP)
     p.add_argument("--regions", type=int, help="region fusion with K K-means regions (style i -> region i)")
     p.add_argument("--mask", type=Path, nargs="+", dest="masks", help="region fusion with one mask per style")
     p.add_argument("--seed", type=int, default=0, help="K-means seed")
@@ -333,17 +336,18 @@ def _stylebank_runner(args: argparse.Namespace, region_maps: dict[Path, Path]) -
     return run
 
 
-def _outputs(content: Path, output: Path, option: str = "--output") -> list[tuple[Path, Path]]:
-    """What to write: ``(content, output)`` for one content image, or for each image of a content folder
-    ``(image, output / "<name>.png")`` into the output folder (``_make_folders`` makes it once every check
-    has passed). Refused before any work where a file cannot be written, where the output folder is the
-    content folder (a second run would take the results for contents), or where two images would share an
-    output name."""
+def _outputs(content: Path, output: Path, option: str = "--output", suffixes: tuple[str, ...] = (".png",),
+             batch_format: str = "png") -> list[tuple[Path, Path]]:
+    """What to write: ``(content, output)`` for one content image (its ending one of ``suffixes``), or for
+    each image of a content folder ``(image, output / "<name>.<batch_format>")`` into the output folder
+    (``_make_folders`` makes it once every check has passed). Refused before any work where a file cannot be
+    written, where the output folder is the content folder (a second run would take the results for
+    contents), or where two images would share an output name."""
     if not content.is_dir():
-        check_output(output, ".png", option)
+        check_output(output, suffixes, option)
         return [(content, output)]
     images = list_images(content)
-    if output.suffix.lower() == ".png" or (output.exists() and not output.is_dir()):
+    if output.suffix.lower() in suffixes or (output.exists() and not output.is_dir()):
         raise ValueError(f"{option} {output}: {content} is a folder, so name an output folder")
     if output.exists() and output.resolve() == content.resolve():
         raise ValueError(f"{option} {output}: write the results into another folder than the contents'")
@@ -354,13 +358,23 @@ def _outputs(content: Path, output: Path, option: str = "--output") -> list[tupl
     names: dict[str, Path] = {}
     for image in images:
         if (clash := names.setdefault(image.stem, image)) is not image:
-            raise ValueError(f"{clash.name} and {image.name} would both be written as {image.stem}.png: "
+            raise ValueError(f"{clash.name} and {image.name} would both be written as {image.stem}.{batch_format}: "
                              "rename one or stylise them apart")
-    pairs = [(image, output / f"{image.stem}.png") for image in images]
+    pairs = [(image, output / f"{image.stem}.{batch_format}") for image in images]
     if output.exists():  # a folder still to be made holds no file to check
         for _, target in pairs:
-            check_output(target, ".png", option)
+            check_output(target, suffixes, option)
     return pairs
+
+
+def _result_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """Where each result goes: ``--output`` (a file named .png, .jpg or .webp, or a folder of
+    ``--format`` files); ``--format`` must agree with a file's ending."""
+    endings = {"jpg": (".jpg", ".jpeg")}.get(args.format, (f".{args.format}",))
+    if args.format and not args.content.is_dir() and args.output.suffix.lower() not in endings:
+        raise ValueError(f"--format {args.format} and --output {args.output} disagree: for one image the "
+                         "output's ending chooses the format")
+    return _outputs(args.content, args.output, suffixes=OUTPUT_SUFFIXES, batch_format=args.format or "png")
 
 
 def _make_folders(targets: list[Path]) -> None:
@@ -375,7 +389,7 @@ def _region_map_outputs(args: argparse.Namespace) -> dict[Path, Path]:
         return {}
     if args.regions_out.resolve() == args.output.resolve():
         raise ValueError("--regions-out and --output name the same place: the maps would overwrite the results")
-    return dict(_outputs(args.content, args.regions_out, "--regions-out"))
+    return dict(_outputs(args.content, args.regions_out, "--regions-out"))  # maps stay lossless PNGs
 
 
 def _check_batch(args: argparse.Namespace) -> None:
@@ -413,7 +427,7 @@ def _run_all(run: _Runner, pairs: list[tuple[Path, Path]], stop: threading.Event
 
 
 def _write(image: Any, path: Path, *, method: str, settings: dict[str, Any]) -> None:
-    save_or_keep(lambda target: save_png(image, target, method=method, settings=settings), path)
+    save_or_keep(lambda target: save_image(image, target, method=method, settings=settings), path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()  # Gatys stops within an image; the others between images
     try:
         _check_batch(args)
-        pairs = _outputs(args.content, args.output)
+        pairs = _result_outputs(args)
         region_maps = _region_map_outputs(args)
         run = {"gatys": lambda: _gatys_runner(args, stop), "adain": lambda: _adain_runner(args),
                "stylebank": lambda: _stylebank_runner(args, region_maps)}[args.method]()

@@ -3,7 +3,7 @@
 Everything that turns user input into a working RGB image, or a tensor back into a
 picture, lives here: paths, bytes, PIL images and arrays in; EXIF orientation; every
 PIL mode coerced to 8-bit RGB; a decompression-bomb guard; a cap on the working size;
-tensor <-> PIL helpers; PNG output that records how it was made.
+tensor <-> PIL helpers; PNG, JPEG and WebP output that records how it was made.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import torch
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 __all__ = [
     "ImageInputError",
@@ -35,8 +35,9 @@ __all__ = [
     "tensor_to_pil",
     "tensor_to_bytes",
     "bytes_to_pil",
-    "save_png",
-    "read_png_settings",
+    "OUTPUT_SUFFIXES",
+    "save_image",
+    "read_settings",
 ]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, Image.Image, Any]
@@ -50,7 +51,17 @@ MIN_SIDE = 16
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 """File endings :func:`list_images` takes for images (the reader itself goes by content, not name)."""
 
-_PNG_KEY = "styletransfer"
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+"""File endings :func:`save_image` writes; the ending chooses the format."""
+
+_SETTINGS_KEY = "styletransfer"
+_EXIF_ASCII = b"ASCII\x00\x00\x00"  # the character-code prefix of an EXIF UserComment
+_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
+    ".png": {"format": "PNG"},
+    ".jpg": {"format": "JPEG", "quality": 95, "subsampling": 0},
+    ".jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
+    ".webp": {"format": "WEBP", "quality": 95, "method": 6},
+}
 
 
 class ImageInputError(ValueError):
@@ -289,22 +300,40 @@ def tensor_to_bytes(t: torch.Tensor) -> torch.Tensor:
     return f.to(torch.uint8).permute(1, 2, 0)
 
 
-def save_png(img: Image.Image, path: str | os.PathLike, *, method: str, settings: dict[str, Any]) -> Path:
-    """Write ``img`` as PNG with the method and its settings as JSON in a text chunk.
+def save_image(img: Image.Image, path: str | os.PathLike, *, method: str, settings: dict[str, Any]) -> Path:
+    """Write ``img`` in the format its file ending names (PNG; JPEG or WebP at quality 95, JPEG without
+    chroma subsampling) with the method and its settings as JSON: in a PNG text chunk, or in the EXIF
+    UserComment of a JPEG or WebP.
 
     Settings that are not JSON types are stored as their ``str``.
+
+    Raises:
+        ValueError: an ending other than those in :data:`OUTPUT_SUFFIXES`.
     """
-    info = PngImagePlugin.PngInfo()
-    info.add_text(_PNG_KEY, json.dumps({"method": method, "settings": settings}, default=str, sort_keys=True))
     path = Path(path)
-    img.save(path, format="PNG", pnginfo=info)
+    options = _SAVE_OPTIONS.get(path.suffix.lower())
+    if options is None:
+        raise ValueError(f"{path}: name the file {', '.join(OUTPUT_SUFFIXES)}; the ending chooses the format")
+    record = json.dumps({"method": method, "settings": settings}, default=str, sort_keys=True)
+    if options["format"] == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_text(_SETTINGS_KEY, record)
+        img.save(path, pnginfo=info, **options)
+    else:
+        exif = Image.Exif()
+        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = _EXIF_ASCII + f"{_SETTINGS_KEY} {record}".encode()
+        img.save(path, exif=exif.tobytes(), **options)
     return path
 
 
-def read_png_settings(path: str | os.PathLike) -> dict[str, Any]:
-    """Return the ``{"method", "settings"}`` record written by :func:`save_png`."""
+def read_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """Return the ``{"method", "settings"}`` record written by :func:`save_image`."""
     with Image.open(path) as img:
-        text = img.text.get(_PNG_KEY) if hasattr(img, "text") else None
+        text = getattr(img, "text", {}).get(_SETTINGS_KEY)
+        comment = img.getexif().get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.UserComment)
+    prefix = _EXIF_ASCII + f"{_SETTINGS_KEY} ".encode()
+    if text is None and isinstance(comment, bytes) and comment.startswith(prefix):
+        text = comment[len(prefix):].decode()
     if text is None:
         raise ImageInputError(f"'{path}' carries no style-transfer settings.")
     return json.loads(text)

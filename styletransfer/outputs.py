@@ -11,16 +11,17 @@ from typing import Any
 __all__ = ["check_output", "save_or_keep"]
 
 
-def check_output(path: Path, suffix: str, option: str = "--output") -> None:
-    """Raise before any work if ``path`` does not end in ``suffix``, has no folder, or cannot be written.
+def check_output(path: Path, suffixes: tuple[str, ...], option: str = "--output") -> None:
+    """Raise before any work if ``path`` does not end in one of ``suffixes``, has no folder, or cannot be written.
 
     Raises:
-        ValueError: another suffix.
+        ValueError: another ending.
         FileNotFoundError: the folder does not exist.
         PermissionError: the file or its folder cannot be written.
     """
-    if path.suffix.lower() != suffix:
-        raise ValueError(f"{option} {path}: this file is written as {suffix}; name it so")
+    if path.suffix.lower() not in suffixes:
+        named = suffixes[0] if len(suffixes) == 1 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+        raise ValueError(f"{option} {path}: this file is written as {named}; name it so")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{option} {path}: there is no folder {path.parent}")
     if path.is_dir() or not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):

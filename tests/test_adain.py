@@ -243,7 +243,7 @@ def test_cli_batch_encodes_each_style_once_unless_the_styles_are_recoloured_per_
     from safetensors.torch import save_file
 
     import styletransfer.__main__ as entry
-    from styletransfer.imageio import read_png_settings
+    from styletransfer.imageio import read_settings
     from styletransfer.vgg import VGGEncoder
 
     weights = tmp_path / "vgg.safetensors"  # random VGG-16 values; the first filter as the zoo's check wants it
@@ -262,7 +262,7 @@ def test_cli_batch_encodes_each_style_once_unless_the_styles_are_recoloured_per_
     common = [str(photos), str(tmp_path / "s.png"), "--size", "32", "--vgg", str(weights), "--fp32"]
     assert entry.main(["adain", *common, "-o", str(tmp_path / "out")]) == 0
     assert len(encoded) == 1 and "[3/3] wrote" in capsys.readouterr().err
-    assert [read_png_settings(tmp_path / "out" / f"p{k}.png")["settings"]["content"] for k in range(3)] == [
+    assert [read_settings(tmp_path / "out" / f"p{k}.png")["settings"]["content"] for k in range(3)] == [
         "p0.png", "p1.png", "p2.png"]
     encoded.clear()
     assert entry.main(["adain", *common, "-o", str(tmp_path / "recoloured"), "--preserve-color", "histogram"]) == 0

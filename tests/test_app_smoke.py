@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from styletransfer.imageio import read_png_settings
+from styletransfer.imageio import read_settings
 from tests.conftest import gradient_image
 
 
@@ -83,7 +83,7 @@ def test_adain_endpoint_returns_image_status_and_png_with_settings(client, image
     image, status, png = client.predict(*adain_args(content, [style], alpha=0.7), api_name="/adain")
     assert Image.open(image).size == (72, 56)
     assert status.startswith("Done in")
-    record = read_png_settings(png)
+    record = read_settings(png)
     assert record["method"] == "adain" and record["settings"]["alpha"] == 0.7
 
 
@@ -97,10 +97,10 @@ def test_adain_and_stylebank_take_the_histogram_matching_solution(client, images
     for method in ("cholesky", "eigen"):
         _, _, png = client.predict(*adain_args(content, [style], preserve="histogram", color_method=method),
                                    api_name="/adain")
-        assert read_png_settings(png)["settings"]["color_method"] == method and used[-1] == method
+        assert read_settings(png)["settings"]["color_method"] == method and used[-1] == method
     _, _, _, png = client.predict(*stylebank_args(content, ["waves"], preserve_color="histogram",
                                                   color_method="eigen"), api_name="/stylebank")
-    assert read_png_settings(png)["settings"]["color_method"] == "eigen" and used == ["cholesky", "eigen", "eigen"]
+    assert read_settings(png)["settings"]["color_method"] == "eigen" and used == ["cholesky", "eigen", "eigen"]
     with pytest.raises(Exception, match="is not in the list of choices"):
         client.predict(*adain_args(content, [style], preserve="histogram", color_method="svd"), api_name="/adain")
 
@@ -179,10 +179,10 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=1), api_name="/gatys")
     assert max(Image.open(image).size) == 128
     assert status.startswith("Done. 108 steps")  # fast: 100 at 64 px, 8 at 128 px
-    assert read_png_settings(png)["method"] == "gatys"
+    assert read_settings(png)["method"] == "gatys"
     # refine the result: it is the start image
     image, status, png, _ = client.predict(*gatys_args(content, [style], start=image), api_name="/gatys")
-    assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["init_image"] is True
+    assert status.startswith("Done. 10 steps") and read_settings(png)["settings"]["init_image"] is True
     assert "stretched" not in status
     # a start image of another shape is stretched, and the status says so
     _, status, _, _ = client.predict(*gatys_args(content, [style], start=style), api_name="/gatys")
@@ -199,7 +199,7 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     # "inside" guidance without spatial control: the run says it did nothing
     _, status, png, _ = client.predict(*gatys_args(content, [style], inside=True), api_name="/gatys")
     assert status.startswith("Done. 10 steps") and "does nothing without spatial control" in status
-    assert read_png_settings(png)["settings"]["guidance"] == "simple"
+    assert read_settings(png)["settings"]["guidance"] == "simple"
 
 
 def test_a_cancelled_gatys_event_stops_its_job(client, images):
@@ -295,7 +295,7 @@ def test_gatys_start_and_style_scale_reach_the_library(client, images):
     content, style, _ = images
     runs = {seed: client.predict(*gatys_args(content, [style], init="noise", seed=seed, style_scale=0.5),
                                  api_name="/gatys") for seed in (1, 2)}
-    settings = read_png_settings(runs[1][2])["settings"]
+    settings = read_settings(runs[1][2])["settings"]
     assert settings["init"] == "noise" and settings["seed"] == 1 and settings["style_scale"] == 0.5
     assert not np.array_equal(np.asarray(Image.open(runs[1][0])), np.asarray(Image.open(runs[2][0])))
     with pytest.raises(Exception, match="init='noise' starts from noise alone"):
@@ -311,7 +311,7 @@ def test_gatys_colour_controls_reach_the_library(client, images):
     for controls in (dict(color="histogram", color_direction="content_to_style"),
                      dict(color="luminance", color_space="ycbcr")):
         _, status, png, _ = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
-        settings = read_png_settings(png)["settings"]
+        settings = read_settings(png)["settings"]
         assert status.startswith("Done. 10 steps") and {k: settings[k] for k in controls} == controls
 
 
@@ -320,14 +320,14 @@ def test_gatys_layers_and_optimiser_reach_the_library(client, images):
     controls = dict(optimizer="adam", lr=0.05, content_layers=["relu3_2"], style_layers=["relu2_1", "relu1_1"],
                     style_layer_weights="3, 1", pooling="avg")
     _, status, png, _ = client.predict(*gatys_args(content, [style], **controls), api_name="/gatys")
-    settings = read_png_settings(png)["settings"]
+    settings = read_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["optimizer"] == "adam" and settings["lr"] == 0.05
     assert settings["pooling"] == "avg"
     assert settings["content_layers"] == ["relu3_2"] and settings["style_layers"] == ["relu1_1", "relu2_1"]
     assert settings["style_layer_weights"] == [3.0, 1.0]
     _, _, png, _ = client.predict(*gatys_args(content, [style]), api_name="/gatys")
-    assert read_png_settings(png)["settings"]["lr"] is None  # 0: the optimiser's default
-    assert read_png_settings(png)["settings"]["pooling"] == "max"
+    assert read_settings(png)["settings"]["lr"] is None  # 0: the optimiser's default
+    assert read_settings(png)["settings"]["pooling"] == "max"
     for bad, message in ((dict(style_layers=[]), "tick at least one style layer"),
                          (dict(content_layers=["relu9_9"]), "'relu9_9' .* is not in the list of choices"),
                          (dict(style_layer_weights="1, 2"), "one number per style layer \\(5: relu1_1"),
@@ -342,7 +342,7 @@ def test_gatys_custom_schedule_noise_share_and_upscale_reach_the_library(client,
     image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=3, schedule_text="48x4; 96X3",
                                                        init="content+noise", noise_ratio=0.25, upscale="bicubic"),
                                            api_name="/gatys")
-    settings = read_png_settings(png)["settings"]
+    settings = read_settings(png)["settings"]
     assert max(Image.open(image).size) == 96 and status.startswith("Done. 7 steps")  # the size slider said 128
     assert "The custom schedule's last size, 96 px, is the output's (not the size slider's 128 px)" in status
     assert settings["scales"] == [48, 96] and settings["scale_steps"] == [4, 3]
@@ -359,7 +359,7 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     content, style, style2 = images
     image, status, png, _ = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)",
                                                        inside=True), api_name="/gatys")
-    settings = read_png_settings(png)["settings"]
+    settings = read_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["masks"] == 2 and settings["style_weights"] is None
     assert settings["guidance"] == "inside" and "does nothing" not in status
     shares = re.search(r"K-means regions, largest first: style 1 (\d+)%, style 2 (\d+)% of the image", status)
@@ -376,7 +376,7 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
                "composite": None}
     _, status, png, _ = client.predict(*gatys_args(content, [style, style2], spatial="painted regions", editor=painted),
                                        api_name="/gatys")
-    assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["masks"] == 2
+    assert status.startswith("Done. 10 steps") and read_settings(png)["settings"]["masks"] == 2
     # a region painted on style 2 (its top half): style 2's statistics come from there only
     top = Image.new("RGBA", (48, 40))
     top.paste((60, 180, 75, 255), (0, 0, 48, 20))
@@ -385,7 +385,7 @@ def test_gatys_spatial_control_gives_each_style_a_region(client, images):
               "composite": None}
     _, status, png, _ = client.predict(*gatys_args(content, [style, style2], regions=(None, region, None, None)),
                                        api_name="/gatys")
-    settings = read_png_settings(png)["settings"]
+    settings = read_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["style_masks"] == [False, True]
 
 
@@ -397,11 +397,11 @@ def test_gatys_takes_up_to_four_styles_each_with_its_own_slot_and_colour(client,
     content, style, style2 = images
     given = [style, None, style2, style]
     _, status, png, _ = client.predict(*gatys_args(content, given, weights=(0.6, 0.9, 0.2, 0.2)), api_name="/gatys")
-    settings = read_png_settings(png)["settings"]
+    settings = read_settings(png)["settings"]
     assert status.startswith("Done. 10 steps") and settings["style_weights"] == pytest.approx([0.6, 0.2, 0.2])
     _, status, png, _ = client.predict(*gatys_args(content, given, spatial="auto regions (K-means)"),
                                        api_name="/gatys")
-    assert read_png_settings(png)["settings"]["masks"] == 3
+    assert read_settings(png)["settings"]["masks"] == 3
     assert re.search(r"largest first: style 1 \d+%, style 3 \d+%, style 4 \d+% of the image", status), status
     strokes = Image.new("RGBA", (72, 56))
     strokes.paste((230, 25, 75, 255), (0, 0, 24, 56))  # style 1's red
@@ -412,7 +412,7 @@ def test_gatys_takes_up_to_four_styles_each_with_its_own_slot_and_colour(client,
                "layers": [handle_file(str(images[0].parent / "strokes3.png"))], "composite": None}
     _, status, png, _ = client.predict(*gatys_args(content, given, spatial="painted regions", editor=painted),
                                        api_name="/gatys")
-    assert status.startswith("Done. 10 steps") and read_png_settings(png)["settings"]["masks"] == 3
+    assert status.startswith("Done. 10 steps") and read_settings(png)["settings"]["masks"] == 3
     with pytest.raises(Exception, match=r"painted in yellow \(style 3\), but that style has no image"):
         client.predict(*gatys_args(content, [style, style2, None, style], spatial="painted regions", editor=painted),
                        api_name="/gatys")
@@ -424,11 +424,11 @@ def test_gatys_scale_control_takes_fine_texture_from_one_style_and_structure_fro
     content, style, style2 = images
     _, status, png, _ = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[2]),
                                        api_name="/gatys")
-    weights = read_png_settings(png)["settings"]["style_weights"]
+    weights = read_settings(png)["settings"]["style_weights"]
     assert status.startswith("Done. 10 steps") and weights == [[0, 0, 1, 1, 1], [1, 1, 0, 0, 0]]
     _, _, png, _ = client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu3_1",
                                               style_layers=["relu1_1", "relu3_1", "relu4_1"]), api_name="/gatys")
-    assert read_png_settings(png)["settings"]["style_weights"] == [[1, 1, 0], [0, 0, 1]]
+    assert read_settings(png)["settings"]["style_weights"] == [[1, 1, 0], [0, 0, 1]]
     with pytest.raises(Exception, match="style layers on both sides of its split after relu4_1"):
         client.predict(*gatys_args(content, [style, style2], combine=GATYS_COMBINES[1], split="relu4_1",
                                    style_layers=["relu1_1", "relu3_1", "relu4_1"]), api_name="/gatys")
@@ -495,10 +495,10 @@ def test_stylebank_linear_and_kmeans_fusion(client, images):
     content, _, _ = images
     image, region_map, status, png = client.predict(*stylebank_args(content, ["waves", "dots"]), api_name="/stylebank")
     assert Image.open(image).size == (72, 56) and region_map is None
-    assert read_png_settings(png)["settings"]["weights"] == {"waves": 0.5, "dots": 0.5}
+    assert read_settings(png)["settings"]["weights"] == {"waves": 0.5, "dots": 0.5}
     _, _, _, png = client.predict(*stylebank_args(content, ["waves"], preserve_color="luminance"),
                                   api_name="/stylebank")
-    assert read_png_settings(png)["settings"]["preserve_color"] == "luminance"
+    assert read_settings(png)["settings"]["preserve_color"] == "luminance"
     image, region_map, status, _ = client.predict(*stylebank_args(content, ["waves", "dots"], "K-means regions", 3),
                                                   api_name="/stylebank")
     assert Image.open(region_map).size == (72, 56)

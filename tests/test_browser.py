@@ -182,9 +182,9 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     link.wait_for(timeout=30_000)
     from urllib.request import urlopen
 
-    from styletransfer.imageio import read_png_settings
+    from styletransfer.imageio import read_settings
 
     (tmp_path / "result.png").write_bytes(urlopen(link.get_attribute("href")).read())
-    settings = read_png_settings(tmp_path / "result.png")["settings"]
+    settings = read_settings(tmp_path / "result.png")["settings"]
     assert settings["masks"] == 2 and settings["style_masks"] == [True, False], settings
     assert settings["num_steps"] == 10 and settings["size"] == 128, settings

@@ -482,7 +482,7 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     from safetensors.torch import save_file
 
     from styletransfer.__main__ import main
-    from styletransfer.imageio import read_png_settings
+    from styletransfer.imageio import read_settings
     from styletransfer.vgg import VGGEncoder
 
     # The CLI loads VGG-16 shapes; random values, but the first filter must be torchvision's for the zoo's check.
@@ -498,17 +498,17 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--steps", "2", "--vgg", str(weights), "--fp32", "--color", "luminance"])
     assert code == 0 and out.is_file()
     assert re.search(r"wrote .*out.png in [\d.]+ s; loss \S+ \(content \d+%, style \d+%\)", capsys.readouterr().err)
-    record = read_png_settings(out)
+    record = read_settings(out)
     assert record["method"] == "gatys" and record["settings"]["color"] == "luminance"
     assert record["settings"]["num_steps"] == 2 and record["settings"]["styles"] == ["s.png"]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--fast", "--upscale", "bicubic", "--pooling", "avg", "--vgg", str(weights), "--fp32"])
-    settings = read_png_settings(out)["settings"]
+    settings = read_settings(out)["settings"]
     assert code == 0 and settings["scale_steps"] == list(fast_schedule(32)[1]) and settings["upscale"] == "bicubic"
     assert settings["pooling"] == "avg" and record["settings"]["pooling"] == "max"
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "more.png"),
                  "--size", "32", "--steps", "1", "--init-image", str(out), "--vgg", str(weights), "--fp32"])
-    assert code == 0 and read_png_settings(tmp_path / "more.png")["settings"]["init_image"] == "out.png"
+    assert code == 0 and read_settings(tmp_path / "more.png")["settings"]["init_image"] == "out.png"
     left = np.zeros((32, 48), np.uint8)
     left[:, :24] = 255
     Image.fromarray(left).save(tmp_path / "left.png")
@@ -516,20 +516,20 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png"),
                  "--vgg", str(weights), "--fp32"])
-    assert code == 0 and read_png_settings(out)["settings"]["masks"] == ["left.png", "right.png"]
+    assert code == 0 and read_settings(out)["settings"]["masks"] == ["left.png", "right.png"]
     Image.fromarray(left[:, :40]).resize((40, 40)).save(tmp_path / "style_part.png")
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--style-mask", str(tmp_path / "style_part.png"), "none",
                  "--vgg", str(weights), "--fp32"])
-    assert code == 0 and read_png_settings(out)["settings"]["style_masks"] == ["style_part.png", None]
+    assert code == 0 and read_settings(out)["settings"]["style_masks"] == ["style_part.png", None]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--style-weights", "1,1,0,0,0", "0,0,1,1,1",
                  "--vgg", str(weights), "--fp32"])
-    assert code == 0 and read_png_settings(out)["settings"]["style_weights"] == [[1, 1, 0, 0, 0], [0, 0, 1, 1, 1]]
+    assert code == 0 and read_settings(out)["settings"]["style_weights"] == [[1, 1, 0, 0, 0], [0, 0, 1, 1, 1]]
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--auto-regions", "--guidance", "inside", "--vgg", str(weights),
                  "--fp32"])
-    settings = read_png_settings(out)["settings"]
+    settings = read_settings(out)["settings"]
     assert code == 0 and settings["masks"] == "auto regions" and settings["style_weights"] is None
     assert settings["guidance"] == "inside"
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
@@ -537,7 +537,7 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     assert code == 2 and "mask 1 is 40x40 px but the content is 48x32 px" in capsys.readouterr().err
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--schedule", "16x2+40x1",
                  "--vgg", str(weights), "--fp32"])
-    settings = read_png_settings(out)["settings"]
+    settings = read_settings(out)["settings"]
     assert code == 0 and settings["scales"] == [16, 40] and settings["scale_steps"] == [2, 1]
     assert max(Image.open(out).size) == 40  # the schedule's last size is the output's
     for bad, message in ((["--schedule", "40x1+16x2"], "the sizes must grow"),
@@ -547,7 +547,7 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
         assert message in capsys.readouterr().err
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
                  "--fast", "--time-limit", "1e-9", "--vgg", str(weights), "--fp32"])
-    assert code == 0 and read_png_settings(out)["settings"]["steps_taken"] == [0]  # no step fits: the content
+    assert code == 0 and read_settings(out)["settings"]["steps_taken"] == [0]  # no step fits: the content
     assert "(time limit: 0 of 100 steps)" in capsys.readouterr().err
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights),
                  "--time-limit", "-1"])

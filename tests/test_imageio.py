@@ -13,8 +13,8 @@ from styletransfer.imageio import (
     fit_within,
     load_image,
     pil_to_tensor,
-    read_png_settings,
-    save_png,
+    read_settings,
+    save_image,
     tensor_to_pil,
 )
 from tests.conftest import gradient_image
@@ -151,13 +151,30 @@ def test_tensor_round_trip_is_exact():
     assert np.array_equal(np.asarray(tensor_to_pil(t)), np.asarray(img))
 
 
-def test_png_carries_method_and_settings(tmp_path):
-    path = save_png(gradient_image(), tmp_path / "out.png", method="gatys",
-                    settings={"alpha": 0.5, "layers": ["relu1_1"]})
-    assert read_png_settings(path) == {"method": "gatys", "settings": {"alpha": 0.5, "layers": ["relu1_1"]}}
+@pytest.mark.parametrize("name, fmt", [("out.png", "PNG"), ("out.JPG", "JPEG"), ("out.jpeg", "JPEG"),
+                                        ("out.webp", "WEBP")])
+def test_saved_image_carries_method_and_settings_in_the_format_its_name_says(tmp_path, name, fmt):
+    settings = {"alpha": 0.5, "layers": ["relu1_1"], "content": "caf\u00e9.jpg"}
+    path = save_image(gradient_image(), tmp_path / name, method="gatys", settings=settings)
+    assert read_settings(path) == {"method": "gatys", "settings": settings}
+    with Image.open(path) as written:
+        assert written.format == fmt and written.size == gradient_image().size
+        pixels = np.asarray(written.convert("RGB"), dtype=np.float32)
+    error = np.abs(pixels - np.asarray(gradient_image(), dtype=np.float32)).mean()
+    assert error == 0 if fmt == "PNG" else error < 2  # quality 95, JPEG without chroma subsampling
+
+
+def test_images_without_settings_and_unknown_endings_are_refused(tmp_path):
     gradient_image().save(tmp_path / "plain.png")
-    with pytest.raises(ImageInputError, match="no style-transfer settings"):
-        read_png_settings(tmp_path / "plain.png")
+    camera = Image.Exif()
+    camera.get_ifd(0x8769)[0x9286] = b"ASCII\x00\x00\x00shot on a phone"  # someone else's UserComment
+    gradient_image().save(tmp_path / "photo.jpg", exif=camera.tobytes())
+    for plain in ("plain.png", "photo.jpg"):
+        with pytest.raises(ImageInputError, match="no style-transfer settings"):
+            read_settings(tmp_path / plain)
+    with pytest.raises(ValueError, match=r"name the file \.png, \.jpg, \.jpeg, \.webp"):
+        save_image(gradient_image(), tmp_path / "out.gif", method="gatys", settings={})
+    assert not (tmp_path / "out.gif").exists()
 
 
 def test_list_images_takes_image_files_by_suffix_sorted_and_says_when_there_are_none(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import zoo
 from styletransfer import adain
 from styletransfer.__main__ import main as cli
-from styletransfer.imageio import load_image, read_png_settings
+from styletransfer.imageio import load_image, read_settings
 from styletransfer.metrics import content_style_losses
 
 pytestmark = pytest.mark.slow
@@ -38,12 +38,12 @@ def test_cli_adain_writes_a_png_with_settings(models, data_dir, tmp_path):
               str(data_dir / "styles" / "mosaic.jpg"), "--weights", "3", "1", "--alpha", "0.8", "--size", "128",
               "--preserve-color", "luminance", "-o", str(out)])
     assert rc == 0
-    record = read_png_settings(out)
+    record = read_settings(out)
     assert record["method"] == "adain" and record["settings"]["alpha"] == 0.8
     assert record["settings"]["style_weights"] == [3.0, 1.0]
     assert max(load_image(out).size) == 128
     rc = cli(["adain", str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg"),
               str(data_dir / "styles" / "mosaic.jpg"), "--auto-regions", "--size", "128", "-o", str(out)])
-    assert rc == 0 and read_png_settings(out)["settings"]["masks"] == "auto regions"
+    assert rc == 0 and read_settings(out)["settings"]["masks"] == "auto regions"
     assert cli(["adain", str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg"),
                 "--alpha", "2", "-o", str(out)]) == 2

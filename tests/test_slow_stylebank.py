@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import zoo
 from styletransfer import quantized, stylebank
 from styletransfer.__main__ import main as cli
-from styletransfer.imageio import fit_within, load_image, pil_to_tensor, read_png_settings
+from styletransfer.imageio import fit_within, load_image, pil_to_tensor, read_settings
 from styletransfer.stylebank import StyleBank, load_bank
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_cli_stylebank_uses_the_zoo_by_default(shipped, data_dir, tmp_path):
     rc = cli(["stylebank", str(data_dir / "content" / "tubingen.jpg"), "--style", a, b, "--regions", "2",
               "--size", "128", "--regions-out", str(regions), "-o", str(out)])
     assert rc == 0 and regions.is_file()
-    record = read_png_settings(out)
+    record = read_settings(out)
     assert record["method"] == "stylebank" and record["settings"]["fusion"] == "region"
 
 

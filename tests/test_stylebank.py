@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from styletransfer import color
 from styletransfer.imageio import ImageInputError, load_image, pil_to_tensor
@@ -331,7 +332,7 @@ def test_region_fusion_returns_masks_at_image_size(autoencoder):
 
 def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
     from styletransfer.__main__ import main as cli
-    from styletransfer.imageio import read_png_settings
+    from styletransfer.imageio import read_settings
 
     ae_path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
     (tmp_path / "banks").mkdir()
@@ -342,12 +343,12 @@ def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
     out = tmp_path / "out.png"
     common = [str(content), "-o", str(out), "--autoencoder", str(ae_path), "--bank", str(tmp_path / "banks")]
     assert cli(["stylebank", *common, "--style", "a:3", "b:1"]) == 0
-    assert read_png_settings(out)["settings"]["weights"] == {"a": 0.75, "b": 0.25}
+    assert read_settings(out)["settings"]["weights"] == {"a": 0.75, "b": 0.25}
     assert cli(["stylebank", *common, "--style", "a", "b", "--regions", "2",
                 "--regions-out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").is_file()
     assert cli(["stylebank", *common, "--style", "a", "--preserve-color", "histogram", "--color-method", "eigen"]) == 0
-    assert {k: read_png_settings(out)["settings"][k] for k in ("preserve_color", "color_method")} == {
+    assert {k: read_settings(out)["settings"][k] for k in ("preserve_color", "color_method")} == {
         "preserve_color": "histogram", "color_method": "eigen"}
     assert cli(["stylebank", *common, "--style", "nope"]) == 2
     torch.manual_seed(7)
@@ -358,7 +359,7 @@ def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
 
 def test_cli_refuses_an_unwritable_output_first_and_never_loses_a_result(tmp_path, autoencoder, capsys, monkeypatch):
     import styletransfer.__main__ as entry
-    from styletransfer.imageio import read_png_settings
+    from styletransfer.imageio import read_settings
 
     ae_path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
     save_bank(make_bank(autoencoder, "a", 1), tmp_path / "a.safetensors")
@@ -367,33 +368,38 @@ def test_cli_refuses_an_unwritable_output_first_and_never_loses_a_result(tmp_pat
     common = [str(content), "--autoencoder", str(ae_path), "--bank", str(tmp_path / "a.safetensors"), "--style", "a"]
     work = []
     monkeypatch.setattr(entry.stylebank, "stylize", lambda *a, **k: work.append(1))
-    for output, message in ((tmp_path / "out.jpg", "written as .png"), (tmp_path / "no" / "out.png", "no folder"),
-                            (tmp_path, "written as .png")):
+    for output, message in ((tmp_path / "out.gif", "written as .png, .jpg, .jpeg or .webp"),
+                            (tmp_path / "no" / "out.png", "no folder"), (tmp_path, "written as .png")):
         assert entry.main(["stylebank", *common, "-o", str(output)]) == 2
         assert message in capsys.readouterr().err
+    assert entry.main(["stylebank", *common, "-o", str(tmp_path / "out.png"), "--format", "jpg"]) == 2
+    assert "--format jpg and --output" in capsys.readouterr().err
+    assert entry.main(["stylebank", *common, "-o", str(tmp_path / "o.png"), "--regions-out",
+                       str(tmp_path / "r.jpg")]) == 2
+    assert "--regions-out" in capsys.readouterr().err  # region maps stay lossless
     assert entry.main(["stylebank", *common, "-o", str(tmp_path / "o.png"), "--regions-out",
                        str(tmp_path / "gone" / "r.png")]) == 2
     assert "--regions-out" in capsys.readouterr().err and not work  # refused before any work
     monkeypatch.undo()
 
-    real_save = entry.save_png
+    real_save = entry.save_image
 
     def disk_full_once(image, path, **kw):
         if Path(path).parent == tmp_path:
             raise OSError(28, "No space left on device")
         return real_save(image, path, **kw)
 
-    monkeypatch.setattr(entry, "save_png", disk_full_once)
+    monkeypatch.setattr(entry, "save_image", disk_full_once)
     assert entry.main(["stylebank", *common, "-o", str(tmp_path / "out.png")]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err
     kept = Path(err.split("the result is saved as ")[1].strip())
-    assert kept.name == "out.png" and read_png_settings(kept)["method"] == "stylebank"
+    assert kept.name == "out.png" and read_settings(kept)["method"] == "stylebank"
 
 
 def test_cli_stylises_a_folder_into_a_folder_and_skips_what_it_cannot_read(tmp_path, autoencoder, capsys):
     from styletransfer.__main__ import main as cli
-    from styletransfer.imageio import read_png_settings
+    from styletransfer.imageio import read_settings
 
     ae_path = autoencoder.save_pretrained(tmp_path / "ae.safetensors")
     save_bank(make_bank(autoencoder, "a", 1), tmp_path / "a.safetensors")
@@ -410,12 +416,17 @@ def test_cli_stylises_a_folder_into_a_folder_and_skips_what_it_cannot_read(tmp_p
     err = capsys.readouterr().err
     assert "[1/3] skipped broken.png: content" in err and "2 of 3 images written; skipped broken.png" in err
     assert sorted(p.name for p in out.iterdir()) == ["one.png", "two.png"]
-    assert read_png_settings(out / "two.png")["settings"]["content"] == "two.jpg"
+    assert read_settings(out / "two.png")["settings"]["content"] == "two.jpg"
     assert load_image(out / "two.png").size == (48, 64)
     assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["one.png", "two.png"]
     (photos / "broken.png").unlink()
     assert cli(["stylebank", str(photos), "-o", str(out), *common]) == 0
     assert "2 of 2 images written" in capsys.readouterr().err
+    assert cli(["stylebank", str(photos), "-o", str(tmp_path / "as_jpeg"), "--format", "jpg", *common]) == 0
+    assert sorted(p.name for p in (tmp_path / "as_jpeg").iterdir()) == ["one.jpg", "two.jpg"]
+    with Image.open(tmp_path / "as_jpeg" / "one.jpg") as written:
+        assert written.format == "JPEG"
+    assert read_settings(tmp_path / "as_jpeg" / "one.jpg")["settings"]["content"] == "one.png"
 
 
 def test_cli_refuses_a_folder_batch_that_would_lose_or_mix_files_before_any_work(tmp_path, autoencoder, capsys,

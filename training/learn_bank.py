@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-steps", type=int, default=200, help="steps of each probe with --init auto")
     args = parser.parse_args(argv)
     try:
-        check_output(args.output, ".safetensors")
+        check_output(args.output, (".safetensors",))
         if args.autoencoder is None:
             autoencoder = load_stylebank()[0]
         else:
