@@ -30,7 +30,7 @@ from .allocator import keep_freed_memory
 from .color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
 from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
                     fast_schedule, loss_text, parse_schedule, stylize)
-from .imageio import OUTPUT_SUFFIXES, ImageInputError, list_images, save_image
+from .imageio import OUTPUT_SUFFIXES, ImageInputError, list_images, output_format, save_image
 from .masks import auto_regions
 from .outputs import check_output, save_or_keep
 from .vgg import POOLINGS, VGGEncoder
@@ -40,15 +40,12 @@ _Runner = Callable[[Path, Path], str]
 """Stylises one content image into one output file and says what it wrote."""
 
 
-_FORMATS = ("png", "jpg", "webp")
-
-
 def _add_content_and_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("content", type=Path, help="content image, or a folder of them (each stylised, models loaded once)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output image (.png, .jpg or .webp: the ending chooses the format; each carries its "
                         "settings); a folder (made if missing) when CONTENT is a folder: <name>.png for each image")
-    p.add_argument("--format", choices=_FORMATS,
+    p.add_argument("--format", choices=[suffix[1:] for suffix in OUTPUT_SUFFIXES],
                    help="file type of the results when CONTENT is a folder (default png)")
 
 
@@ -370,8 +367,8 @@ def _outputs(content: Path, output: Path, option: str = "--output", suffixes: tu
 def _result_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     """Where each result goes: ``--output`` (a file named .png, .jpg or .webp, or a folder of
     ``--format`` files); ``--format`` must agree with a file's ending."""
-    endings = {"jpg": (".jpg", ".jpeg")}.get(args.format, (f".{args.format}",))
-    if args.format and not args.content.is_dir() and args.output.suffix.lower() not in endings:
+    chosen = args.format and output_format(f".{args.format}")
+    if chosen and not args.content.is_dir() and output_format(args.output.suffix) != chosen:
         raise ValueError(f"--format {args.format} and --output {args.output} disagree: for one image the "
                          "output's ending chooses the format")
     return _outputs(args.content, args.output, suffixes=OUTPUT_SUFFIXES, batch_format=args.format or "png")

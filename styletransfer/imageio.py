@@ -36,6 +36,7 @@ __all__ = [
     "tensor_to_bytes",
     "bytes_to_pil",
     "OUTPUT_SUFFIXES",
+    "output_format",
     "save_image",
     "read_settings",
 ]
@@ -51,17 +52,18 @@ MIN_SIDE = 16
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 """File endings :func:`list_images` takes for images (the reader itself goes by content, not name)."""
 
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-"""File endings :func:`save_image` writes; the ending chooses the format."""
-
-_SETTINGS_KEY = "styletransfer"
-_EXIF_ASCII = b"ASCII\x00\x00\x00"  # the character-code prefix of an EXIF UserComment
 _SAVE_OPTIONS: dict[str, dict[str, Any]] = {
     ".png": {"format": "PNG"},
     ".jpg": {"format": "JPEG", "quality": 95, "subsampling": 0},
     ".jpeg": {"format": "JPEG", "quality": 95, "subsampling": 0},
     ".webp": {"format": "WEBP", "quality": 95, "method": 6},
 }
+
+OUTPUT_SUFFIXES = tuple(_SAVE_OPTIONS)
+"""File endings :func:`save_image` writes; the ending chooses the format (:func:`output_format`)."""
+
+_SETTINGS_KEY = "styletransfer"
+_EXIF_ASCII = b"ASCII\x00\x00\x00"  # the character-code prefix of an EXIF UserComment
 
 
 class ImageInputError(ValueError):
@@ -298,6 +300,13 @@ def tensor_to_bytes(t: torch.Tensor) -> torch.Tensor:
     assert t.ndim == 3 and t.shape[0] == 3, f"expected 3xHxW, got {tuple(t.shape)}"
     f = t.detach().to(torch.float32, copy=True).clamp_(0, 1).mul_(255).round_()
     return f.to(torch.uint8).permute(1, 2, 0)
+
+
+def output_format(suffix: str) -> str | None:
+    """The format (``"PNG"``, ``"JPEG"``, ``"WEBP"``) :func:`save_image` writes for a file ending such as
+    ``".jpeg"``; None for an ending it does not write."""
+    options = _SAVE_OPTIONS.get(suffix.lower())
+    return options and options["format"]
 
 
 def save_image(img: Image.Image, path: str | os.PathLike, *, method: str, settings: dict[str, Any]) -> Path:
