@@ -12,6 +12,7 @@ import io
 import json
 import os
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, Union
 
@@ -63,7 +64,10 @@ OUTPUT_SUFFIXES = tuple(_SAVE_OPTIONS)
 """File endings :func:`save_image` writes; the ending chooses the format (:func:`output_format`)."""
 
 _SETTINGS_KEY = "styletransfer"
-_EXIF_ASCII = b"ASCII\x00\x00\x00"  # the character-code prefix of an EXIF UserComment
+# The starts of an EXIF UserComment holding the settings: the character code (ASCII or undefined), then a tag
+_COMMENT_TEXT = b"ASCII\x00\x00\x00" + f"{_SETTINGS_KEY} ".encode()
+_COMMENT_ZLIB = b"\x00" * 8 + f"{_SETTINGS_KEY}-zlib ".encode()
+_JPEG_EXIF_MAX = 65_000  # a JPEG's EXIF segment holds at most 65,533 bytes, its own headers included
 
 
 class ImageInputError(ValueError):
@@ -312,7 +316,7 @@ def output_format(suffix: str) -> str | None:
 def save_image(img: Image.Image, path: str | os.PathLike, *, method: str, settings: dict[str, Any]) -> Path:
     """Write ``img`` in the format its file ending names (PNG; JPEG or WebP at quality 95, JPEG without
     chroma subsampling) with the method and its settings as JSON: in a PNG text chunk, or in the EXIF
-    UserComment of a JPEG or WebP.
+    UserComment of a JPEG or WebP (zlib-compressed where the text would not fit a JPEG's EXIF).
 
     Settings that are not JSON types are stored as their ``str``.
 
@@ -329,10 +333,26 @@ def save_image(img: Image.Image, path: str | os.PathLike, *, method: str, settin
         info.add_text(_SETTINGS_KEY, record)
         img.save(path, pnginfo=info, **options)
     else:
-        exif = Image.Exif()
-        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = _EXIF_ASCII + f"{_SETTINGS_KEY} {record}".encode()
-        img.save(path, exif=exif.tobytes(), **options)
+        img.save(path, exif=_settings_exif(record, path), **options)
     return path
+
+
+def _settings_exif(record: str, path: Path) -> bytes:
+    """EXIF bytes whose UserComment holds ``record``: as text, or zlib-compressed where the text is
+    too long for a JPEG's EXIF segment.
+
+    Raises:
+        ValueError: too long for a JPEG even compressed (checked before anything is written).
+    """
+    comments = (_COMMENT_TEXT + record.encode(), _COMMENT_ZLIB + zlib.compress(record.encode(), 9))
+    for comment in comments:
+        exif = Image.Exif()
+        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = comment
+        data = exif.tobytes()
+        if len(data) <= _JPEG_EXIF_MAX:
+            return data
+    raise ValueError(f"{path}: the settings ({len(record):,} characters) do not fit a JPEG or WebP's EXIF "
+                     f"even compressed; write a .png")
 
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any]:
@@ -340,9 +360,10 @@ def read_settings(path: str | os.PathLike) -> dict[str, Any]:
     with Image.open(path) as img:
         text = getattr(img, "text", {}).get(_SETTINGS_KEY)
         comment = img.getexif().get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.UserComment)
-    prefix = _EXIF_ASCII + f"{_SETTINGS_KEY} ".encode()
-    if text is None and isinstance(comment, bytes) and comment.startswith(prefix):
-        text = comment[len(prefix):].decode()
+    if text is None and isinstance(comment, bytes) and comment.startswith(_COMMENT_TEXT):
+        text = comment[len(_COMMENT_TEXT):].decode()
+    elif text is None and isinstance(comment, bytes) and comment.startswith(_COMMENT_ZLIB):
+        text = zlib.decompress(comment[len(_COMMENT_ZLIB):]).decode()
     if text is None:
         raise ImageInputError(f"'{path}' carries no style-transfer settings.")
     return json.loads(text)

@@ -164,6 +164,17 @@ def test_saved_image_carries_method_and_settings_in_the_format_its_name_says(tmp
     assert error == 0 if fmt == "PNG" else error < 2  # quality 95, JPEG without chroma subsampling
 
 
+@pytest.mark.parametrize("name", ["out.jpg", "out.webp"])
+def test_settings_too_long_for_a_jpeg_exif_are_stored_compressed_and_refused_only_past_that(tmp_path, name):
+    settings = {"styles": [f"style_{i:05d}.jpg" for i in range(8000)]}  # 140 KB of JSON: over a JPEG's 64 KB EXIF
+    path = save_image(gradient_image(), tmp_path / name, method="adain", settings=settings)
+    assert read_settings(path) == {"method": "adain", "settings": settings}
+    noise = {"data": np.random.default_rng(0).bytes(120_000).hex()}  # 240 KB that zlib cannot fit in 64 KB
+    with pytest.raises(ValueError, match="do not fit .* EXIF even compressed; write a .png"):
+        save_image(gradient_image(), tmp_path / name.replace("out", "noise"), method="adain", settings=noise)
+    assert not (tmp_path / name.replace("out", "noise")).exists()
+
+
 def test_images_without_settings_and_unknown_endings_are_refused(tmp_path):
     gradient_image().save(tmp_path / "plain.png")
     camera = Image.Exif()
