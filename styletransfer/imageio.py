@@ -344,15 +344,19 @@ def _settings_exif(record: str, path: Path) -> bytes:
     Raises:
         ValueError: too long for a JPEG even compressed (checked before anything is written).
     """
-    comments = (_COMMENT_TEXT + record.encode(), _COMMENT_ZLIB + zlib.compress(record.encode(), 9))
-    for comment in comments:
-        exif = Image.Exif()
-        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = comment
-        data = exif.tobytes()
-        if len(data) <= _JPEG_EXIF_MAX:
-            return data
-    raise ValueError(f"{path}: the settings ({len(record):,} characters) do not fit a JPEG or WebP's EXIF "
-                     f"even compressed; write a .png")
+    data = _exif_with_comment(_COMMENT_TEXT + record.encode())
+    if len(data) > _JPEG_EXIF_MAX:
+        data = _exif_with_comment(_COMMENT_ZLIB + zlib.compress(record.encode(), 9))
+    if len(data) > _JPEG_EXIF_MAX:
+        raise ValueError(f"{path}: the settings ({len(record):,} characters) do not fit a JPEG or WebP's EXIF "
+                         f"even compressed; write a .png")
+    return data
+
+
+def _exif_with_comment(comment: bytes) -> bytes:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = comment
+    return exif.tobytes()
 
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any]:
@@ -360,10 +364,11 @@ def read_settings(path: str | os.PathLike) -> dict[str, Any]:
     with Image.open(path) as img:
         text = getattr(img, "text", {}).get(_SETTINGS_KEY)
         comment = img.getexif().get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.UserComment)
-    if text is None and isinstance(comment, bytes) and comment.startswith(_COMMENT_TEXT):
-        text = comment[len(_COMMENT_TEXT):].decode()
-    elif text is None and isinstance(comment, bytes) and comment.startswith(_COMMENT_ZLIB):
-        text = zlib.decompress(comment[len(_COMMENT_ZLIB):]).decode()
+    if text is None and isinstance(comment, bytes):
+        if comment.startswith(_COMMENT_TEXT):
+            text = comment[len(_COMMENT_TEXT):].decode()
+        elif comment.startswith(_COMMENT_ZLIB):
+            text = zlib.decompress(comment[len(_COMMENT_ZLIB):]).decode()
     if text is None:
         raise ImageInputError(f"'{path}' carries no style-transfer settings.")
     return json.loads(text)
