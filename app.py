@@ -181,8 +181,9 @@ def friendly_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def status_text(label: str = "status") -> gr.Markdown:
-    """A Markdown output that API clients see as ``label`` (the page shows no label)."""
+def status_text(label: str = "status message") -> gr.Markdown:
+    """A Markdown output that API clients see as ``label`` (the page shows no label; not a bare "status",
+    which Gradio's front end looks up as one of its own translation keys and warns about)."""
     return gr.Markdown(label=label, show_label=False)
 
 
