@@ -120,7 +120,8 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", choices=GUIDANCES, default=_DEFAULTS.guidance,
                    help="how masks reach each layer: simple (area-averaged) or inside (eroded by the layer's "
                         "receptive field, so less of a region's style spills over its edge)")
-    p.add_argument("--size", type=int, default=_DEFAULTS.size, help="long side of the output in px")
+    p.add_argument("--size", type=int, help=f"long side of the output in px (default {_DEFAULTS.size}; with "
+                                            "--schedule or --scales, their last size)")
     p.add_argument("--steps", type=int, default=_DEFAULTS.num_steps, dest="num_steps",
                    help="optimiser steps in all (coarse-to-fine spreads them over its sizes)")
     p.add_argument("--content-weight", type=float, default=_DEFAULTS.content_weight, help="alpha")
@@ -149,8 +150,9 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     plan = p.add_mutually_exclusive_group()
     plan.add_argument("--schedule", type=_schedule, metavar="SIZExSTEPS+...",
                       help="coarse-to-fine schedule as text, e.g. 256x50+512x85: long side x steps at each size, "
-                           "smallest first; the last size is the output's (overrides --size and --steps)")
-    plan.add_argument("--scales", type=int, nargs="+", help="explicit coarse-to-fine sizes, smallest first")
+                           "smallest first; the last size is the output's (overrides --steps)")
+    plan.add_argument("--scales", type=int, nargs="+",
+                      help="explicit coarse-to-fine sizes, smallest first; the last is the output's")
     p.add_argument("--scale-steps", type=int, nargs="+", help="steps at each of --scales")
     p.add_argument("--upscale", choices=UPSCALES, default=_DEFAULTS.upscale,
                    help="how a coarse result starts the next size: detail adds the content's finer detail, "
@@ -189,7 +191,7 @@ def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
         controls["scales"], controls["scale_steps"] = fast_schedule(controls.get("size", _DEFAULTS.size))
     if args.schedule:
         sizes, steps = args.schedule
-        controls["scales"], controls["scale_steps"], controls["size"] = sizes, steps, sizes[-1]
+        controls["scales"], controls["scale_steps"] = sizes, steps
 
     def progress(info: StepInfo) -> None:
         loss = loss_text(info.losses, controls["style_weight"], controls["tv_weight"])  # argparse gives defaults

@@ -185,11 +185,16 @@ def parse_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
         sizes, steps = zip(*((int(size), int(n)) for size, n in (item.split("x") for item in items)))
     except ValueError:
         raise ValueError(f"write each size as <long side>x<steps>, {example}; got {text!r}") from None
-    if list(sizes) != sorted(set(sizes)) or sizes[0] < 16 or sizes[-1] > MAX_SIZE:
-        raise ValueError(f"the sizes must grow, smallest first, within [16, {MAX_SIZE}] px, got {list(sizes)}")
+    _check_sizes(sizes, "the sizes")
     if min(steps) < 1:
         raise ValueError(f"every size needs at least one step, got {list(steps)}")
     return sizes, steps
+
+
+def _check_sizes(sizes: Sequence[int], what: str) -> None:
+    """A schedule's sizes: at least one, each larger than the one before, within [16, MAX_SIZE]."""
+    if not sizes or list(sizes) != sorted(set(sizes)) or sizes[0] < 16 or sizes[-1] > MAX_SIZE:
+        raise ValueError(f"{what} must grow, smallest first, within [16, {MAX_SIZE}] px, got {list(sizes)}")
 
 
 def _check_inputs(encoder: VGGEncoder, n_styles: int, c: dict[str, Any]) -> None:
@@ -240,8 +245,7 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, c: dict[str, Any]) -> None
     if n_styles < 1:
         raise ValueError("give at least one style image")
     if c["scales"] is not None:
-        if not c["scales"] or any(not 16 <= s <= MAX_SIZE for s in c["scales"]):
-            raise ValueError(f"scales must be sizes in [16, {MAX_SIZE}], got {c['scales']}")
+        _check_sizes(c["scales"], "scales")
         if c["scale_steps"] is not None and (
             len(c["scale_steps"]) != len(c["scales"]) or any(s < 1 for s in c["scale_steps"])
         ):
@@ -339,6 +343,11 @@ def _resolve_controls(
     c = asdict(GatysConfig(**controls))
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     _check_inputs(encoder, len(styles), c)
+    if c["scales"] is not None:  # the last of the scales is the output's size
+        if "size" in controls and controls["size"] != c["scales"][-1]:
+            raise ValueError(f"size {controls['size']} is not the last of the scales {list(c['scales'])}, which is the "
+                             "output's long side; give one of them, or the same size in both")
+        c["size"] = c["scales"][-1]
     return c, styles, _style_mix(style_weights, len(styles), c["style_layers"])
 
 
@@ -531,7 +540,8 @@ def stylize(
             pooling: ``"max"`` as trained, or ``"avg"``, which the paper chose for smoother results), ``optimizer``
             (``"lbfgs"``/``"adam"``), ``num_steps``, ``lr``, ``init`` (``"content"``, ``"noise"``,
             ``"content+noise"``), ``noise_ratio``, ``seed``, ``style_scale`` (style size relative to
-            the output), ``coarse_to_fine`` / ``scales`` / ``scale_steps`` (explicit schedule),
+            the output), ``coarse_to_fine`` / ``scales`` / ``scale_steps`` (explicit schedule: sizes
+            growing, the last the output's, so ``size`` may be left out),
             ``upscale`` (how a scale's result starts the next: ``"detail"`` adds the content's
             finer detail, ``"bicubic"`` only resamples; see :func:`upscale_result`), ``time_limit``
             (seconds for the whole run; the schedule's steps become the most each size may take, each

@@ -47,6 +47,8 @@ def test_same_seed_same_image_other_seed_differs(tiny_vgg, content, style):
 def test_coarse_to_fine_returns_requested_size_and_runs_each_scale(tiny_vgg, content, style):
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(3, 2))
     assert result.image.size == (64, 43)
+    assert stylize(content, style, encoder=tiny_vgg, **{k: v for k, v in FAST.items() if k != "size"}, scales=(16, 40),
+                   scale_steps=(1, 1)).settings["size"] == 40  # without a size, the last scale is the output's
     assert [e["scale"] for e in result.losses] == [0, 0, 0, 1, 1] and result.settings["steps_taken"] == (3, 2)
     assert default_schedule(512, 300) == ((256, 512), (50, 85))
     assert default_schedule(1024, 300) == ((256, 512, 1024), (50, 85, 85))
@@ -147,6 +149,8 @@ def test_cancel_at_a_coarse_scale_returns_the_best_image_at_the_output_size(tiny
                      progress=lambda info: info.step == 2 and stop.set(), cancel=stop)
     assert result.stopped and result.settings["steps_taken"] == (2,) and not result.hit_time_limit
     assert result.image.size == (64, 43)
+    assert stylize(content, style, encoder=tiny_vgg, **{k: v for k, v in FAST.items() if k != "size"}, scales=(16, 40),
+                   scale_steps=(1, 1)).settings["size"] == 40  # without a size, the last scale is the output's
 
 
 def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, content, style, monkeypatch):
@@ -184,6 +188,10 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
         ({"size": 8}, "size must be in"),
         ({"style_layer_weights": (1.0,)}, "style_layer_weights has 1 entries"),
         ({"scales": (32, 64), "scale_steps": (1,)}, "scale_steps must give"),
+        ({"scales": (64, 32)}, r"scales must grow, smallest first, within \[16, 4096\] px, got \[64, 32\]"),
+        ({"scales": (32, 32, 64)}, "scales must grow"),
+        ({"scales": ()}, "scales must grow"),
+        ({"size": 96, "scales": (32, 64)}, "size 96 is not the last of the scales"),
         ({"time_limit": 0}, "time_limit must be a number of seconds > 0"),
         ({"time_limit": float("nan")}, "time_limit must be a number of seconds > 0"),
         ({"seed": -1}, r"seed must be a whole number from 0 to 2\*\*64 - 1, got -1"),
@@ -261,7 +269,7 @@ def test_parse_schedule_reads_sizes_and_steps_and_refuses_bad_ones():
 
 
 def test_loss_text_gives_each_weighted_terms_share_of_the_total(tiny_vgg, content, style):
-    controls = {**FAST, "style_weight": 1e3, "tv_weight": 1e-3, "scales": (32, 64), "scale_steps": (2, 2)}
+    controls = {**FAST, "size": 64, "style_weight": 1e3, "tv_weight": 1e-3, "scales": (32, 64), "scale_steps": (2, 2)}
     result = stylize(content, style, encoder=tiny_vgg, **controls)
     for entry in (result.losses[0], result.losses[-1]):  # the content weight is area-scaled at 32 px
         text = gatys.loss_text(entry, 1e3, 1e-3)
@@ -540,6 +548,10 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     settings = read_settings(out)["settings"]
     assert code == 0 and settings["scales"] == [16, 40] and settings["scale_steps"] == [2, 1]
     assert max(Image.open(out).size) == 40  # the schedule's last size is the output's
+    assert read_settings(out)["settings"]["size"] == 40  # and the record says so
+    code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--schedule", "16x2+40x1",
+                 "--size", "64", "--vgg", str(weights), "--fp32"])
+    assert code == 2 and "size 64 is not the last of the scales [16, 40]" in capsys.readouterr().err
     for bad, message in ((["--schedule", "40x1+16x2"], "the sizes must grow"),
                          (["--schedule", "16x2", "--fast"], "not allowed with argument")):
         with pytest.raises(SystemExit):
