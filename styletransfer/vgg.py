@@ -9,7 +9,8 @@ its weights load from safetensors files keyed ``features.N.weight`` / ``features
 Speed: on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX-BF16) the pass runs in bf16 on
 channels-last tensors (a standing bf16 copy of the frozen weights; autocast while they are being
 trained); features are returned in float32 (or, with ``dtype=None``, as computed: the Gatys
-objective takes them so, sparing a copy of every map).
+objective takes them so, sparing a copy of every map). On the CPU each frozen convolution runs with
+its ReLU fused (:func:`~styletransfer.reparam.conv_relu`), also when gradients flow to the input.
 Set ``STYLETRANSFER_FORCE_FP32=1`` (or ``precision="fp32"``) to force float32 everywhere.
 
 Reference: Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
@@ -30,7 +31,7 @@ from safetensors import safe_open
 from torch import nn
 
 from .cpu import cpu_flags
-from .reparam import reparameterize
+from .reparam import conv_relu, reparameterize
 from .serialization import SafetensorsMixin
 
 __all__ = [
@@ -260,10 +261,20 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
             # (a Gatys step at 256 px 1.15x faster than under autocast, which casts every weight per call).
             if not any(p.requires_grad for p in self.features.parameters()):
                 features, x = self._bf16.get(self.features), x.to(torch.bfloat16)
+        # On the CPU a frozen convolution and its ReLU run as one oneDNN call, unless the map between them is asked for.
+        fuse = images.device.type == "cpu" and not any(p.requires_grad for p in features.parameters())
         found: dict[str, torch.Tensor] = {}
+        relu_done = False
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             for name, module in zip(LAYER_NAMES[: last + 1], features[: last + 1]):
-                x = pool(x, 2, 2) if pool is not None and name.startswith("pool") else module(x)
+                if relu_done:  # by the fused convolution before it
+                    relu_done = False
+                elif pool is not None and name.startswith("pool"):
+                    x = pool(x, 2, 2)
+                elif fuse and name.startswith("conv") and name not in wanted:
+                    x, relu_done = conv_relu(x, module), True
+                else:
+                    x = module(x)
                 if name in wanted:
                     kept = x if dtype is None else x.to(dtype).contiguous()
                     # a convolution's map must not share memory with the ReLU after it (in place in the bf16 copy)

@@ -2,6 +2,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from styletransfer import vgg as vgg_module
+from styletransfer.reparam import conv_relu
 from styletransfer.serialization import ModelFileError
 from styletransfer.vgg import LAYER_NAMES, VGGConfig, VGGEncoder
 from styletransfer.vgg_normalize import RELU_LAYERS, apply_filter_scales, mean_filter_activations
@@ -100,6 +102,47 @@ def test_features_as_computed_are_bf16_channels_last_and_a_conv_map_is_its_own(t
         assert x.grad is not None and x.grad.abs().sum() > 0
     tiny_vgg.precision = "fp32"
     assert tiny_vgg(x, layers, dtype=None)["relu1_1"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_fused_convolution_and_relu_give_the_unfused_features_and_input_gradients(tiny_vgg, monkeypatch, precision):
+    """On the CPU each frozen convolution and its ReLU run as one call (:func:`reparam.conv_relu`) unless
+    the map between them is asked for; the features and the gradient reaching the image are those of
+    the separate modules (to rounding: oneDNN may pick other kernels for the fused call), and a
+    requested convolution map is still the one before its ReLU."""
+    tiny_vgg.precision = precision
+    layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_2"]
+    x = torch.rand(1, 3, 40, 48)
+    calls = []
+    monkeypatch.setattr(vgg_module, "conv_relu", lambda *a: calls.append(1) or conv_relu(*a))
+
+    def run(asked: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        image = x.clone().requires_grad_(True)
+        feats = tiny_vgg(image, asked, dtype=None)
+        sum((feats[name].float() ** 2).mean() for name in layers).backward()
+        return feats, image.grad
+
+    fused, fused_grad = run(layers)
+    assert len(calls) == 9  # conv1_1 ... conv4_2
+    every_conv = [name for name in LAYER_NAMES[: LAYER_NAMES.index("relu4_2")] if name.startswith("conv")]
+    calls.clear()
+    plain, plain_grad = run(layers + every_conv)  # every map between asked for: nothing fused
+    assert not calls
+    tol = {"rtol": 1e-4, "atol": 1e-5} if precision == "fp32" else {"rtol": 2e-2, "atol": 1e-3}  # oneDNN's kernels
+    for name in layers:
+        torch.testing.assert_close(fused[name].float(), plain[name].float(), **tol)
+    torch.testing.assert_close(fused_grad, plain_grad, **tol)
+    assert fused_grad.abs().sum() > 0 and float(plain["conv1_1"].detach().min()) < 0
+
+
+def test_conv_relu_takes_only_a_frozen_plain_convolution():
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+    with pytest.raises(ValueError, match="frozen stride-1 convolution"):
+        conv_relu(torch.rand(1, 3, 8, 8), conv)  # its weights take gradients
+    conv.requires_grad_(False)
+    torch.testing.assert_close(conv_relu(torch.rand(1, 3, 8, 8).requires_grad_(True), conv).shape, (1, 4, 8, 8))
+    with pytest.raises(ValueError, match="frozen stride-1 convolution"):
+        conv_relu(torch.rand(1, 3, 8, 8), torch.nn.Conv2d(3, 4, 3, stride=2, padding=1).requires_grad_(False))
 
 
 def test_input_gradients_of_the_bf16_pass_match_float32_and_a_trainable_vgg_trains(tiny_vgg):
