@@ -255,14 +255,15 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         use_bf16 = self.uses_bf16(images.device)
         x = (images - self.mean) / self.std
         features = self.features
+        frozen = not any(p.requires_grad for p in self.features.parameters())
         if use_bf16:
             x = x.contiguous(memory_format=torch.channels_last)
             # The frozen network runs its standing bf16 copy, also when gradients flow to the input
             # (a Gatys step at 256 px 1.15x faster than under autocast, which casts every weight per call).
-            if not any(p.requires_grad for p in self.features.parameters()):
+            if frozen:
                 features, x = self._bf16.get(self.features), x.to(torch.bfloat16)
         # On the CPU a frozen convolution and its ReLU run as one oneDNN call, unless the map between them is asked for.
-        fuse = images.device.type == "cpu" and not any(p.requires_grad for p in features.parameters())
+        fuse = frozen and images.device.type == "cpu"
         found: dict[str, torch.Tensor] = {}
         relu_done = False
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=use_bf16):
