@@ -210,6 +210,10 @@ def _reflect_into_border(grid: torch.Tensor, cell_dim: int, phase_dim: int, size
             grid.select(phase_dim, 2 * cell_src - src).select(cell_dim, cell_src + offset))
 
 
+_ONEDNN_FUSED_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+"""Whether this torch build has oneDNN's convolution with a fused activation (x86 builds do)."""
+
+
 def _fused_bf16() -> bool:
     flags = cpu_flags()
     return "avx_ne_convert" in flags or {"avx512bw", "avx512vl", "avx512dq"} <= flags
@@ -219,7 +223,7 @@ def _conv_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                padding: int = 0, relu: bool = True) -> torch.Tensor:
     """``conv2d(x)`` with zero ``padding``, then a ReLU if asked, fused into the convolution by oneDNN on the CPU
     (in bf16 only where oneDNN's fused bf16 path runs: AVX512-BW/VL/DQ or AVX-NE-CONVERT)."""
-    if x.device.type == "cpu" and torch.backends.mkldnn.is_available() and (x.dtype != torch.bfloat16 or _fused_bf16()):
+    if x.device.type == "cpu" and _ONEDNN_FUSED_CONV and (x.dtype != torch.bfloat16 or _fused_bf16()):
         return torch.ops.mkldnn._convolution_pointwise(
             x, weight, bias, [padding] * 2, [stride] * 2, [1, 1], 1, "relu" if relu else "none", [], "")
     y = F.conv2d(x, weight, bias, stride, padding)

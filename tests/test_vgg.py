@@ -2,6 +2,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from styletransfer import reparam
 from styletransfer import vgg as vgg_module
 from styletransfer.reparam import conv_relu
 from styletransfer.serialization import ModelFileError
@@ -135,12 +136,23 @@ def test_fused_convolution_and_relu_give_the_unfused_features_and_input_gradient
     assert fused_grad.abs().sum() > 0 and float(plain["conv1_1"].detach().min()) < 0
 
 
-def test_conv_relu_takes_only_a_frozen_plain_convolution():
+@pytest.mark.parametrize("onednn", [True, False])
+def test_conv_relu_is_relu_of_the_convolution_with_its_input_gradient(monkeypatch, onednn):
+    """With oneDNN's fused call, or where the torch build lacks it (a convolution, then a ReLU)."""
+    monkeypatch.setattr(reparam, "_ONEDNN_FUSED_CONV", onednn)
+    torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 4, 3, padding=1)
     with pytest.raises(ValueError, match="frozen stride-1 convolution"):
         conv_relu(torch.rand(1, 3, 8, 8), conv)  # its weights take gradients
     conv.requires_grad_(False)
-    torch.testing.assert_close(conv_relu(torch.rand(1, 3, 8, 8).requires_grad_(True), conv).shape, (1, 4, 8, 8))
+    x, weights = torch.rand(1, 3, 8, 8), torch.randn(1, 4, 8, 8)
+    got_x, want_x = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    got, want = conv_relu(got_x, conv), torch.relu(conv(want_x))
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got_x.grad, want_x.grad)
+    assert float(want.detach().min()) == 0 and got_x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="frozen stride-1 convolution"):
         conv_relu(torch.rand(1, 3, 8, 8), torch.nn.Conv2d(3, 4, 3, stride=2, padding=1).requires_grad_(False))
 
