@@ -7,6 +7,11 @@ Thin by design: layout, wiring and error messages. The work is done by the
 on first use (tests pass tiny ones through :class:`Models`). Long jobs (Gatys) run in their
 own concurrency group so quick AdaIN requests never wait behind them.
 
+Every tab is an API endpoint. Its handler gives each input after the ones a request must carry a
+None default: Gradio's API then lists the inputs that have no value of their own (styles 2-4,
+painted regions, a start image, training photos) as optional, while the others default to their
+component's value (Gradio itself always passes every input).
+
 Environment (relative folders are taken from this file's folder): ``STUDIO_EXAMPLES`` (folder with
 ``content/`` and ``styles/`` example images;
 default ``../shared/data`` beside the repository), ``STUDIO_MAX_SIDE`` (cap on the working
@@ -505,11 +510,13 @@ def make_gatys_handler(models: Models) -> Callable:
     """The Gatys tab's handler: streams (preview, status, None, loss plot) while it optimises, then (image,
     status, PNG, loss plot)."""
     @friendly_errors
-    def run(content, style1, style2, style3, style4, weight1, weight2, weight3, weight4, content_weight, style_weight,
-            tv_weight, num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
-            region1, region2, region3, region4, combine, inside, init, style_scale, color_space, color_direction,
-            optimizer, lr, content_layers, style_layers, style_layer_weights, split, noise_ratio, upscale,
-            schedule_text, pooling, request: gr.Request):
+    def run(content, style1, style2=None, style3=None, style4=None, weight1=None, weight2=None, weight3=None,
+            weight4=None, content_weight=None, style_weight=None, tv_weight=None, num_steps=None, size=None,
+            schedule=None, color=None, color_method=None, seed=None, time_limit=None, start=None, spatial=None,
+            editor=None, region1=None, region2=None, region3=None, region4=None, combine=None, inside=None,
+            init=None, style_scale=None, color_space=None, color_direction=None, optimizer=None, lr=None,
+            content_layers=None, style_layers=None, style_layer_weights=None, split=None, noise_ratio=None,
+            upscale=None, schedule_text=None, pooling=None, request: gr.Request = None):
         notes: list[str] = []
         content_img = working_image(content, "content", notes)
         styles, weights, slots = _styles_and_weights(
@@ -595,8 +602,9 @@ def use_result_as_start(result: Image.Image | None) -> tuple[Image.Image | None,
 def make_adain_handler(models: Models) -> Callable:
     """The AdaIN tab's handler: (image, status, PNG with the settings)."""
     @friendly_errors
-    def run(content, style1, style2, style3, style4, weight1, weight2, weight3, weight4, alpha, preserve_color,
-            spatial, editor, seed, color_method):
+    def run(content, style1, style2=None, style3=None, style4=None, weight1=None, weight2=None, weight3=None,
+            weight4=None, alpha=None, preserve_color=None, spatial=None, editor=None, seed=None,
+            color_method=None):
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
@@ -666,8 +674,9 @@ def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
 def make_stylebank_handler(models: Models) -> Callable:
     """The StyleBank tab's handler: (image, region map, status, PNG with the settings)."""
     @friendly_errors
-    def run(content, bank1, weight1, bank2, weight2, bank3, weight3, bank4, weight4, mode, k, editor, seed,
-            preserve_color, color_method, user_banks):
+    def run(content, bank1, weight1=None, bank2=None, weight2=None, bank3=None, weight3=None, bank4=None,
+            weight4=None, mode=None, k=None, editor=None, seed=None, preserve_color=None, color_method=None,
+            user_banks=None):
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
@@ -695,7 +704,7 @@ def make_stylebank_handler(models: Models) -> Callable:
 def make_add_bank_handler(models: Models) -> Callable:
     """Adds a bank from an uploaded file or a Hub repo to the session's banks, checked against the auto-encoder."""
     @friendly_errors
-    def add(file, repo_id, filename, user_banks):
+    def add(file=None, repo_id=None, filename=None, user_banks=None):
         if file:
             path = str(file)
         elif repo_id:
@@ -713,7 +722,8 @@ def make_add_bank_handler(models: Models) -> Callable:
 def make_train_handler(models: Models) -> Callable:
     """The Train tab's handler: learns a new bank on the frozen auto-encoder, streaming previews, then its file."""
     @friendly_errors
-    def train(style, name, num_steps, size, recipe, photos, user_banks, request: gr.Request):
+    def train(style, name=None, num_steps=None, size=None, recipe=None, photos=None, user_banks=None,
+              request: gr.Request = None):
         notes: list[str] = []
         style_img = working_image(style, "style", notes)
         stylebank.check_bank_name(name)

@@ -79,6 +79,25 @@ def test_every_endpoint_names_its_inputs_and_outputs(client):
     assert names["/stylebank"][:9] == ["content", *(f"{kind}{i}" for i in range(1, 5) for kind in ("bank", "weight"))]
 
 
+def test_the_api_requires_only_what_a_request_must_carry(client, images):
+    """Inputs without a value of their own that the page lets one leave empty (styles 2-4, painted regions, a
+    start image, training photos) are optional in the API too, so a call names only what it uses."""
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    required = {name: [part["parameter_name"] for part in endpoint["parameters"] if not part["parameter_has_default"]]
+                for name, endpoint in api.items()}
+    assert required["/adain"] == required["/gatys"] == ["content", "style1"]
+    assert required["/stylebank"] == ["content", "bank1"] and required["/compare"] == ["content", "style"]
+    assert required["/train_bank"] == ["style"] and required["/stylebank_add"] == []
+    assert required["/push_bank"] == ["bank_file", "repo_id", "token"] and required["/zoo_push"] == ["repo_id", "token"]
+    from gradio_client import handle_file
+
+    content, style, _ = images
+    image, status, png = client.predict(content=handle_file(str(content)), style1=handle_file(str(style)),
+                                        api_name="/adain")
+    assert Image.open(image).size == (72, 56) and status.startswith("Done in")
+    assert read_settings(png)["settings"]["alpha"] == 1.0  # the slider's own value
+
+
 def test_adain_endpoint_returns_image_status_and_png_with_settings(client, images):
     content, style, _ = images
     image, status, png = client.predict(*adain_args(content, [style], alpha=0.7), api_name="/adain")
