@@ -167,7 +167,7 @@ def encode_style(
     x = pil_to_tensor(img, device)
     if recolor_to is not None:
         x = colorops.match_color(x, recolor_to.to(device), color_method)
-    mean, std = calc_mean_std(encoder(x, [ENCODER_LAYER])[ENCODER_LAYER])
+    mean, std = calc_mean_std(encoder(x, [ENCODER_LAYER], dtype=None)[ENCODER_LAYER].float())  # as in stylize_tensor
     return StyleStats(mean, std, img.size)
 
 
@@ -202,7 +202,9 @@ def stylize_tensor(
     h, w = content.shape[-2:]
     pad_h, pad_w = -h % 8, -w % 8
     x = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
-    fc = encoder(x, [ENCODER_LAYER])[ENCODER_LAYER]
+    # The features as the pass computed them (bf16 channels-last in a bf16 pass), only widened: the decoder takes
+    # that layout, so no map is transposed on the way.
+    fc = encoder(x, [ENCODER_LAYER], dtype=None)[ENCODER_LAYER].float()
     if masks is not None:
         if style_weights is not None:
             raise ValueError("give either style weights (interpolation) or masks (spatial control), not both")

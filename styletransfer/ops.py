@@ -109,11 +109,21 @@ def calc_mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tens
         ``(mean, std)``, each ``[B, C, 1, 1]``.
     """
     assert features.ndim == 4, f"expected [B, C, H, W], got {tuple(features.shape)}"
-    b, c = features.shape[:2]
-    flat = features.reshape(b, c, -1)
-    mean = flat.mean(dim=2).view(b, c, 1, 1)
-    std = (flat.var(dim=2, unbiased=False) + eps).sqrt().view(b, c, 1, 1)
+    # Reduced over both spatial dimensions in place: a flattening reshape would copy a channels-last map.
+    mean = features.mean(dim=(2, 3), keepdim=True)
+    std = (features.var(dim=(2, 3), unbiased=False, keepdim=True) + eps).sqrt()
     return mean, std
+
+
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2, 2)`` as the maximum of four strided views, for passes without gradients.
+
+    Equal to it (floor mode: an odd last row or column is dropped), but it writes no argmax indices: on a
+    64 x 512 x 512 bf16 channels-last map it took 2.6-3.5 ms against 10.9 ms on a 2-core AMX CPU.
+    """
+    x = x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
+    return torch.maximum(torch.maximum(x[..., ::2, ::2], x[..., ::2, 1::2]),
+                         torch.maximum(x[..., 1::2, ::2], x[..., 1::2, 1::2]))
 
 
 def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

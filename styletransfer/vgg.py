@@ -20,8 +20,9 @@ Recognition", ICLR 2015.
 from __future__ import annotations
 
 import copy
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from safetensors import safe_open
 from torch import nn
 
 from .cpu import cpu_flags
+from .ops import max_pool_2x2
 from .reparam import conv_relu, reparameterize
 from .serialization import SafetensorsMixin
 
@@ -245,9 +247,12 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
             raise ValueError("ask for at least one layer")
         if pooling not in (None, *POOLINGS):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        pool = None  # None: the modules' own pooling
-        if pooling not in (None, self.config.pooling):
-            pool = F.max_pool2d if pooling == "max" else F.avg_pool2d
+        kind = pooling or self.config.pooling
+        pool: Callable[[torch.Tensor], torch.Tensor] | None = None  # None: the modules' own pooling
+        if kind == "max" and not torch.is_grad_enabled():
+            pool = max_pool_2x2  # no argmax indices where no backward pass needs them
+        elif kind != self.config.pooling:
+            pool = functools.partial(F.max_pool2d if kind == "max" else F.avg_pool2d, kernel_size=2, stride=2)
         self._check_layers(layers)
         assert images.ndim == 4 and images.shape[1] == 3, f"expected [B, 3, H, W], got {tuple(images.shape)}"
         wanted = set(layers)
@@ -271,7 +276,7 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
                 if relu_done:  # by the fused convolution before it
                     relu_done = False
                 elif pool is not None and name.startswith("pool"):
-                    x = pool(x, 2, 2)
+                    x = pool(x)
                 elif fuse and name.startswith("conv") and name not in wanted:
                     x, relu_done = conv_relu(x, module), True
                 else:

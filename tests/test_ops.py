@@ -50,6 +50,18 @@ def test_gram_matrix_of_bf16_maps_multiplies_in_bf16_and_returns_float32():
     assert 0 < float((got - exact).norm() / exact.norm()) < 4e-3  # bf16-rounded, not float32
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_max_pool_2x2_is_max_pool2d(dtype, channels_last):
+    for shape in ((1, 8, 32, 48), (2, 3, 33, 17), (1, 4, 5, 2)):  # odd sides: the last row or column is dropped
+        x = torch.randn(*shape).to(dtype)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        got = ops.max_pool_2x2(x)
+        assert torch.equal(got, torch.nn.functional.max_pool2d(x, 2, 2))
+        assert got.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def test_calc_mean_std_per_channel():
     torch.manual_seed(0)
     f = torch.randn(2, 3, 5, 7) * 3 + 1

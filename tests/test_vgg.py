@@ -57,6 +57,11 @@ def test_pooling_per_call_matches_an_encoder_built_with_it(tiny_vgg):
     torch.testing.assert_close(per_call["relu1_1"], plain["relu1_1"])  # before the first pooling
     assert not torch.allclose(per_call["relu3_1"], plain["relu3_1"])
     torch.testing.assert_close(avg(x, layers, pooling="max")["relu5_1"], plain["relu5_1"])
+    with torch.no_grad():  # passes without gradients max-pool through ops.max_pool_2x2: the same maps
+        for name in layers:
+            assert torch.equal(tiny_vgg(x, layers)[name], plain[name])
+            assert torch.equal(avg(x, layers, pooling="max")[name], plain[name])
+            assert torch.equal(tiny_vgg(x, layers, pooling="avg")[name], per_call[name])
     with pytest.raises(ValueError, match="pooling must be one of"):
         tiny_vgg(x, layers, pooling="min")
 
