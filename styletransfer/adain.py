@@ -146,6 +146,12 @@ def _working_image(source: ImageSource, name: str, size: int | None) -> Image.Im
     return fit_within(img, size, name=name)[0] if size else img
 
 
+def _encode(encoder: VGGEncoder, x: torch.Tensor) -> torch.Tensor:
+    """``x``'s relu4_1 features as the pass computed them (bf16 channels-last in a bf16 pass), only widened to
+    float32: the decoder takes that layout, so no map is transposed on the way."""
+    return encoder(x, [ENCODER_LAYER], dtype=None)[ENCODER_LAYER].float()
+
+
 @torch.no_grad()
 def encode_style(
     style: ImageSource, *, encoder: VGGEncoder, size: int | None = 512, recolor_to: torch.Tensor | None = None,
@@ -167,7 +173,7 @@ def encode_style(
     x = pil_to_tensor(img, device)
     if recolor_to is not None:
         x = colorops.match_color(x, recolor_to.to(device), color_method)
-    mean, std = calc_mean_std(encoder(x, [ENCODER_LAYER], dtype=None)[ENCODER_LAYER].float())  # as in stylize_tensor
+    mean, std = calc_mean_std(_encode(encoder, x))
     return StyleStats(mean, std, img.size)
 
 
@@ -202,9 +208,7 @@ def stylize_tensor(
     h, w = content.shape[-2:]
     pad_h, pad_w = -h % 8, -w % 8
     x = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
-    # The features as the pass computed them (bf16 channels-last in a bf16 pass), only widened: the decoder takes
-    # that layout, so no map is transposed on the way.
-    fc = encoder(x, [ENCODER_LAYER], dtype=None)[ENCODER_LAYER].float()
+    fc = _encode(encoder, x)
     if masks is not None:
         if style_weights is not None:
             raise ValueError("give either style weights (interpolation) or masks (spatial control), not both")
