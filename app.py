@@ -22,6 +22,7 @@ learn on when the user uploads none; default ``../shared/data/train/content``).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import math
@@ -159,8 +160,39 @@ def device_notice() -> str:
     return f"Running on {where}, {precision}. Uploads larger than {MAX_SIDE} px are downscaled."
 
 
-def friendly_errors(fn: Callable) -> Callable:
-    """Turn the library's input errors into readable messages (never a stack trace)."""
+_END = object()
+
+
+def on_fresh_thread(call: Callable[[], Any]) -> Any:
+    """``call()`` run on a new thread (in a copy of this thread's context, so ``gr.Warning`` still finds its
+    page), its result returned or its exception raised here.
+
+    torch's OpenMP runtime (libgomp) keeps a team of worker threads for each thread that has run a parallel
+    region, for as long as that thread lives, and once it manages more threads than there are cores every
+    team sleeps between regions instead of spinning. Gradio's worker threads outlive their events, so one
+    AdaIN request left a team that slowed every later Gatys run (30 steps at 512 px, on 2 cores: 6.7 s
+    before it, 7.1-7.2 s after); a small torch op took 69 us instead of 7 us on a throttled team. Each
+    event's torch work therefore runs on a thread that ends with it."""
+    outcome: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            outcome["value"] = context.run(call)
+        except BaseException as e:  # re-raised in the caller's thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def studio_handler(fn: Callable) -> Callable:
+    """An event handler: runs on a fresh thread (a generator, each of its steps; see :func:`on_fresh_thread`),
+    with the library's input errors turned into readable messages (never a stack trace)."""
 
     def report(e: Exception) -> gr.Error:
         if isinstance(e, zoo.WeightsNotFoundError):
@@ -171,16 +203,20 @@ def friendly_errors(fn: Callable) -> Callable:
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator:
+            steps = fn(*args, **kwargs)
             try:
-                yield from fn(*args, **kwargs)
+                while (item := on_fresh_thread(lambda: next(steps, _END))) is not _END:
+                    yield item
             except expected as e:
                 raise report(e) from None
+            finally:
+                steps.close()
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return on_fresh_thread(lambda: fn(*args, **kwargs))
         except expected as e:
             raise report(e) from None
     return wrapper
@@ -509,7 +545,7 @@ def loss_curve(entries: list[dict[str, float]], style_weight: float, tv_weight: 
 def make_gatys_handler(models: Models) -> Callable:
     """The Gatys tab's handler: streams (preview, status, None, loss plot) while it optimises, then (image,
     status, PNG, loss plot)."""
-    @friendly_errors
+    @studio_handler
     def run(content, style1, style2=None, style3=None, style4=None, weight1=None, weight2=None, weight3=None,
             weight4=None, content_weight=None, style_weight=None, tv_weight=None, num_steps=None, size=None,
             schedule=None, color=None, color_method=None, seed=None, time_limit=None, start=None, spatial=None,
@@ -601,7 +637,7 @@ def use_result_as_start(result: Image.Image | None) -> tuple[Image.Image | None,
 
 def make_adain_handler(models: Models) -> Callable:
     """The AdaIN tab's handler: (image, status, PNG with the settings)."""
-    @friendly_errors
+    @studio_handler
     def run(content, style1, style2=None, style3=None, style4=None, weight1=None, weight2=None, weight3=None,
             weight4=None, alpha=None, preserve_color=None, spatial=None, editor=None, seed=None,
             color_method=None):
@@ -673,7 +709,7 @@ def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
 
 def make_stylebank_handler(models: Models) -> Callable:
     """The StyleBank tab's handler: (image, region map, status, PNG with the settings)."""
-    @friendly_errors
+    @studio_handler
     def run(content, bank1, weight1=None, bank2=None, weight2=None, bank3=None, weight3=None, bank4=None,
             weight4=None, mode=None, k=None, editor=None, seed=None, preserve_color=None, color_method=None,
             user_banks=None):
@@ -703,7 +739,7 @@ def make_stylebank_handler(models: Models) -> Callable:
 
 def make_add_bank_handler(models: Models) -> Callable:
     """Adds a bank from an uploaded file or a Hub repo to the session's banks, checked against the auto-encoder."""
-    @friendly_errors
+    @studio_handler
     def add(file=None, repo_id=None, filename=None, user_banks=None):
         if file:
             path = str(file)
@@ -721,7 +757,7 @@ def make_add_bank_handler(models: Models) -> Callable:
 
 def make_train_handler(models: Models) -> Callable:
     """The Train tab's handler: learns a new bank on the frozen auto-encoder, streaming previews, then its file."""
-    @friendly_errors
+    @studio_handler
     def train(style, name=None, num_steps=None, size=None, recipe=None, photos=None, user_banks=None,
               request: gr.Request = None):
         notes: list[str] = []
@@ -776,7 +812,7 @@ def training_photos(models: Models, uploads: Sequence[Any] | None, size: int, no
         raise ValueError(f"{e}: upload a few photos under \"Training photos\" to learn the bank on.") from None
 
 
-@friendly_errors
+@studio_handler
 def push_bank(bank_file: Any, repo_id: str, token: str) -> str:
     """Upload a bank file to a Hub repo; the token is used once, never stored."""
     if not bank_file:
@@ -887,7 +923,7 @@ def _compare(models: Models, content: Image.Image, style: Image.Image, gatys_ste
 
 def make_compare_handler(models: Models) -> Callable:
     """The Compare tab's handler (see :func:`_compare`); its Stop button, a closed page or a cancelled event stop it."""
-    @friendly_errors
+    @studio_handler
     def run(content, style, gatys_steps, size, bank_mode, bank_steps, request: gr.Request):
         notes: list[str] = []
         content_img = fit_within(working_image(content, "content", notes), int(size), name="content")[0]
@@ -901,7 +937,7 @@ def make_compare_handler(models: Models) -> Callable:
 
 # ---------------------------------------------------------------- Zoo actions
 
-@friendly_errors
+@studio_handler
 def pull_model(name: str) -> str:
     """Resolve a zoo entry (and its banks) through the weights chain and say where it came from."""
     if not name:
@@ -911,7 +947,7 @@ def pull_model(name: str) -> str:
     return f"**{name}**: {found.path.name}{banks}, from {found.source}."
 
 
-@friendly_errors
+@studio_handler
 def push_model(name: str, repo_id: str, token: str) -> str:
     """Upload a zoo entry's files and model card to a Hub repo; the token is used once, never stored."""
     if not name or not repo_id or "/" not in repo_id:
@@ -1040,9 +1076,9 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                       content_layers, style_layers, style_layer_weights, split, noise_ratio, upscale,
                       schedule_text, pooling],
               outputs=[out, status, download, curve], api_name="gatys", concurrency_id="long", concurrency_limit=1)
-    content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
+    content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip(styles, regions), start=1):
-        style.change(friendly_errors(functools.partial(editor_background, name=f"style {i}")), inputs=style,
+        style.change(studio_handler(functools.partial(editor_background, name=f"style {i}")), inputs=style,
                      outputs=region, api_name=False)
     schedule.change(lambda choice: gr.update(visible=choice == GATYS_SCHEDULES[3]), schedule, schedule_text,
                     api_name=False, queue=False)
@@ -1073,7 +1109,7 @@ def _adain_tab(models: Models, examples: list[list[str]]) -> None:
             download = gr.File(label="PNG with settings")
     if examples:
         gr.Examples(examples, inputs=[content, styles[0]])
-    content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
+    content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_adain_handler(models),
               inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method],
               outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
@@ -1120,7 +1156,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State,
             download = gr.File(label="PNG with settings")
     if examples:
         gr.Examples([[c] for c, _ in examples], inputs=[content])
-    content.change(friendly_errors(editor_background), inputs=content, outputs=editor, api_name=False)
+    content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
     run.click(make_stylebank_handler(models),
               inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
                       color_method, user_banks],
@@ -1166,7 +1202,8 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
     event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, photos, user_banks],
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
                       concurrency_limit=1)
-    event.then(functools.partial(refresh_banks, models), inputs=user_banks, outputs=[gallery, *names], api_name=False)
+    event.then(studio_handler(functools.partial(refresh_banks, models)), inputs=user_banks,
+               outputs=[gallery, *names], api_name=False)
     stop.click(stop_handler("train", "Nothing is training."), outputs=status, api_name="train_stop",
                queue=False)
     push.click(push_bank, inputs=[bank_file, repo, token], outputs=pushed, api_name="push_bank")
@@ -1245,10 +1282,10 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
             _compare_tab(models, examples)
         with gr.Tab("Zoo"):
             table = _zoo_tab()
-        demo.load(zoo_table, outputs=table, api_name=False)
-        demo.load(functools.partial(first_load_banks, models), inputs=user_banks, outputs=[gallery, *names],
-                  api_name=False)
-        demo.load(device_notice, outputs=notice, api_name="device")
+        demo.load(studio_handler(zoo_table), outputs=table, api_name=False)
+        demo.load(studio_handler(functools.partial(first_load_banks, models)), inputs=user_banks,
+                  outputs=[gallery, *names], api_name=False)
+        demo.load(studio_handler(device_notice), outputs=notice, api_name="device")
     return demo
 
 
@@ -1256,8 +1293,9 @@ def main() -> None:
     """Resolve the models through the weights chain, then serve the demo."""
     keep_freed_memory()
     models = zoo_models()
-    print(f"VGG-16 weights: {models.vgg().weights_source}", flush=True)
-    print(f"AdaIN decoder: {models.adain_decoder().weights_source}", flush=True)
+    for name, load in (("VGG-16 weights", models.vgg), ("AdaIN decoder", models.adain_decoder)):
+        # Not on the main thread, which would keep an OpenMP team for good (see on_fresh_thread).
+        print(f"{name}: {on_fresh_thread(load).weights_source}", flush=True)
     build_demo(models).queue(max_size=int(os.environ.get("STUDIO_QUEUE_SIZE", "32"))).launch()
 
 

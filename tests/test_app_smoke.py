@@ -309,6 +309,71 @@ def test_a_background_job_is_cancelled_only_when_left_before_its_end():
     assert cancel.is_set() and 3 <= job.result("failed") < 10**9  # it stopped after its current step
 
 
+def _os_threads_settle_to(count: int) -> int:
+    """This process's OS threads, once they are at most ``count`` or 5 s have passed (an ended thread, and the
+    OpenMP team it led, leave the list a moment after ``join``)."""
+    deadline = time.monotonic() + 5
+    while (now := len(os.listdir("/proc/self/task"))) > count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return now
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_handlers_run_on_threads_that_end_with_them():
+    import contextvars
+    import threading
+
+    import torch
+
+    import app
+
+    page = contextvars.ContextVar("page", default=None)
+    seen: list[tuple[threading.Thread, str | None]] = []
+
+    def torch_work(n: int) -> float:  # big enough for a parallel region: an OpenMP team where threads > 1
+        seen.append((threading.current_thread(), page.get()))
+        return float(torch.ones(1 << 20).mul_(n).sum())
+
+    @app.studio_handler
+    def plain(n):
+        return torch_work(n)
+
+    @app.studio_handler
+    def steps(n):
+        for k in range(n):
+            yield torch_work(k)
+
+    @app.studio_handler
+    def bad():
+        raise ValueError("no such layer")
+
+    page.set("session 1")
+    before = len(os.listdir("/proc/self/task"))
+    assert plain(3) == 3.0 * (1 << 20) and list(steps(3)) == [0.0, 1.0 * (1 << 20), 2.0 * (1 << 20)]
+    assert _os_threads_settle_to(before) <= before  # no worker thread or OpenMP team outlived its call
+    threads = {thread for thread, _ in seen}
+    assert len(threads) == 4 and threading.current_thread() not in threads  # each step on a thread of its own
+    assert not any(thread.is_alive() for thread in threads)
+    assert {name for _, name in seen} == {"session 1"}  # in the caller's context (Gradio's page)
+    with pytest.raises(app.gr.Error, match="no such layer"):
+        bad()
+
+    closed = threading.Event()
+
+    @app.studio_handler
+    def endless():
+        try:
+            while True:
+                yield 1
+        finally:
+            closed.set()
+
+    updates = endless()
+    assert next(updates) == 1
+    updates.close()  # what Gradio does when the page goes away
+    assert closed.is_set()
+
+
 def test_gatys_start_and_style_scale_reach_the_library(client, images):
     import numpy as np
 
