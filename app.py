@@ -170,9 +170,10 @@ def on_fresh_thread(call: Callable[[], Any]) -> Any:
     torch's OpenMP runtime (libgomp) keeps a team of worker threads for each thread that has run a parallel
     region, for as long as that thread lives, and once it manages more threads than there are cores every
     team sleeps between regions instead of spinning (a small torch op took 69 us instead of 7 us). Gradio's
-    worker threads outlive their events, so one AdaIN request left a team that slowed every later Gatys run
-    (30 steps at 512 px on 2 cores: 6.7 s before it, 7.1-7.2 s after; ``benchmarks/bench_studio.py``). Each
-    event's torch work therefore runs on a thread that ends with it."""
+    worker threads outlive their events, so one AdaIN request left a team that slowed every later Gatys run.
+    Each event's torch work therefore runs on a thread that ends with it (``benchmarks/bench_studio.py``: 30
+    steps at 512 px on 2 cores took 7.3-8.7 s after an AdaIN request before this, 6.5-6.8 s now, with the
+    single heap of :func:`~styletransfer.allocator.keep_freed_memory`)."""
     outcome: dict[str, Any] = {}
     context = contextvars.copy_context()
 
