@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from PIL import Image
 
@@ -49,3 +50,32 @@ def test_training_script_checkpoints_resumes_and_exports(tmp_path, tiny_vgg, mon
     meta = AdaINDecoder.extra_metadata(out)
     assert meta["steps"] == 4 and meta["style_weight"] == 2.0 and decoder.config.widths == (8, 8, 8, 8)
     assert decoder.layers[1].weight.dtype == torch.float32
+
+
+def test_a_run_can_start_from_a_saved_decoder(tmp_path, tiny_vgg, monkeypatch, capsys):
+    for sub, n in (("content", 2), ("styles", 2)):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+        for i in range(n):
+            gradient_image(80, 64).rotate(90 * i).save(tmp_path / "data" / sub / f"{i}.png")
+    monkeypatch.setattr(train_adain, "load_normalized_vgg", lambda: tiny_vgg)
+    common = ["--data", str(tmp_path / "data"), "--crop", "32", "--batch", "2", "--style-crops", "2",
+              "--checkpoint-every", "2", "--widths", "8", "8", "8", "8"]
+    first = tmp_path / "first.safetensors"
+    assert train_adain.main(common + ["--run", str(tmp_path / "a"), "--steps", "2", "--export", str(first)]) == 0
+    more = tmp_path / "more.safetensors"
+    assert train_adain.main(common + ["--run", str(tmp_path / "b"), "--steps", "4", "--init", str(first),
+                                      "--export", str(more)]) == 0
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [4]  # steps 3 and 4: the saved decoder's 2 count on
+    meta = AdaINDecoder.extra_metadata(more)
+    assert meta["steps"] == 4 and meta["continued_from"] == "first.safetensors at step 2"
+    assert meta["train_seconds"] >= AdaINDecoder.extra_metadata(first)["train_seconds"]
+    start = AdaINDecoder.from_pretrained(first).state_dict()
+    end = AdaINDecoder.from_pretrained(more).state_dict()
+    assert any(not torch.equal(start[k], end[k]) for k in start)  # it trained on from there
+    # a decoder of another shape, or one trained as far as asked already: a clear error, not a traceback
+    for extra, message in ((["--widths", "16", "8", "8", "8"], "not DecoderConfig"),
+                           (["--steps", "2"], "trained 2 steps already")):
+        with pytest.raises(SystemExit) as stopped:
+            train_adain.main(common + ["--run", str(tmp_path / "c"), "--steps", "3", "--init", str(first)] + extra)
+        assert stopped.value.code == 2 and message in capsys.readouterr().err

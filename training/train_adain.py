@@ -15,8 +15,10 @@ mu(phi_l(s))||^2 + ||sigma(phi_l(g(t))) - sigma(phi_l(s))||^2)`` with MSE means,
 bf16 autocast where the CPU has native bf16. A checkpoint (safetensors: decoder, Adam state,
 step) is written every ``--checkpoint-every`` steps together with a fp16 export of the
 decoder and a preview; running the same command again resumes from it (``--steps`` is the
-total). ``--export`` copies the fp16 decoder, with the training settings in its metadata, to
-a path (the zoo's embedded default is ``zoo/weights/adain_decoder_vgg16n.safetensors``).
+total). ``--init FILE`` starts a new run from a saved decoder (e.g. the zoo's default) instead
+of random weights, with a fresh Adam; that file's steps and seconds count on. ``--export``
+copies the fp16 decoder, with the training settings in its metadata, to a path (the zoo's
+embedded default is ``zoo/weights/adain_decoder_vgg16n.safetensors``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from safetensors.torch import save_file
 from styletransfer.adain import ENCODER_LAYER, STYLE_LAYERS, AdaINDecoder, DecoderConfig, StyleStats, stylize_tensor
 from styletransfer.imageio import fit_within, list_images, load_image, pil_to_tensor, tensor_to_pil
 from styletransfer.ops import adain, calc_mean_std, mean_std_loss
+from styletransfer.serialization import ModelFileError
 from styletransfer.vgg import VGGEncoder
 from zoo.registry import load_normalized_vgg
 
@@ -125,6 +128,16 @@ def adain_losses(
     return content, style
 
 
+def start_from(decoder: AdaINDecoder, path: Path) -> tuple[int, float]:
+    """Load a saved decoder's weights into ``decoder`` (same config); returns the steps and seconds it was trained."""
+    saved = AdaINDecoder.from_pretrained(path)
+    if saved.config != decoder.config:
+        raise ModelFileError(f"'{path.name}' holds a decoder with {saved.config}, not {decoder.config}.")
+    decoder.load_state_dict(saved.state_dict())
+    meta = AdaINDecoder.extra_metadata(path)
+    return int(meta.get("steps", 0)), float(meta.get("train_seconds", 0.0))
+
+
 def write_preview(decoder: AdaINDecoder, encoder: VGGEncoder, pairs: list[tuple[torch.Tensor, torch.Tensor]],
                   path: Path) -> None:
     """A row of stylised test pairs, to look at while training runs."""
@@ -155,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--widths", type=int, nargs=4, default=None, help="decoder widths (tests use tiny ones)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start a new run from this saved decoder (its steps count towards --steps)")
     parser.add_argument("--export", type=Path, default=None, help="copy the fp16 decoder here at the end")
     parser.add_argument("--preview", type=Path, nargs="*", default=None, help="content/style image pairs to preview")
     args = parser.parse_args(argv)
@@ -176,6 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         for group in optimizer.param_groups:
             group["lr"] = args.lr
         print(f"resumed from step {step}", flush=True)
+    elif args.init:
+        try:
+            step, seconds = start_from(decoder, args.init)
+        except (OSError, ModelFileError) as e:
+            parser.error(f"--init: {e}")
+        if step >= args.steps:
+            parser.error(f"--init: that decoder was trained {step} steps already; ask for more with --steps")
+        state = {"seconds": seconds, "init": f"{args.init.name} at step {step}"}
+        print(f"started from {args.init} (trained {step} steps)", flush=True)
     cache = load_or_build_cache(args.run / "feature_cache.safetensors", encoder, args)
     n_content = sum(1 for k in cache if k.startswith("content."))
     pairs = []
@@ -208,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
             window.clear()
         if step % args.checkpoint_every == 0 or step == args.steps:
             seconds = seconds0 + time.perf_counter() - t_start
-            state = {"seconds": seconds}
+            state = {**state, "seconds": seconds}
             save_checkpoint(ckpt, {"decoder": decoder}, {"adam": optimizer}, step=step, extra=state)
             meta = {"steps": step, "batch": args.batch, "last_crop": args.crop, "style_weight": args.style_weight,
                     "lr": args.lr, "train_seconds": round(seconds), "encoder": "vgg16.normalized relu4_1",
                     "data": "train/content photos + train/styles paintings", "script": "training/train_adain.py"}
+            if "init" in state:
+                meta["continued_from"] = state["init"]
             decoder.save_pretrained(args.run / "decoder_fp16.safetensors", metadata=meta, dtype=torch.float16)
             if pairs:
                 write_preview(decoder, encoder, pairs, args.run / f"preview_{step:06d}.jpg")
