@@ -1,7 +1,8 @@
 """Gatys benchmark: step cost, direct vs coarse-to-fine, in one run.
 
     python benchmarks/bench_gatys.py [--pairs 1] [--steps 300] [--schedules 256x200+512x50 ...]
-        [--upscales detail bicubic] [--precision auto|bf16|fp32] [--quick] [--skip-step-cost] [--no-step-timing]
+        [--upscales detail bicubic] [--init content|noise|content+noise] [--precision auto|bf16|fp32]
+        [--quick] [--skip-step-cost] [--no-step-timing]
     python benchmarks/bench_gatys.py --memory [--memory-steps 55] [--memory-sizes 512 1024] [--precision ...]
 
 1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
@@ -13,11 +14,12 @@
 2. for each test pair: a direct 512 px run of ``--steps`` L-BFGS steps (its image is also taken
    every 50 steps, to give its loss against time) and each coarse-to-fine schedule of
    ``--schedules`` (default: the library's default schedule) with each ``--upscales`` mode (how
-   a coarse result starts the next size; default both), all with ``--precision`` (``auto``,
-   the default, is bf16 where :func:`~styletransfer.vgg.bf16_is_fast`, else float32); every loss is
-   measured the same way, at 512 px in float32; wall times and ratios to the direct run are
-   printed, and the loss each run starts its 512 px stage from (the direct run: the content),
-   and the parts of each loss (content, and each style layer's term), to show where runs differ.
+   a coarse result starts the next size; default both), all from ``--init`` (default the
+   library's, the content) and with ``--precision`` (``auto``, the default, is bf16 where
+   :func:`~styletransfer.vgg.bf16_is_fast`, else float32); every loss is measured the same way,
+   at 512 px in float32; wall times and ratios to the direct run are printed, and the loss each
+   run starts its 512 px stage from (the direct run: its start), and the parts of each loss
+   (content, and each style layer's term), to show where runs differ.
 ``--memory`` instead measures peak RSS: at each of ``--memory-sizes`` (default 512 and 1024 px, the
 app's largest size) a direct run and a coarse-to-fine one (half the size, then the size), each in a
 fresh process set up as the app and the CLI set it up, with ``--memory-steps`` steps at each size
@@ -42,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import child_json, conv_rate, flops, median_step_seconds, peak_rss_mb  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.gatys import (  # noqa: E402
-    LBFGS_HISTORY, UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, parse_schedule, stylize,
+    INITS, LBFGS_HISTORY, UPSCALES, GatysConfig, default_schedule, fast_schedule, measure_losses, parse_schedule,
+    stylize,
 )
 from zoo.registry import load_vgg16  # noqa: E402
 
@@ -109,6 +112,7 @@ def main() -> None:
                         help="only section 1 (seconds per step, compute floor, the default and fast schedules' time)")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                         help="of the schedule runs (section 1 times float32 and bf16 steps)")
+    parser.add_argument("--init", choices=INITS, default=GatysConfig.init, help="start of section 2's runs")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "gatys")
     parser.add_argument("--memory", action="store_true", help="only peak RSS, direct and coarse-to-fine (fresh "
                                                               "processes)")
@@ -181,19 +185,20 @@ def main() -> None:
                 snapshots.append((info.step, time.perf_counter() - t0, info.preview))
 
         direct = stylize(content, style, encoder=runner, size=512, num_steps=args.steps, progress=keep,
-                         preview_every=50)
+                         preview_every=50, init=args.init)
         measured = losses_of(direct.image)
         final = measured["total"]
         direct.image.save(args.out / f"{stem}_direct.png")
         print(f"   {content_name} x {style_name} direct: {direct.seconds:7.1f} s  total loss {final:.4g}; "
-              f"its start (the content) has loss {direct.losses[0]['total']:.4g}", flush=True)
+              f"its start ({args.init}) has loss {direct.losses[0]['total']:.4g}", flush=True)
         print(f"      terms: {terms(measured)}", flush=True)
         for step, seconds, image in snapshots[:-1]:
             measured = losses_of(image)
             print(f"      after {step:>4} steps ({seconds:6.1f} s, {seconds / direct.seconds:.2f}x time): "
                   f"loss {measured['total'] / final:.3f}x final; terms: {terms(measured)}", flush=True)
         for (sizes, steps), upscale in itertools.product(schedules, args.upscales):
-            result = stylize(content, style, encoder=runner, size=512, scales=sizes, scale_steps=steps, upscale=upscale)
+            result = stylize(content, style, encoder=runner, size=512, scales=sizes, scale_steps=steps, upscale=upscale,
+                              init=args.init)
             measured = losses_of(result.image)
             loss = measured["total"]
             label = "+".join(f"{a}x{b}" for a, b in zip(sizes, steps))
