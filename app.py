@@ -1020,7 +1020,8 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                                               "below 1 its motifs come out smaller and whole, above 1 its "
                                               "brushwork comes out larger)")
                 init = gr.Radio(list(gatys.INITS), value=defaults.init,
-                                label="Start from (a start image below takes the content's place)")
+                                label="Start from (content: closest to the photo; content+noise: more of the "
+                                      "painting at a similar loss; a start image below takes the content's place)")
                 noise_ratio = gr.Slider(0, 1, value=defaults.noise_ratio, step=0.05,
                                         visible=defaults.init == gatys.INITS[2],
                                         label="Noise share of a content+noise start")

@@ -137,7 +137,8 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
                    help="VGG's pooling: max (as trained) or avg (the paper's choice, smoother results)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=_DEFAULTS.optimizer, help="L-BFGS (the paper's) or Adam")
     p.add_argument("--lr", type=float, help="learning rate (default: 1 for L-BFGS, 0.02 for Adam; pixels in 0..1)")
-    p.add_argument("--init", choices=INITS, default=_DEFAULTS.init, help="where the optimisation starts")
+    p.add_argument("--init", choices=INITS, default=_DEFAULTS.init, help="where the optimisation starts: content "
+                   "stays closest to the photo, content+noise gives more of the painting at about the same loss")
     p.add_argument("--init-image", type=Path, metavar="IMAGE",
                    help="start from this image instead of the content, e.g. an earlier result to refine "
                         "(with --init content+noise it is mixed with noise)")
