@@ -4,6 +4,7 @@ Skips with the reason when Chromium or the playwright package is missing. Screen
 ``tests/artifacts/`` (ignored by git).
 """
 
+import re
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,21 @@ def open_and_stylize(page, tab: str, marker: str, uploads):
     return panel
 
 
+def shown_image_size(panel, label: str) -> tuple[int, int]:
+    """The pixel size of the image that the output labelled ``label`` shows, once the browser has loaded it.
+
+    Gradio loads output images lazily, so the output is scrolled into view first (after a click on an
+    example at the foot of the page, the result appears above the viewport and loads when scrolled to)."""
+    name = panel.page.get_by_test_id("block-label").filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    block = panel.locator(".block").filter(has=name).last  # the innermost block
+    block.scroll_into_view_if_needed()
+    image = block.locator("img").first
+    image.wait_for(state="attached", timeout=30_000)
+    panel.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
+                                 timeout=30_000)
+    return tuple(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
+
+
 def test_page_and_every_tab_open_without_console_warnings(page):
     """Opening the page and each tab logs no warning or error (a component labelled "status" made Gradio's
     front end warn that it is one of its own translation keys)."""
@@ -77,10 +93,9 @@ def test_page_and_every_tab_open_without_console_warnings(page):
 def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
     panel = open_and_stylize(page, "AdaIN", "Real-time arbitrary style transfer", uploads)
     panel.get_by_text("Done in").wait_for(timeout=60_000)
-    result = panel.locator("img[src*='adain_result'], img[src*='/file=']").last
-    result.wait_for(timeout=30_000)
+    width, height = shown_image_size(panel, "Result")
+    assert width * 72 == height * 96, (width, height)  # the content's aspect ratio (96x72)
     page.screenshot(path=str(ARTIFACTS / "adain_tab.png"), full_page=True)
-    assert panel.get_by_text("Done in").is_visible()
 
 
 def test_gatys_tab_shows_progress_while_running(page, uploads):
@@ -88,6 +103,8 @@ def test_gatys_tab_shows_progress_while_running(page, uploads):
     panel.get_by_text("Step ").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "gatys_progress.png"), full_page=True)
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
+    width, height = shown_image_size(panel, "Result (updates while it runs)")
+    assert width * 72 == height * 96, (width, height)
     plot = panel.locator(".block").filter(has_text="Loss per step").last
     plot.locator("svg, canvas").first.wait_for(timeout=30_000)  # the loss plot is drawn
     plot.scroll_into_view_if_needed()
@@ -131,6 +148,8 @@ def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
     page.wait_for_timeout(500)
     panel.get_by_role("button", name="Stylize").click()
     panel.get_by_text("Done in").wait_for(timeout=60_000)
+    width, height = shown_image_size(panel, "Result")
+    assert width * 72 == height * 96, (width, height)
     page.screenshot(path=str(ARTIFACTS / "stylebank_tab.png"), full_page=True)
 
 
