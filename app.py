@@ -229,6 +229,17 @@ def status_text(label: str = "status message") -> gr.Markdown:
     return gr.Markdown(label=label, show_label=False)
 
 
+def show_result_on_click(button: gr.Button, result: gr.Image) -> None:
+    """Scroll ``result`` (at the top of its tab) into view in the browser when ``button`` is pressed: the
+    button sits below the inputs, often with the page scrolled down to it or to the examples, and Gradio
+    loads an output image only once it is in view. (Gradio 6.31's ``scroll_to_output`` does not scroll.)"""
+    if not result.elem_id:
+        raise ValueError("the result needs an elem_id to be scrolled to")
+    button.click(None, js=f"() => {{ document.getElementById({result.elem_id!r})"
+                          f"?.scrollIntoView({{behavior: 'smooth', block: 'nearest'}}); }}",
+                 queue=False, api_name=False)
+
+
 def image_input(label: str, **kwargs: Any) -> gr.Image:
     """An upload that hands the original file to the library (which reads every mode, EXIF, 16-bit...)
     and reports a file Pillow cannot open as a readable message."""
@@ -1057,13 +1068,14 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                                                            "1, 1, 1, 2, 2; empty: equal")
                 split = gr.Dropdown(list(GATYS_LAYERS[:-1]), value="relu2_1",
                                     label="Scale control: the fine texture is the style layers up to this one")
-            with gr.Row():
-                run = gr.Button("Stylize", variant="primary")
-                stop = gr.Button("Stop")
+            run = gr.Button("Stylize", variant="primary")
         with gr.Column():
-            out = gr.Image(label="Result (updates while it runs)", type="pil", format="png", interactive=False)
+            out = gr.Image(label="Result (updates while it runs)", type="pil", format="png", interactive=False,
+                           elem_id="gatys-result")
             status = status_text()
-            refine = gr.Button("Refine this result (use it as the start image)", size="sm")
+            with gr.Row():
+                stop = gr.Button("Stop", size="sm")
+                refine = gr.Button("Refine this result (use it as the start image)", size="sm")
             download = gr.File(label="PNG with settings")
             curve = gr.LinePlot(x="step", y="log10 loss", color="term", label="Loss per step",
                                 y_title="loss (log10)", buttons=["export"], tooltip=["step", "term", "loss"],
@@ -1071,6 +1083,7 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                                         "to a larger size (more pixels, larger terms)")
     if examples:
         gr.Examples(examples, inputs=[content, styles[0]])
+    show_result_on_click(run, out)  # before the run, so it scrolls as the run starts
     run.click(make_gatys_handler(models),
               inputs=[content, *styles, *weights, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
@@ -1106,12 +1119,13 @@ def _adain_tab(models: Models, examples: list[list[str]]) -> None:
             seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_UI_SEED, label="Seed (auto regions)")
             run = gr.Button("Stylize", variant="primary")
         with gr.Column():
-            out = gr.Image(label="Result", type="pil", format="png")
+            out = gr.Image(label="Result", type="pil", format="png", elem_id="adain-result")
             status = status_text()
             download = gr.File(label="PNG with settings")
     if examples:
         gr.Examples(examples, inputs=[content, styles[0]])
     content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
+    show_result_on_click(run, out)  # before the run, so it scrolls as the run starts
     run.click(make_adain_handler(models),
               inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method],
               outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
@@ -1152,13 +1166,14 @@ def _stylebank_tab(models: Models, user_banks: gr.State,
                 add = gr.Button("Add bank")
                 added = status_text("added")
         with gr.Column():
-            out = gr.Image(label="Result", type="pil", format="png")
+            out = gr.Image(label="Result", type="pil", format="png", elem_id="stylebank-result")
             region_map = gr.Image(label="Regions", type="pil")
             status = status_text()
             download = gr.File(label="PNG with settings")
     if examples:
         gr.Examples([[c] for c, _ in examples], inputs=[content])
     content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
+    show_result_on_click(run, out)  # before the run, so it scrolls as the run starts
     run.click(make_stylebank_handler(models),
               inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
                       color_method, user_banks],

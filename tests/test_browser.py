@@ -62,13 +62,16 @@ def open_and_stylize(page, tab: str, marker: str, uploads):
     return panel
 
 
-def shown_image_size(panel, label: str) -> tuple[int, int]:
-    """The pixel size of the image that the output labelled ``label`` shows, once the browser has loaded it.
-
-    Gradio loads output images lazily, so the output is scrolled into view first (after a click on an
-    example at the foot of the page, the result appears above the viewport and loads when scrolled to)."""
+def output_block(panel, label: str):
+    """The block of the output labelled ``label`` (exactly) in ``panel``."""
     name = panel.page.get_by_test_id("block-label").filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
-    block = panel.locator(".block").filter(has=name).last  # the innermost block
+    return panel.locator(".block").filter(has=name).last  # the innermost block
+
+
+def shown_image_size(panel, label: str) -> tuple[int, int]:
+    """The pixel size of the image that the output labelled ``label`` shows, once the browser has loaded it
+    (Gradio loads output images lazily, when they come into view: the output is scrolled there first)."""
+    block = output_block(panel, label)
     block.scroll_into_view_if_needed()
     image = block.locator("img").first
     image.wait_for(state="attached", timeout=30_000)
@@ -91,8 +94,16 @@ def test_page_and_every_tab_open_without_console_warnings(page):
 
 
 def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
+    """The result comes into view by itself, also when Stylize was pressed with the page scrolled down
+    (as after a click on an example at its foot)."""
     panel = open_and_stylize(page, "AdaIN", "Real-time arbitrary style transfer", uploads)
     panel.get_by_text("Done in").wait_for(timeout=60_000)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    panel.get_by_role("button", name="Stylize").click()
+    page.wait_for_timeout(300)  # the second run's status replaces the first's
+    panel.get_by_text("Done in").wait_for(timeout=60_000)
+    page.wait_for_function("b => { const r = b.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }",
+                           arg=output_block(panel, "Result").element_handle(), timeout=10_000)
     width, height = shown_image_size(panel, "Result")
     assert width * 72 == height * 96, (width, height)  # the content's aspect ratio (96x72)
     page.screenshot(path=str(ARTIFACTS / "adain_tab.png"), full_page=True)
