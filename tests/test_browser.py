@@ -15,6 +15,7 @@ from tests.conftest import gradient_image
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
+CONTENT_SIZE = (96, 72)  # the uploaded content image (width, height)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -44,7 +45,7 @@ def page(tmp_path, monkeypatch, tiny_models):
 @pytest.fixture
 def uploads(tmp_path):
     content, style = tmp_path / "content.png", tmp_path / "style.png"
-    gradient_image(96, 72).save(content)
+    gradient_image(*CONTENT_SIZE).save(content)
     gradient_image(64, 64).rotate(90).save(style)
     return content, style
 
@@ -68,8 +69,8 @@ def output_block(panel, label: str):
     return panel.locator(".block").filter(has=name).last  # the innermost block
 
 
-def shown_image_size(panel, label: str) -> tuple[int, int]:
-    """The pixel size of the image that the output labelled ``label`` shows, once the browser has loaded it
+def assert_shows_result(panel, label: str) -> None:
+    """The output labelled ``label`` shows a loaded image with the content's aspect ratio
     (Gradio loads output images lazily, when they come into view: the output is scrolled there first)."""
     block = output_block(panel, label)
     block.scroll_into_view_if_needed()
@@ -77,7 +78,8 @@ def shown_image_size(panel, label: str) -> tuple[int, int]:
     image.wait_for(state="attached", timeout=30_000)
     panel.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
                                  timeout=30_000)
-    return tuple(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
+    width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert width * CONTENT_SIZE[1] == height * CONTENT_SIZE[0], (width, height)
 
 
 def test_page_and_every_tab_open_without_console_warnings(page):
@@ -104,8 +106,7 @@ def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
     panel.get_by_text("Done in").wait_for(timeout=60_000)
     page.wait_for_function("b => { const r = b.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }",
                            arg=output_block(panel, "Result").element_handle(), timeout=10_000)
-    width, height = shown_image_size(panel, "Result")
-    assert width * 72 == height * 96, (width, height)  # the content's aspect ratio (96x72)
+    assert_shows_result(panel, "Result")
     page.screenshot(path=str(ARTIFACTS / "adain_tab.png"), full_page=True)
 
 
@@ -114,8 +115,7 @@ def test_gatys_tab_shows_progress_while_running(page, uploads):
     panel.get_by_text("Step ").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "gatys_progress.png"), full_page=True)
     panel.get_by_text("Done.").or_(panel.get_by_text("Stopped early")).first.wait_for(timeout=120_000)
-    width, height = shown_image_size(panel, "Result (updates while it runs)")
-    assert width * 72 == height * 96, (width, height)
+    assert_shows_result(panel, "Result (updates while it runs)")
     plot = panel.locator(".block").filter(has_text="Loss per step").last
     plot.locator("svg, canvas").first.wait_for(timeout=30_000)  # the loss plot is drawn
     plot.scroll_into_view_if_needed()
@@ -159,8 +159,7 @@ def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
     page.wait_for_timeout(500)
     panel.get_by_role("button", name="Stylize").click()
     panel.get_by_text("Done in").wait_for(timeout=60_000)
-    width, height = shown_image_size(panel, "Result")
-    assert width * 72 == height * 96, (width, height)
+    assert_shows_result(panel, "Result")
     page.screenshot(path=str(ARTIFACTS / "stylebank_tab.png"), full_page=True)
 
 
