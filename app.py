@@ -232,7 +232,8 @@ def status_text(label: str = "status message") -> gr.Markdown:
 def show_result_on_click(button: gr.Button, result: gr.Image) -> None:
     """Scroll ``result`` (at the top of its tab) into view in the browser when ``button`` is pressed: the
     button sits below the inputs, often with the page scrolled down to it or to the examples, and Gradio
-    loads an output image only once it is in view. (Gradio 6.31's ``scroll_to_output`` does not scroll.)"""
+    loads an output image only once it is in view. (Gradio 6.31's ``scroll_to_output`` does not scroll.)
+    Register it before the button's run event, so the page scrolls as the run starts."""
     if not result.elem_id:
         raise ValueError("the result needs an elem_id to be scrolled to")
     button.click(None, js=f"() => {{ document.getElementById({result.elem_id!r})"
@@ -1083,7 +1084,7 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                                         "to a larger size (more pixels, larger terms)")
     if examples:
         gr.Examples(examples, inputs=[content, styles[0]])
-    show_result_on_click(run, out)  # before the run, so it scrolls as the run starts
+    show_result_on_click(run, out)
     run.click(make_gatys_handler(models),
               inputs=[content, *styles, *weights, content_weight, style_weight, tv_weight,
                       num_steps, size, schedule, color, color_method, seed, time_limit, start, spatial, editor,
@@ -1125,7 +1126,7 @@ def _adain_tab(models: Models, examples: list[list[str]]) -> None:
     if examples:
         gr.Examples(examples, inputs=[content, styles[0]])
     content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
-    show_result_on_click(run, out)  # before the run, so it scrolls as the run starts
+    show_result_on_click(run, out)
     run.click(make_adain_handler(models),
               inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method],
               outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
@@ -1173,7 +1174,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State,
     if examples:
         gr.Examples([[c] for c, _ in examples], inputs=[content])
     content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
-    show_result_on_click(run, out)  # before the run, so it scrolls as the run starts
+    show_result_on_click(run, out)
     run.click(make_stylebank_handler(models),
               inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
                       color_method, user_banks],
