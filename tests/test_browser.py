@@ -151,8 +151,10 @@ def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
     panel = page.get_by_role("tabpanel").filter(has_text="One auto-encoder, one small filter bank per style")
     bank_one = panel.get_by_label("Bank 1")
     bank_one.wait_for(timeout=30_000)
-    page.wait_for_function("() => document.querySelectorAll('img').length > 0", timeout=30_000)
-    panel.get_by_role("button").filter(has=page.locator("img")).nth(1).click()  # the second thumbnail: "dots"
+    # The gallery's own thumbnails: the example photos below are image buttons too, and can show before the
+    # page's load event has filled the gallery.
+    thumbnails = output_block(panel, "Style banks").get_by_role("button").filter(has=page.locator("img"))
+    thumbnails.nth(1).click(timeout=30_000)  # the second thumbnail: "dots"
     page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'dots')",
                            timeout=30_000)
     panel.locator("input[type=file]").first.set_input_files(str(content))
