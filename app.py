@@ -241,6 +241,33 @@ def show_result_on_click(button: gr.Button, result: gr.Image) -> None:
                  queue=False, api_name=False)
 
 
+def follow_handler(handler: Callable, n_outputs: int, status_at: int, ready: Callable[[tuple], bool]) -> Callable:
+    """``handler`` for runs the user did not ask for by a button: nothing changes until ``ready(inputs)``, and a
+    run that fails keeps the last result and says why in output ``status_at`` (no pop-up)."""
+    def follow(*args: Any) -> tuple:
+        unchanged = [gr.skip()] * n_outputs
+        if not ready(args):
+            return tuple(unchanged)
+        try:
+            return handler(*args)
+        except gr.Error as e:
+            unchanged[status_at] = f"Not updated: {e.message}"
+            return tuple(unchanged)
+
+    return follow
+
+
+def follow_controls(handler: Callable, controls: Sequence[gr.components.Component], inputs: list, outputs: list,
+                    status: gr.Markdown, ready: Callable[[tuple], bool]) -> None:
+    """Run a quick tab's ``handler`` again (see :func:`follow_handler`) whenever one of ``controls`` changes, a
+    slider once it is let go: AdaIN and StyleBank answer in a fraction of a second, so the result follows the
+    controls without a press of Stylize. Only the latest change runs."""
+    triggers = [c.release if isinstance(c, gr.Slider) else c.change for c in controls]
+    gr.on(triggers, follow_handler(handler, len(outputs), outputs.index(status), ready), inputs=inputs,
+          outputs=outputs, trigger_mode="always_last", show_progress="minimal", api_name=False,
+          concurrency_id="quick", concurrency_limit=2)
+
+
 def image_input(label: str, **kwargs: Any) -> gr.Image:
     """An upload that hands the original file to the library (which reads every mode, EXIF, 16-bit...)
     and reports a file Pillow cannot open as a readable message."""
@@ -648,6 +675,11 @@ def use_result_as_start(result: Image.Image | None) -> tuple[Image.Image | None,
 
 # ---------------------------------------------------------------- AdaIN
 
+def adain_inputs_ready(args: Sequence) -> bool:
+    """Whether the AdaIN handler's inputs hold a content and at least one style."""
+    return args[0] is not None and any(style is not None for style in args[1:1 + MAX_STYLES])
+
+
 def make_adain_handler(models: Models) -> Callable:
     """The AdaIN tab's handler: (image, status, PNG with the settings)."""
     @studio_handler
@@ -718,6 +750,11 @@ def pick_from_gallery(items: list | None, evt: gr.SelectData) -> Any:
     if not items or index is None or index >= len(items):
         return gr.update()
     return items[index][1]
+
+
+def stylebank_inputs_ready(args: Sequence) -> bool:
+    """Whether the StyleBank handler's inputs hold a content and at least one bank (bank, weight pairs follow it)."""
+    return args[0] is not None and any(args[1:1 + 2 * MAX_STYLES:2])
 
 
 def make_stylebank_handler(models: Models) -> Callable:
@@ -1127,9 +1164,12 @@ def _adain_tab(models: Models, examples: list[list[str]]) -> None:
         gr.Examples(examples, inputs=[content, styles[0]])
     content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
     show_result_on_click(run, out)
-    run.click(make_adain_handler(models),
-              inputs=[content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method],
-              outputs=[out, status, download], api_name="adain", concurrency_id="quick", concurrency_limit=2)
+    handler = make_adain_handler(models)
+    inputs = [content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method]
+    run.click(handler, inputs=inputs, outputs=[out, status, download], api_name="adain", concurrency_id="quick",
+              concurrency_limit=2)
+    follow_controls(handler, [content, *styles, *weights, alpha, preserve, color_method, spatial, seed], inputs,
+                    [out, status, download], status, ready=adain_inputs_ready)
 
 
 def _stylebank_tab(models: Models, user_banks: gr.State,
@@ -1175,11 +1215,14 @@ def _stylebank_tab(models: Models, user_banks: gr.State,
         gr.Examples([[c] for c, _ in examples], inputs=[content])
     content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
     show_result_on_click(run, out)
-    run.click(make_stylebank_handler(models),
-              inputs=[content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
-                      color_method, user_banks],
-              outputs=[out, region_map, status, download], api_name="stylebank", concurrency_id="quick",
+    handler = make_stylebank_handler(models)
+    inputs = [content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
+              color_method, user_banks]
+    outputs = [out, region_map, status, download]
+    run.click(handler, inputs=inputs, outputs=outputs, api_name="stylebank", concurrency_id="quick",
               concurrency_limit=2)
+    follow_controls(handler, [content, *names, *weights, mode, k, seed, preserve, color_method], inputs, outputs,
+                    status, ready=stylebank_inputs_ready)
     add.click(make_add_bank_handler(models), inputs=[bank_file, repo, filename, user_banks],
               outputs=[user_banks, gallery, *names, added], api_name="stylebank_add")
     gallery.select(pick_from_gallery, inputs=gallery, outputs=names[0], api_name=False)

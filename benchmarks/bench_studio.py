@@ -20,13 +20,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import benchmark_pairs, have_test_data  # noqa: E402
+from benchmarks.common import benchmark_pairs, have_test_data, studio_server  # noqa: E402
 
 BARE = """
 import sys, threading, time
@@ -68,20 +67,8 @@ def bench_server(tree: Path, label: str, args: argparse.Namespace, content: Path
     """Start ``tree``'s studio, run the sequence through its API and print a line per request."""
     from gradio_client import Client, handle_file
 
-    env = {**os.environ, "PYTHONPATH": str(tree), "GRADIO_SERVER_PORT": str(args.port),
-           "STUDIO_EXAMPLES": str(args.data)}
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        client = None
-        for _ in range(240):
-            try:
-                client = Client(f"http://127.0.0.1:{args.port}", verbose=False)
-                break
-            except Exception:  # not serving yet
-                time.sleep(0.5)
-        if client is None:
-            raise SystemExit(f"{label}: the studio did not answer on port {args.port}")
+    with studio_server(tree, args.port, args.data) as server:
+        client = Client(f"http://127.0.0.1:{args.port}", verbose=False)
         threads, faults = server_state(server.pid)
         print(f"{label}: server up, {threads} threads")
         inputs = {"content": handle_file(str(content)), "style1": handle_file(str(style))}
@@ -96,9 +83,6 @@ def bench_server(tree: Path, label: str, args: argparse.Namespace, content: Path
             print(f"{label}: request {k} {name:5s} {run_seconds(result[1]):>6s} s (its own), server "
                   f"{now_threads} threads, {now_faults - faults} minor faults", flush=True)
             faults = now_faults
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def bench_bare(content: Path, style: Path, args: argparse.Namespace) -> None:

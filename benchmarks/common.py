@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -17,7 +20,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, register_flop_formula
 
 __all__ = ["median_time", "median_step_seconds", "have_test_data", "benchmark_pairs", "save_grid", "flops",
-           "conv_rate", "int8_conv_rate", "peak_rss_mb", "child_json"]
+           "conv_rate", "int8_conv_rate", "peak_rss_mb", "child_json", "studio_server"]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -110,3 +113,27 @@ def int8_conv_rate(repeats: int, size: int = 128, channels: int = 256) -> float:
     conv = QuantizedConv(torch.randn(channels, channels, 3, 3), None, 1 / 255, 0.1)
     seconds = median_time(lambda: conv(x.contiguous(memory_format=torch.channels_last)), repeats)
     return 2 * size * size * channels * channels * 9 / seconds
+
+
+@contextlib.contextmanager
+def studio_server(tree: Path, port: int, data: Path) -> Iterator[subprocess.Popen]:
+    """``tree``'s ``app.py`` in a fresh process serving on ``port`` (examples from ``data``), once it answers;
+    stopped on leaving."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "GRADIO_SERVER_PORT": str(port), "STUDIO_EXAMPLES": str(data)}
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
+                break
+            except OSError:  # not serving yet
+                if server.poll() is not None:
+                    raise SystemExit(f"{tree}/app.py exited with {server.returncode}")
+                time.sleep(0.5)
+        else:
+            raise SystemExit(f"the studio did not answer on port {port}")
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

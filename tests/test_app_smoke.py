@@ -765,3 +765,36 @@ def test_results_that_other_events_read_are_not_upload_boxes(tiny_models):
     props = [components[i]["props"] for i in results & read]
     assert {p["label"] for p in props} == {"Result (updates while it runs)", "Bank file (shareable)"}
     assert all(p["interactive"] is False for p in props)
+
+
+def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_result_when_it_fails(
+        tiny_models, images, monkeypatch, tmp_path):
+    """The quick tabs' results follow their controls (``app.follow_controls``): a change before the content and a
+    style are there changes nothing, a change with them re-stylises, and one that fails keeps the last result and
+    says why in the status, with no pop-up."""
+    import gradio as gr
+
+    import app
+
+    monkeypatch.setattr(app.tempfile, "tempdir", str(tmp_path))
+    content, style, _ = images
+    unchanged = gr.skip()
+    follow = app.follow_handler(app.make_adain_handler(tiny_models), 3, 1, app.adain_inputs_ready)
+    args = [str(content), None, str(style), None, None, 1.0, 1.0, 1.0, 1.0, 0.4, "none", "off", None, 0, "cholesky"]
+    assert follow(None, *args[1:]) == (unchanged,) * 3
+    assert follow(*args[:2], None, *args[3:]) == (unchanged,) * 3
+    image, status, png = follow(*args)
+    assert image.size == (72, 56) and status.startswith("Done in")
+    assert read_settings(png)["settings"]["alpha"] == 0.4
+    painted_without_paint = args[:11] + ["painted regions"] + args[12:]
+    image, status, png = follow(*painted_without_paint)
+    assert image == png == unchanged
+    assert status.startswith("Not updated: ") and "paint" in status
+
+    follow = app.follow_handler(app.make_stylebank_handler(tiny_models), 4, 2, app.stylebank_inputs_ready)
+    args = [str(content), None, 1.0, None, 1.0, None, 1.0, None, 1.0, "linear fusion", 2, None, 0, "none", "cholesky",
+            {}]
+    assert follow(*args) == (unchanged,) * 4
+    args[3] = "dots"
+    image, region_map, status, _ = follow(*args)
+    assert image.size == (72, 56) and region_map is None and status.startswith("Done in")

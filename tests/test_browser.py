@@ -4,12 +4,14 @@ Skips with the reason when Chromium or the playwright package is missing. Screen
 ``tests/artifacts/`` (ignored by git).
 """
 
+import io
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from styletransfer.imageio import read_settings
 from tests.conftest import gradient_image
 
 pytestmark = pytest.mark.browser
@@ -108,6 +110,28 @@ def test_adain_tab_upload_stylize_and_see_the_result(page, uploads):
                            arg=output_block(panel, "Result").element_handle(), timeout=10_000)
     assert_shows_result(panel, "Result")
     page.screenshot(path=str(ARTIFACTS / "adain_tab.png"), full_page=True)
+
+
+def test_adain_result_follows_its_controls(page, uploads):
+    """With a content and a style uploaded the result comes without a press of Stylize, and a new alpha, typed
+    into the slider's box, re-stylises: the downloadable PNG then carries that alpha."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    content, style = uploads
+    page.get_by_role("tab", name="AdaIN").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Real-time arbitrary style transfer")
+    inputs = panel.locator("input[type=file]")
+    inputs.nth(1).set_input_files(str(style))
+    inputs.nth(0).set_input_files(str(content))
+    panel.get_by_text("Done in").wait_for(timeout=60_000)
+    assert_shows_result(panel, "Result")
+    link = output_block(panel, "PNG with settings").locator("a[href]").first
+    first = link.get_attribute("href")
+    alpha = panel.get_by_label("number input for Content-style trade-off (alpha)")
+    alpha.fill("0.25")
+    alpha.press("Tab")  # leaving the box releases the slider
+    expect(link).not_to_have_attribute("href", first, timeout=60_000)  # the file of a new run
+    png = page.request.get(link.get_attribute("href")).body()
+    assert read_settings(io.BytesIO(png))["settings"]["alpha"] == 0.25
 
 
 def test_gatys_tab_shows_progress_while_running(page, uploads):
