@@ -702,7 +702,8 @@ def make_adain_handler(models: Models) -> Callable:
         if preserve_color == "histogram":
             settings["color_method"] = color_method
         status = f"Done in {seconds:.2f} s. " + " ".join(notes)
-        return image, status.strip(), write_png(image, "adain", settings)
+        png = write_png(image, "adain", settings)
+        return png, status.strip(), png  # the page shows the file it offers: one PNG encoding, not two
 
     return run
 
@@ -782,7 +783,8 @@ def make_stylebank_handler(models: Models) -> Callable:
         else:
             result = stylebank.stylize(raw, names, masks=painted_masks(editor, slots, raw.size), **common)
         status = f"Done in {time.perf_counter() - t0:.2f} s ({result.settings['precision']}). " + " ".join(notes)
-        return result.image, result.region_map, status.strip(), write_png(result.image, "stylebank", result.settings)
+        png = write_png(result.image, "stylebank", result.settings)
+        return png, result.region_map, status.strip(), png
 
     return run
 
