@@ -1179,7 +1179,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State,
     gr.Markdown("One auto-encoder, one small filter bank per style. Click a thumbnail to put its bank in Bank 1, or "
                 "pick banks in the dropdowns; fuse them linearly "
                 "with weights, or give each its own region (K-means on the encoder's features, or painted).")
-    gallery = gr.Gallery(label="Style banks", columns=8, height=140, allow_preview=False)
+    gallery = gr.Gallery(label="Style banks", columns=8, height=140, allow_preview=False, interactive=False)
     with gr.Row():
         with gr.Column():
             content = image_input("Content")

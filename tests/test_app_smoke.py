@@ -765,6 +765,9 @@ def test_results_that_other_events_read_are_not_upload_boxes(tiny_models):
     props = [components[i]["props"] for i in results & read]
     assert {p["label"] for p in props} == {"Result (updates while it runs)", "Bank file (shareable)"}
     assert all(p["interactive"] is False for p in props)
+    # The bank gallery is read by its click event, yet a user must not upload into it or clear it.
+    galleries = [c["props"] for c in components.values() if c["type"] == "gallery"]
+    assert [p["label"] for p in galleries] == ["Style banks"] and galleries[0]["interactive"] is False
 
 
 def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_result_when_it_fails(
