@@ -1168,10 +1168,10 @@ def _adain_tab(models: Models, examples: list[list[str]]) -> None:
     show_result_on_click(run, out)
     handler = make_adain_handler(models)
     inputs = [content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method]
-    run.click(handler, inputs=inputs, outputs=[out, status, download], api_name="adain", concurrency_id="quick",
-              concurrency_limit=2)
+    outputs = [out, status, download]
+    run.click(handler, inputs=inputs, outputs=outputs, api_name="adain", concurrency_id="quick", concurrency_limit=2)
     follow_controls(handler, [content, *styles, *weights, alpha, preserve, color_method, spatial, seed], inputs,
-                    [out, status, download], status, ready=adain_inputs_ready)
+                    outputs, status, ready=adain_inputs_ready)
 
 
 def _stylebank_tab(models: Models, user_banks: gr.State,
