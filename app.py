@@ -681,7 +681,10 @@ def adain_inputs_ready(args: Sequence) -> bool:
 
 
 def make_adain_handler(models: Models) -> Callable:
-    """The AdaIN tab's handler: (image, status, PNG with the settings)."""
+    """The AdaIN tab's handler: (image, status, PNG with the settings). It keeps the last images' encodings, so
+    a re-run with other controls (the result follows them) only decodes."""
+    features = adain.FeatureCache()
+
     @studio_handler
     def run(content, style1, style2=None, style3=None, style4=None, weight1=None, weight2=None, weight3=None,
             weight4=None, alpha=None, preserve_color=None, spatial=None, editor=None, seed=None,
@@ -695,7 +698,7 @@ def make_adain_handler(models: Models) -> Callable:
         masks = spatial_masks(spatial, editor, slots, raw, encoder, int(seed), notes)
         image = adain.stylize(raw, styles, encoder=encoder, decoder=decoder, alpha=float(alpha),
                               style_weights=None if masks is not None else weights, preserve_color=preserve_color,
-                              color_method=color_method, masks=masks, size=None, style_size=512)
+                              color_method=color_method, masks=masks, size=None, style_size=512, cache=features)
         seconds = time.perf_counter() - t0
         settings = {"alpha": float(alpha), "style_weights": weights, "preserve_color": preserve_color,
                     "spatial": spatial, "seed": int(seed), "decoder": getattr(decoder, "weights_source", "given")}

@@ -19,6 +19,9 @@ Instance Normalization", ICCV 2017 (code: github.com/xunhuang1995/AdaIN-style).
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +42,7 @@ __all__ = [
     "DecoderConfig",
     "AdaINDecoder",
     "StyleStats",
+    "FeatureCache",
     "encode_style",
     "stylize",
     "stylize_tensor",
@@ -152,10 +156,45 @@ def _encode(encoder: VGGEncoder, x: torch.Tensor) -> torch.Tensor:
     return encoder(x, [ENCODER_LAYER], dtype=None)[ENCODER_LAYER].float()
 
 
+class FeatureCache:
+    """The encoder's ``relu4_1`` maps of the last ``capacity`` images, keyed by their pixels and the encoder: a
+    caller that re-runs AdaIN on the same images with other controls (the studio, on each slider change) skips
+    the encoder. Thread-safe. The maps are shared, not copied; an encoder whose weights change needs a new cache."""
+
+    def __init__(self, capacity: int = 6) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._maps: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._maps)
+
+    def encode(self, encoder: VGGEncoder, x: torch.Tensor) -> torch.Tensor:
+        """``x``'s features as :func:`_encode` gives them, from the cache where ``x`` was encoded before."""
+        pixels = hashlib.blake2b(x.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).digest()
+        key = (id(encoder), tuple(x.shape), x.dtype, x.device, pixels)
+        with self._lock:
+            if key in self._maps:
+                self._maps.move_to_end(key)
+                return self._maps[key]
+        maps = _encode(encoder, x)
+        with self._lock:
+            self._maps[key] = maps
+            while len(self._maps) > self.capacity:
+                self._maps.popitem(last=False)
+        return maps
+
+
+def _features(encoder: VGGEncoder, x: torch.Tensor, cache: FeatureCache | None) -> torch.Tensor:
+    return cache.encode(encoder, x) if cache is not None else _encode(encoder, x)
+
+
 @torch.no_grad()
 def encode_style(
     style: ImageSource, *, encoder: VGGEncoder, size: int | None = 512, recolor_to: torch.Tensor | None = None,
-    color_method: str = "cholesky",
+    color_method: str = "cholesky", cache: FeatureCache | None = None,
 ) -> StyleStats:
     """The :class:`StyleStats` of one style image.
 
@@ -166,6 +205,7 @@ def encode_style(
         recolor_to: a content tensor ``[1, 3, H, W]`` whose colours the style takes first
             (colour preservation by histogram matching).
         color_method: ``"cholesky"`` or ``"eigen"`` (see :func:`~styletransfer.color.match_color`).
+        cache: where the encoded maps are kept for the next call on the same pixels.
     """
     _check_size(size, "style_size")
     img = _working_image(style, "style", size)
@@ -173,7 +213,7 @@ def encode_style(
     x = pil_to_tensor(img, device)
     if recolor_to is not None:
         x = colorops.match_color(x, recolor_to.to(device), color_method)
-    mean, std = calc_mean_std(_encode(encoder, x))
+    mean, std = calc_mean_std(_features(encoder, x, cache))
     return StyleStats(mean, std, img.size)
 
 
@@ -195,11 +235,13 @@ def stylize_tensor(
     alpha: float = 1.0,
     style_weights: Sequence[float] | None = None,
     masks: torch.Tensor | None = None,
+    cache: FeatureCache | None = None,
 ) -> torch.Tensor:
     """The tensor core of :func:`stylize`: content ``[B, 3, H, W]`` in [0, 1] -> stylised, unclamped.
 
     ``H`` and ``W`` need not be multiples of 8: the content is reflection-padded and the output
-    cropped back. ``masks`` are ``[N, 1, h, w]`` at feature resolution (:func:`prepare_masks`).
+    cropped back. ``masks`` are ``[N, 1, h, w]`` at feature resolution (:func:`prepare_masks`);
+    ``cache`` keeps the content's encoded maps for the next call on the same pixels.
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -208,7 +250,7 @@ def stylize_tensor(
     h, w = content.shape[-2:]
     pad_h, pad_w = -h % 8, -w % 8
     x = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
-    fc = _encode(encoder, x)
+    fc = _features(encoder, x, cache)
     if masks is not None:
         if style_weights is not None:
             raise ValueError("give either style weights (interpolation) or masks (spatial control), not both")
@@ -243,6 +285,7 @@ def stylize(
     masks: Sequence[MaskSource] | None = None,
     size: int | None = 512,
     style_size: int | None = 512,
+    cache: FeatureCache | None = None,
 ) -> Image.Image:
     """Stylise ``content`` with one or more styles.
 
@@ -263,6 +306,8 @@ def stylize(
             Overlaps are averaged by mask weight; uncovered areas keep the content.
         size: long side of the working content size (down only); ``None`` keeps the input size.
         style_size: long side the styles are resized to (down only); ``None`` keeps them.
+        cache: a :class:`FeatureCache` that keeps the encoded content and styles for the next call on
+            the same images (a re-run with other controls then only decodes).
 
     Returns:
         The stylised RGB image at the working content size.
@@ -293,13 +338,13 @@ def stylize(
         else:
             recolor = x if preserve_color == "histogram" else None
             stats.append(encode_style(s, encoder=encoder, size=style_size, recolor_to=recolor,
-                                      color_method=color_method))
+                                      color_method=color_method, cache=cache))
     mask_t = None
     if masks is not None:
         feature_hw = ((img.height + 7) // 8, (img.width + 7) // 8)
         mask_t = prepare_masks(masks, raw.size, feature_hw).to(device)
     out = stylize_tensor(x, stats, encoder=encoder, decoder=decoder, alpha=alpha, style_weights=style_weights,
-                         masks=mask_t)
+                         masks=mask_t, cache=cache)
     if preserve_color == "luminance":
         out = colorops.transfer_luminance(out.clamp(0, 1), x)
     return tensor_to_pil(out)

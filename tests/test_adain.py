@@ -155,6 +155,28 @@ def test_cached_style_statistics_give_the_same_result(tiny_vgg, tiny_decoder):
         stylize(content, stats, encoder=tiny_vgg, decoder=tiny_decoder, preserve_color="histogram")
 
 
+def test_a_feature_cache_skips_the_encoder_for_pixels_it_has_seen_and_changes_no_result(tiny_vgg, tiny_decoder):
+    content, style, style2 = gradient_image(48, 40), noise_image(5), noise_image(6)
+    passes = []
+    tiny_vgg.register_forward_hook(lambda *_: passes.append(1))
+    cache = adain.FeatureCache(capacity=2)
+    for alpha in (1.0, 0.5):
+        plain = stylize(content, style, encoder=tiny_vgg, decoder=tiny_decoder, alpha=alpha)
+        before = len(passes)
+        cached = stylize(content, style, encoder=tiny_vgg, decoder=tiny_decoder, alpha=alpha, cache=cache)
+        assert np.array_equal(np.asarray(plain), np.asarray(cached))
+        assert len(passes) - before == (2 if alpha == 1.0 else 0)  # content and style encoded once, then kept
+    assert len(cache) == 2
+    brighter = Image.fromarray(np.minimum(np.asarray(content).astype(np.int16) + 1, 255).astype(np.uint8))
+    before = len(passes)
+    stylize(brighter, style, encoder=tiny_vgg, decoder=tiny_decoder, cache=cache)
+    assert len(passes) - before == 1  # other pixels: encoded
+    stylize(content, [style, style2], encoder=tiny_vgg, decoder=tiny_decoder, cache=cache)
+    assert len(cache) == 2  # the oldest maps make room
+    with pytest.raises(ValueError, match="capacity"):
+        adain.FeatureCache(capacity=0)
+
+
 def test_color_preservation_modes(tiny_vgg, tiny_decoder):
     content, style = gradient_image(48, 40), noise_image(6)
     x = pil_to_tensor(content)
