@@ -173,8 +173,9 @@ class FeatureCache:
 
     def encode(self, encoder: VGGEncoder, x: torch.Tensor) -> torch.Tensor:
         """``x``'s features as :func:`_encode` gives them, from the cache where ``x`` was encoded before."""
-        pixels = hashlib.blake2b(x.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).digest()
-        key = (id(encoder), tuple(x.shape), x.dtype, x.device, pixels)
+        raw = x.detach().cpu().contiguous().view(torch.uint8).numpy()  # the bytes, whatever the dtype
+        # The encoder itself, not its id: an entry keeps it alive, so no later encoder can take its id.
+        key = (encoder, tuple(x.shape), x.dtype, x.device, hashlib.blake2b(raw, digest_size=16).digest())
         with self._lock:
             if key in self._maps:
                 self._maps.move_to_end(key)

@@ -173,6 +173,8 @@ def test_a_feature_cache_skips_the_encoder_for_pixels_it_has_seen_and_changes_no
     assert len(passes) - before == 1  # other pixels: encoded
     stylize(content, [style, style2], encoder=tiny_vgg, decoder=tiny_decoder, cache=cache)
     assert len(cache) == 2  # the oldest maps make room
+    x = pil_to_tensor(content).to(torch.bfloat16)  # any dtype hashes
+    assert torch.equal(cache.encode(tiny_vgg, x), cache.encode(tiny_vgg, x.clone()))
     with pytest.raises(ValueError, match="capacity"):
         adain.FeatureCache(capacity=0)
 
