@@ -69,6 +69,9 @@ MAX_STYLES = 4
 REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
 REGION_COLOR_NAMES = ("red", "green", "yellow", "blue")
 SPATIAL_MODES = ("off", "painted regions", "auto regions (K-means)")
+QUICK_GROUP: dict[str, Any] = {"concurrency_id": "quick", "concurrency_limit": 2}
+LONG_GROUP: dict[str, Any] = {"concurrency_id": "long", "concurrency_limit": 1}
+"""The queue groups: AdaIN and StyleBank requests (two at a time) never wait behind Gatys or bank training (one)."""
 _CANCELS: dict[str, threading.Event] = {}
 """The cancel event of each session's running long job, by ``<kind>:<session>`` (kinds: gatys, train, compare):
 the Stop buttons set it; it is there while the job's handler runs (see :func:`running_job_cancel`)."""
@@ -264,8 +267,7 @@ def follow_controls(handler: Callable, controls: Sequence[gr.components.Componen
     controls without a press of Stylize. Only the latest change runs."""
     triggers = [c.release if isinstance(c, gr.Slider) else c.change for c in controls]
     gr.on(triggers, follow_handler(handler, len(outputs), outputs.index(status), ready), inputs=inputs,
-          outputs=outputs, trigger_mode="always_last", show_progress="minimal", api_name=False,
-          concurrency_id="quick", concurrency_limit=2)
+          outputs=outputs, trigger_mode="always_last", show_progress="minimal", api_name=False, **QUICK_GROUP)
 
 
 def image_input(label: str, **kwargs: Any) -> gr.Image:
@@ -1133,7 +1135,7 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                       *regions, combine, inside, init, style_scale, color_space, color_direction, optimizer, lr,
                       content_layers, style_layers, style_layer_weights, split, noise_ratio, upscale,
                       schedule_text, pooling],
-              outputs=[out, status, download, curve], api_name="gatys", concurrency_id="long", concurrency_limit=1)
+              outputs=[out, status, download, curve], api_name="gatys", **LONG_GROUP)
     content.change(studio_handler(editor_background), inputs=content, outputs=editor, api_name=False)
     for i, (style, region) in enumerate(zip(styles, regions), start=1):
         style.change(studio_handler(functools.partial(editor_background, name=f"style {i}")), inputs=style,
@@ -1172,7 +1174,7 @@ def _adain_tab(models: Models, examples: list[list[str]]) -> None:
     handler = make_adain_handler(models)
     inputs = [content, *styles, *weights, alpha, preserve, spatial, editor, seed, color_method]
     outputs = [out, status, download]
-    run.click(handler, inputs=inputs, outputs=outputs, api_name="adain", concurrency_id="quick", concurrency_limit=2)
+    run.click(handler, inputs=inputs, outputs=outputs, api_name="adain", **QUICK_GROUP)
     follow_controls(handler, [content, *styles, *weights, alpha, preserve, color_method, spatial, seed], inputs,
                     outputs, status, ready=adain_inputs_ready)
 
@@ -1224,8 +1226,7 @@ def _stylebank_tab(models: Models, user_banks: gr.State,
     inputs = [content, *[x for pair in zip(names, weights) for x in pair], mode, k, editor, seed, preserve,
               color_method, user_banks]
     outputs = [out, region_map, status, download]
-    run.click(handler, inputs=inputs, outputs=outputs, api_name="stylebank", concurrency_id="quick",
-              concurrency_limit=2)
+    run.click(handler, inputs=inputs, outputs=outputs, api_name="stylebank", **QUICK_GROUP)
     follow_controls(handler, [content, *names, *weights, mode, k, seed, preserve, color_method], inputs, outputs,
                     status, ready=stylebank_inputs_ready)
     add.click(make_add_bank_handler(models), inputs=[bank_file, repo, filename, user_banks],
@@ -1266,8 +1267,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
     if examples:
         gr.Examples([[style_image] for style_image in dict.fromkeys(s for _, s in examples)], inputs=[style])
     event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, photos, user_banks],
-                      outputs=[preview, status, bank_file, user_banks], api_name="train_bank", concurrency_id="long",
-                      concurrency_limit=1)
+                      outputs=[preview, status, bank_file, user_banks], api_name="train_bank", **LONG_GROUP)
     event.then(studio_handler(functools.partial(refresh_banks, models)), inputs=user_banks,
                outputs=[gallery, *names], api_name=False)
     stop.click(stop_handler("train", "Nothing is training."), outputs=status, api_name="train_stop",
@@ -1302,8 +1302,7 @@ def _compare_tab(models: Models, examples: list[list[str]]) -> None:
     if examples:
         gr.Examples(examples, inputs=[content, style])
     run.click(make_compare_handler(models), inputs=[content, style, steps, size, bank_mode, bank_steps],
-              outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", concurrency_id="long",
-              concurrency_limit=1)
+              outputs=[adain_out, bank_out, gatys_out, table, status], api_name="compare", **LONG_GROUP)
     stop.click(stop_handler("compare", "Nothing is running."), outputs=status, api_name="compare_stop", queue=False)
 
 
