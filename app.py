@@ -53,6 +53,7 @@ from styletransfer.imageio import ImageInputError, fit_within, list_images, load
 from styletransfer.masks import auto_regions
 from styletransfer.lpips import LPIPSHeads
 from styletransfer.metrics import content_style_losses, lpips_content_distance, nearest_style
+from styletransfer.progress import time_left_text
 from styletransfer.quantized import int8_is_fast
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
@@ -646,7 +647,7 @@ def make_gatys_handler(models: Models) -> Callable:
                 entries.append(info.losses)
                 if info.preview is not None or info.step % 5 == 0:
                     status = (f"Step {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss "
-                              f"{gatys.loss_text(info.losses, *term_weights)}")
+                              f"{gatys.loss_text(info.losses, *term_weights)}; {time_left_text(info.seconds_left)}")
                     new = info.preview is not None
                     yield (info.preview if new else gr.update()), status, None, (
                         loss_curve(entries, *term_weights) if new else gr.update())
@@ -840,7 +841,8 @@ def make_train_handler(models: Models) -> Callable:
                 if info.preview is not None or info.step % 5 == 0:  # the preview image is sent only when new
                     yield (gr.update() if info.preview is None else info.preview,
                            f"Step {info.step}/{info.total} ({start} start): style loss {info.losses['style']:.4g}, "
-                           f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s) {noted}", None,
+                           f"content loss {info.losses['content']:.4g} ({info.seconds:.0f} s, "
+                           f"{time_left_text(info.seconds_left)}) {noted}", None,
                            user_banks)
             bank = job.result("Training failed")
         path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
@@ -901,10 +903,11 @@ def _quick_bank_contents(models: Models, content: Image.Image, notes: list[str])
 
 
 def every_fifth_step(job: BackgroundJob, what: str) -> Iterator[str]:
-    """A status line every fifth step (and the last) of a job whose reports have ``step`` and ``total``."""
+    """A status line every fifth step (and the last) of a job whose reports have ``step``, ``total`` and
+    ``seconds_left``."""
     for info in job:
         if info.step % 5 == 0 or info.step == info.total:
-            yield f"{what}: step {info.step}/{info.total}..."
+            yield f"{what}: step {info.step}/{info.total}, {time_left_text(info.seconds_left)}..."
 
 
 def steps_label(job: BackgroundJob, planned: int, unit: str) -> str:

@@ -10,7 +10,8 @@
    them out); the FLOPs of one step and the least time the default and the fast schedule need at
    the convolution rate measured in the runs' precision, and
    their actual wall time and loss with ``--precision``, and the fast schedule's under
-   ``time_limit=30`` (the steps it took; ``--quick`` stops here);
+   ``time_limit=30`` (the steps it took), with the time-left estimates their progress reports gave against
+   the time they then had left (``--quick`` stops here);
 2. for each test pair: a direct 512 px run of ``--steps`` L-BFGS steps (its image is also taken
    every 50 steps, to give its loss against time) and each coarse-to-fine schedule of
    ``--schedules`` (default: the library's default schedule) with each ``--upscales`` mode (how
@@ -56,6 +57,17 @@ PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("golden_gate.jpg", "the_scream.j
 def step_seconds(encoder, content: Path, style: Path, size: int) -> float:
     return median_step_seconds(lambda progress: stylize(content, style, encoder=encoder, size=size, num_steps=10,
                                                         progress=progress))
+
+
+def time_left_record(reports: list, seconds: float) -> str:
+    """A run's time-left estimates (its progress reports' ``seconds_left``) against the time it then had left,
+    after a tenth, a quarter, half, three quarters and nine tenths of its steps."""
+    marks = []
+    for share in (0.1, 0.25, 0.5, 0.75, 0.9):
+        info = reports[max(0, round(share * len(reports)) - 1)]
+        marks.append(f"step {info.step} ({info.size[1]}x{info.size[0]}) "
+                     f"{info.seconds_left:.1f}/{seconds - info.seconds:.1f} s")
+    return "time left, estimated/actual: " + "; ".join(marks)
 
 
 def fine_start(result) -> float:
@@ -158,7 +170,9 @@ def main() -> None:
         runs = (("default", default_schedule(512, args.steps), None), ("fast", fast_schedule(512), None),
                 ("fast_30s", fast_schedule(512), 30.0))
         for name, (sizes_, steps_), limit in runs:
-            result = stylize(c0, s0, encoder=runner, size=512, scales=sizes_, scale_steps=steps_, time_limit=limit)
+            reports: list = []
+            result = stylize(c0, s0, encoder=runner, size=512, scales=sizes_, scale_steps=steps_, time_limit=limit,
+                             progress=reports.append)
             taken = result.settings["steps_taken"]
             label = "+".join(f"{a}x{b}" for a, b in zip(sizes_, taken))
             floor = sum(n * step_flops[size] for size, n in zip(sizes_, taken)) / rate
@@ -166,6 +180,7 @@ def main() -> None:
             loss = measure_losses(result.image, c0, s0, encoder=fp32, size=512)["total"]
             print(f"   {name} schedule {label}{f' (time_limit {limit:g} s)' if limit else ''}: {result.seconds:.1f} s "
                   f"(at least {floor:.1f} s of convolutions), total loss at 512px {loss:.4g}", flush=True)
+            print(f"      {time_left_record(reports, result.seconds)}", flush=True)
     if args.quick:
         return
     schedules = [parse_schedule(s) for s in args.schedules] if args.schedules else [default_schedule(512, args.steps)]

@@ -33,6 +33,7 @@ from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, Ga
 from .imageio import OUTPUT_SUFFIXES, ImageInputError, list_images, output_format, save_image
 from .masks import auto_regions
 from .outputs import check_output, save_or_keep
+from .progress import time_left_text
 from .vgg import POOLINGS, VGGEncoder
 
 _DEFAULTS = GatysConfig()
@@ -196,8 +197,8 @@ def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
 
     def progress(info: StepInfo) -> None:
         loss = loss_text(info.losses, controls["style_weight"], controls["tv_weight"])  # argparse gives defaults
-        print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss {loss}   ", end="",
-              file=sys.stderr, flush=True)
+        print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss {loss}, "
+              f"{time_left_text(info.seconds_left)}   ", end="", file=sys.stderr, flush=True)
 
     style_masks = None if args.style_masks is None else [
         None if m.lower() == "none" else Path(m) for m in args.style_masks]

@@ -110,6 +110,13 @@ class StepInfo:
     size: tuple[int, int]
     losses: dict[str, float]
     preview: Image.Image | None = None
+    seconds: float = 0.0
+    """Since the run started."""
+    seconds_left: float = 0.0
+    """An estimate of the time to the end: the planned steps left (pixels times steps, at every size to come)
+    at the pace this size has kept since its first step, at most what ``time_limit`` leaves. Where a finer
+    size's steps cost less per pixel than a coarser one's it runs high while a coarse size runs (measured in
+    ``benchmarks/gatys.md``)."""
 
 
 @dataclass
@@ -597,7 +604,8 @@ def stylize(
     total_steps, done, stopped = sum(steps), 0, False
     targets = [_resize_long(opt_content, size) for size in sizes]
     regions = _content_regions(masks, content_img, targets[-1].shape[-2:])
-    deadlines = _deadlines(start, c["time_limit"], targets, steps)
+    work = _work(targets, steps)
+    deadlines = _deadlines(start, c["time_limit"], work)
     taken: list[int] = []
     x: torch.Tensor | None = None
     best: torch.Tensor | None = None
@@ -646,6 +654,7 @@ def stylize(
                 best_loss, best, best_terms = loss, x.detach().clone(), dict(last)
             return losses["total"]
 
+        first_step_end = 0.0
         for i in range(n_steps):
             if is_cancelled():
                 stopped = True
@@ -658,9 +667,18 @@ def stylize(
             entry = {"step": done, "scale": scale_index, **{k: float(v) for k, v in last.items()}}
             record.append(entry)
             if progress is not None:
+                now = time.perf_counter()
+                # The pace of this size's steps: after its first (which pays one-off set-up) once there are more.
+                if i == 0:
+                    first_step_end, pace = now, now - tic
+                else:
+                    pace = (now - first_step_end) / i
+                left = pace / _pixels(target) * ((n_steps - i - 1) * _pixels(target) + sum(work[scale_index + 1:]))
+                if c["time_limit"] is not None:
+                    left = min(left, max(0.0, start + c["time_limit"] - now))
                 show = done % preview_every == 0 or done == total_steps
                 progress(StepInfo(done, total_steps, scale_index, tuple(target.shape[-2:]), entry,
-                                  tensor_to_pil(finish(x)) if show else None))
+                                  tensor_to_pil(finish(x)) if show else None, now - start, left))
             step_seconds = time.perf_counter() - tic  # with the progress callback and its preview
             if seeded and i == 1 and entry["total"] > record[-2]["total"]:
                 # The carried scale overshot: start this size again from its start point (the best one),
@@ -756,13 +774,16 @@ def _pixels(t: torch.Tensor) -> int:
     return t.shape[-2] * t.shape[-1]
 
 
-def _deadlines(start: float, time_limit: float | None, targets: list[torch.Tensor],
-               steps: Sequence[int]) -> list[float]:
-    """When each size's steps must end: ``time_limit`` shared in proportion to the planned work
+def _work(targets: list[torch.Tensor], steps: Sequence[int]) -> list[int]:
+    """The planned work of each size, steps x pixels (what a step costs grows about as its pixel count)."""
+    return [n * _pixels(t) for n, t in zip(steps, targets)]
+
+
+def _deadlines(start: float, time_limit: float | None, work: list[int]) -> list[float]:
+    """When each size's steps must end: ``time_limit`` shared in proportion to the planned ``work``
     (steps x pixels), cumulatively, so time that one size leaves unused passes to the next."""
     if time_limit is None:
-        return [math.inf] * len(steps)
-    work = [n * _pixels(t) for n, t in zip(steps, targets)]
+        return [math.inf] * len(work)
     return [start + time_limit * sum(work[: i + 1]) / sum(work) for i in range(len(work))]
 
 

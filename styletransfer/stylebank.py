@@ -620,6 +620,11 @@ class BankStep:
     bank: StyleBank | None = None  # the bank learn_bank would return now (evaluate it, do not train it)
     init: str = ""  # the start of the bank being trained (with init="auto" the probes change it)
 
+    @property
+    def seconds_left(self) -> float:
+        """An estimate of the time to the end: the steps left at the pace so far (every step costs the same)."""
+        return self.seconds / self.step * (self.total - self.step)
+
 
 BANK_INITS = ("random", "identity", "auto")
 

@@ -185,8 +185,12 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
 
 def test_gatys_endpoint_runs_to_the_end(client, images):
     content, style, style2 = images
-    image, status, png, curve = client.predict(*gatys_args(content, [style]), api_name="/gatys")
+    job = client.submit(*gatys_args(content, [style]), api_name="/gatys")
+    image, status, png, curve = job.result()
     assert max(Image.open(image).size) == 128
+    # while it runs, the status gives the step, the loss and an estimate of the time left
+    assert any(re.fullmatch(r"Step 5/10 at 128x\d+: loss \S+ \(content \d+%, style \d+%\); "
+                            r"(a few seconds|about \d+ s) left", update[1]) for update in job.outputs())
     loss = re.search(r"loss (\S+) \(content \d+%, style \d+%\)", status)
     assert status.startswith("Done. 10 steps") and loss
     assert curve["columns"] == ["step", "term", "log10 loss", "loss"]

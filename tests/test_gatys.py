@@ -1,3 +1,4 @@
+import functools
 import re
 import threading
 import types
@@ -157,7 +158,10 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
     clock = types.SimpleNamespace(now=0.0)
     monkeypatch.setattr(gatys, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
 
+    reports = []
+
     def one_second_per_step(info):
+        reports.append(info)
         clock.now += 1.0
 
     result = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(10, 10),
@@ -168,9 +172,38 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
     assert result.settings["steps_taken"] == (1, 9) and not result.stopped and result.hit_time_limit
     assert result.steps_taken_text() == "1+9 of 10+10 steps"
     assert result.seconds == 10.0 and result.image.size == (64, 43)
+    # From the 64 px size's second step on (its pace, 1 s, is known), each estimate ends the run at the limit.
+    assert [r.seconds + r.seconds_left for r in reports[2:]] == [10.0] * 8 and reports[-1].seconds_left == 1.0
     clock.now = 0.0
     assert stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(10, 10),
                    progress=one_second_per_step).settings["steps_taken"] == (10, 10)
+
+
+def test_progress_estimates_the_time_left_from_the_pace_of_each_size(tiny_vgg, content, style, monkeypatch):
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(gatys, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def pass_costs_its_pixels(module, inputs, output):
+        clock.now += inputs[0].shape[-2] * inputs[0].shape[-1] / 1000
+
+    hook = tiny_vgg.register_forward_hook(pass_costs_its_pixels)
+    reports, limited = [], []
+    run = functools.partial(stylize, content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64),
+                            scale_steps=(4, 3))
+    try:
+        run(progress=reports.append)
+        run(progress=limited.append, time_limit=11)
+    finally:
+        hook.remove()
+    # A step is one pass: 0.672 s at 32x21, 2.752 s at 64x43. From its own size's pace each report foresees
+    # exactly the steps left, the larger size's included.
+    cost = [r.size[0] * r.size[1] / 1000 for r in reports]
+    assert [r.size for r in reports] == [(21, 32)] * 4 + [(43, 64)] * 3
+    assert [r.seconds_left for r in reports] == pytest.approx([sum(cost[k + 1:]) for k in range(7)])
+    assert reports[-1].seconds_left == 0 and all(b.seconds > a.seconds for a, b in zip(reports, reports[1:]))
+    # With a time limit no estimate goes past it: the first (10.3 s of steps left, at 2.4 s) stops there.
+    assert limited[0].seconds + limited[0].seconds_left == pytest.approx(11)
+    assert all(r.seconds + r.seconds_left <= 11 + 1e-9 for r in limited)
 
 
 @pytest.mark.parametrize(

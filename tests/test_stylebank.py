@@ -142,6 +142,8 @@ def test_incremental_learning_changes_only_the_new_bank(autoencoder, tiny_vgg):
     assert not torch.equal(bank.conv.weight, reference.conv.weight)
     assert bank.config.autoencoder == autoencoder.fingerprint()
     assert [s.step for s in seen] == [1, 2, 3, 4] and seen[1].preview is not None and seen[0].preview is None
+    assert seen[-1].seconds_left == 0 and all(s.seconds_left >= 0 for s in seen)
+    assert seen[0].seconds_left == pytest.approx(seen[0].seconds * 3)  # three more steps at the first one's pace
 
 
 def test_incremental_learning_can_be_cancelled(autoencoder, tiny_vgg):

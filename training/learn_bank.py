@@ -23,6 +23,7 @@ from PIL import Image
 
 from styletransfer.imageio import ImageInputError, list_images, load_image, pil_to_tensor
 from styletransfer.outputs import check_output, save_or_keep
+from styletransfer.progress import time_left_text
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import BANK_INITS, BankStep, StyleBankAutoEncoder, learn_bank, save_bank
 from zoo.registry import load_stylebank, load_vgg16
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             start[0] = info.init
             if info.step % 25 == 0 or info.step == info.total:
                 print(f"step {info.step}/{info.total} ({info.init} start) style {info.losses['style']:.4f} "
-                      f"content {info.losses['content']:.3f} ({info.seconds:.0f} s)", flush=True)
+                      f"content {info.losses['content']:.3f} ({info.seconds:.0f} s, "
+                      f"{time_left_text(info.seconds_left)})", flush=True)
 
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
         try:
