@@ -51,7 +51,7 @@ def main() -> None:
         times: dict[tuple[str, str], float] = {}
         for variant in [*variants, *variants]:  # two rounds; the second's figures are kept (the first warms up)
             vgg.reparameterize = variants[variant]
-            autoencoder._bf16, decoder._bf16 = vgg.Bf16InferenceCopy(), vgg.Bf16InferenceCopy()  # rebuilt on next use
+            autoencoder._bf16, decoder._bf16 = vgg.InferenceCopy(), vgg.InferenceCopy()  # rebuilt on next use
             times["StyleBank", variant] = median_time(
                 lambda: stylebank.stylize(image, bank, autoencoder=autoencoder, banks=banks, size=None), args.repeats)
             times["AdaIN", variant] = median_time(

@@ -36,7 +36,7 @@ from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_t
 from .masks import MaskSource, prepare_masks
 from .ops import adain, calc_mean_std, masked_mean_std, normalized_weights
 from .serialization import SafetensorsMixin
-from .vgg import VGG16_BLOCK_DEPTHS, Bf16InferenceCopy, VGGEncoder, check_precision, precision_uses_bf16
+from .vgg import VGG16_BLOCK_DEPTHS, InferenceCopy, VGGEncoder, check_precision, precision_uses_bf16
 
 __all__ = [
     "DecoderConfig",
@@ -110,7 +110,7 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
             if not last:
                 layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
         self.layers = nn.Sequential(*layers)
-        self._bf16 = Bf16InferenceCopy()
+        self._bf16, self._fp32 = InferenceCopy(torch.bfloat16), InferenceCopy(torch.float32)
 
     def uses_bf16(self, device: torch.device | str) -> bool:
         """Whether a forward pass on ``device`` will run in bf16."""
@@ -119,13 +119,14 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, widths[0], h, w]`` -> ``[B, 3, 8h, 8w]`` (float32)."""
         use_bf16 = self.uses_bf16(features.device)
+        if not torch.is_grad_enabled() and (use_bf16 or features.device.type == "cpu"):
+            # inference: a standing copy (bf16, or on the CPU float32) runs faster than autocast or these layers
+            fast = self._bf16 if use_bf16 else self._fp32
+            return fast.get(self.layers)(features.to(fast.dtype, memory_format=torch.channels_last)).float()
         if not use_bf16:
             return self.layers(features)
-        features = features.contiguous(memory_format=torch.channels_last)
-        if not torch.is_grad_enabled():  # inference: a standing bf16 copy is faster than autocast
-            return self._bf16.get(self.layers)(features.to(torch.bfloat16)).float()
         with torch.autocast(features.device.type, dtype=torch.bfloat16):
-            return self.layers(features).float()
+            return self.layers(features.contiguous(memory_format=torch.channels_last)).float()
 
 
 @dataclass(frozen=True)

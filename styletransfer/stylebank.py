@@ -57,7 +57,7 @@ from .ops import gram_matrix, normalized_weights, seeded_generator, total_variat
 from .quantized import AUTO_MIN_PSNR, METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, \
     calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
-from .vgg import Bf16InferenceCopy, VGGEncoder, bf16_is_fast, check_precision
+from .vgg import InferenceCopy, VGGEncoder, bf16_is_fast, check_precision
 
 __all__ = [
     "AutoEncoderConfig",
@@ -161,7 +161,7 @@ class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
             nn.ReflectionPad2d(4),
             nn.Conv2d(c1, 3, 9),
         )
-        self._bf16 = Bf16InferenceCopy()
+        self._bf16, self._fp32 = InferenceCopy(torch.bfloat16), InferenceCopy(torch.float32)
         self.int8_calibration: dict[str, Any] | None = None
         """The :func:`~styletransfer.quantized.calibrate` record read with the weights, if any."""
         self._int8 = Int8InferenceCopy()
@@ -174,11 +174,12 @@ class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
         return model
 
     def for_inference(self, device: torch.device, precision: str = "auto") -> StyleBankAutoEncoder:
-        """The module to run without gradients on ``device``: a standing bf16 channels-last copy for
-        ``"bf16"``, or for ``"auto"`` where bf16 is fast there, else this module (inputs must then be
-        in the returned module's dtype)."""
-        use_bf16 = precision == "bf16" or (precision == "auto" and bf16_is_fast(device))
-        return self._bf16.get(self) if use_bf16 else self
+        """The module to run without gradients on ``device`` (inputs must be in its dtype): a standing bf16
+        channels-last copy for ``"bf16"``, or for ``"auto"`` where bf16 is fast there, else a float32 one on
+        the CPU, else this module."""
+        if precision == "bf16" or (precision == "auto" and bf16_is_fast(device)):
+            return self._bf16.get(self)
+        return self._fp32.get(self) if torch.device(device).type == "cpu" else self
 
     def quantized(self) -> QuantizedAutoEncoder:
         """The standing int8 copy (:class:`~styletransfer.quantized.QuantizedAutoEncoder`) made from

@@ -38,7 +38,7 @@ from .serialization import SafetensorsMixin
 
 __all__ = [
     "VGGConfig", "VGGEncoder", "VGG16_BLOCK_DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "bf16_is_fast",
-    "Bf16InferenceCopy", "check_precision", "precision_uses_bf16", "receptive_field",
+    "InferenceCopy", "check_precision", "precision_uses_bf16", "receptive_field",
 ]
 
 VGG16_BLOCK_DEPTHS = (2, 2, 3, 3, 3)
@@ -136,29 +136,33 @@ def precision_uses_bf16(precision: str, device: torch.device | str) -> bool:
     return precision == "bf16" and os.environ.get("STYLETRANSFER_FORCE_FP32", "") in ("", "0")
 
 
-class Bf16InferenceCopy:
-    """A bf16, channels-last copy of a module for inference without gradients, rebuilt when its weights change.
+class InferenceCopy:
+    """A channels-last copy of a module in ``dtype`` for inference without gradients, rebuilt when its weights
+    change.
 
-    Under autocast every call casts the float32 weights and converts layouts again; on this
-    kind of CPU a standing bf16 copy ran the AdaIN decoder about 25% faster. The copy is also
+    Under autocast every call casts the float32 weights and converts layouts again; on the AMX-BF16
+    CPU a standing bf16 copy ran the AdaIN decoder about 25% faster. The copy is also
     :func:`~styletransfer.reparam.reparameterize`-d (sub-pixel upsampling convolutions and the
     like, exact up to rounding) and its weights take no gradients: a module being trained keeps
-    using its float32 weights under autocast, while the frozen VGG runs its copy also when
-    gradients flow to its input (Gatys, and the training losses).
+    using its float32 weights under autocast, while the frozen VGG runs its bf16 copy also when
+    gradients flow to its input (Gatys, and the training losses). A float32 copy is what a CPU
+    without fast bf16 runs the decoders on (the AdaIN decoder 1.6-1.7x faster than the plain
+    module on an AVX2-only CPU, see ``benchmarks/speed.md``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: torch.dtype = torch.bfloat16) -> None:
+        self.dtype = dtype
         self._copy: nn.Module | None = None
         self._key: tuple = ()
 
-    def __deepcopy__(self, memo: dict) -> Bf16InferenceCopy:
-        return Bf16InferenceCopy()  # a deep copy of the owner makes its own copy when asked
+    def __deepcopy__(self, memo: dict) -> InferenceCopy:
+        return InferenceCopy(self.dtype)  # a deep copy of the owner makes its own copy when asked
 
     def get(self, module: nn.Module) -> nn.Module:
         key = tuple((id(p), p._version, p.device) for p in module.parameters())
         if self._copy is None or key != self._key:
             fast = reparameterize(copy.deepcopy(module)).requires_grad_(False)
-            self._copy = fast.to(torch.bfloat16).to(memory_format=torch.channels_last).eval()
+            self._copy = fast.to(self.dtype).to(memory_format=torch.channels_last).eval()
             self._key = key
         return self._copy
 
@@ -198,7 +202,7 @@ class VGGEncoder(nn.Module, SafetensorsMixin):
         self._index = {name: i for i, name in enumerate(LAYER_NAMES)}
         self.register_buffer("mean", torch.tensor(self.config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.config.std).view(1, 3, 1, 1), persistent=False)
-        self._bf16 = Bf16InferenceCopy()
+        self._bf16 = InferenceCopy()
         self.requires_grad_(False)
         self.eval()
 

@@ -14,7 +14,7 @@ from styletransfer.adain import AdaINDecoder, DecoderConfig
 from styletransfer.reparam import (ColumnUnfoldConv, ReflectPadConv, SpaceToDepthConv, SubPixelConv, SubPixelGridConv,
                                    reparameterize)
 from styletransfer.stylebank import AutoEncoderConfig, StyleBankAutoEncoder
-from styletransfer.vgg import Bf16InferenceCopy
+from styletransfer.vgg import InferenceCopy
 
 
 def _resize_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -90,7 +90,7 @@ def test_only_exact_patterns_are_rewritten() -> None:
 
 def test_inference_copy_is_reparameterized_bf16_without_gradients() -> None:
     ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8)))
-    fast = Bf16InferenceCopy().get(ae)
+    fast = InferenceCopy().get(ae)
     assert any(isinstance(m, SubPixelConv) for m in fast.modules())
     assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in fast.parameters())
     assert all(p.requires_grad for p in ae.parameters())  # the original is untouched
@@ -98,6 +98,24 @@ def test_inference_copy_is_reparameterized_bf16_without_gradients() -> None:
     with torch.no_grad():
         got = fast(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)).float()
         torch.testing.assert_close(got, ae(x), atol=0.05, rtol=0.05)
+
+
+def test_float32_decoders_run_a_reparameterized_copy_on_the_cpu() -> None:
+    torch.manual_seed(0)
+    decoder = AdaINDecoder(DecoderConfig(widths=(8, 6, 5, 4)), precision="fp32")
+    features = torch.rand(1, 8, 3, 5)
+    with torch.no_grad():
+        got = decoder(features)
+    assert any(isinstance(m, SubPixelConv) for m in decoder._fp32.get(decoder.layers).modules())
+    torch.testing.assert_close(got, decoder.layers(features), atol=1e-5, rtol=1e-5)
+    assert decoder(features.requires_grad_()).grad_fn is not None  # with gradients (training) its own layers run
+    ae = StyleBankAutoEncoder(AutoEncoderConfig(channels=(4, 6, 8)))
+    fast = ae.for_inference(torch.device("cpu"), "fp32")
+    assert fast is not ae and any(isinstance(m, (SubPixelConv, SpaceToDepthConv)) for m in fast.modules())
+    assert all(p.dtype == torch.float32 and not p.requires_grad for p in fast.parameters())
+    x = torch.rand(1, 3, 16, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x.contiguous(memory_format=torch.channels_last)), ae(x), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
