@@ -235,20 +235,32 @@ def test_apply_filter_scales_rejects_bad_input(tiny_vgg):
         mean_filter_activations(tiny_vgg, [])
 
 
-def test_bf16_inference_copy_matches_autocast_and_follows_weight_changes(tiny_vgg):
+@pytest.mark.parametrize(("precision", "tolerance"), [("bf16", 0.03), ("fp32", 1e-5)])
+def test_inference_copy_matches_the_layers_and_follows_weight_changes(tiny_vgg, precision, tolerance):
+    """The frozen network runs a standing copy: bf16, or float32 on the CPU (channels-last, so faster where
+    bf16 is not); it gives what the modules themselves give, and is rebuilt when a weight changes."""
     import copy
 
     encoder = copy.deepcopy(tiny_vgg)
-    encoder.precision = "bf16"
+    encoder.precision = precision
     x = torch.rand(1, 3, 32, 32)
+
+    def by_the_modules() -> torch.Tensor:
+        h = (x - encoder.mean) / encoder.std
+        for name, module in zip(LAYER_NAMES, encoder.features):
+            h = module(h)
+            if name == "relu3_1":
+                return h
+
     with torch.no_grad():
         fast = encoder(x, ["relu3_1"])["relu3_1"]
-    ref = tiny_vgg(x, ["relu3_1"])["relu3_1"]
-    assert fast.dtype == torch.float32
-    assert ((fast - ref).norm() / ref.norm()) < 0.03
+        ref = by_the_modules()
+    assert fast.dtype == torch.float32 and getattr(encoder, f"_{precision}")._copy is not None
+    assert ((fast - ref).norm() / ref.norm()) < tolerance
     with torch.no_grad():
-        encoder.features[0].weight.mul_(2.0)  # in-place change: the bf16 copy must be rebuilt
+        encoder.features[0].weight.mul_(2.0)  # in-place change: the copy must be rebuilt
         changed = encoder(x, ["relu3_1"])["relu3_1"]
+        assert ((changed - by_the_modules()).norm() / ref.norm()) < tolerance
     assert not torch.allclose(changed, fast, rtol=0.05)
 
 
