@@ -18,7 +18,7 @@ cycle of a bf16 one: 800-860 GFLOP/s against 420-440 for bf16 on this project's 
 
 :class:`QuantizedAutoEncoder` holds the layers; :func:`stylebank.stylize
 <styletransfer.stylebank.stylize>` uses it with ``precision="int8"``, and by default where
-:func:`int8_is_fast` and the banks' calibration measured int8 within :data:`AUTO_MIN_PSNR` of float32.
+:func:`int8_is_fast` and the banks' calibration measured int8 within :func:`int8_min_psnr` of float32.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AUTO_MIN_PSNR", "DECODER_ACTIVATIONS", "ENCODER_ACTIVATIONS", "METADATA_KEY", "Calibration",
            "Int8InferenceCopy", "Int8UnavailableError", "QuantizedAutoEncoder", "QuantizedConv", "calibrate",
-           "decoder_ranges", "int8_fidelity", "int8_is_available", "int8_is_fast"]
+           "decoder_ranges", "int8_fidelity", "int8_is_available", "int8_is_fast", "int8_min_psnr"]
 
 ENCODER_ACTIVATIONS = ("enc0", "enc1", "enc2")
 """The encoder's calibrated activations (its three outputs), a property of the auto-encoder."""
@@ -88,13 +88,26 @@ def _weight_limit() -> int:
 
 
 def int8_is_fast(device: torch.device | str = "cpu") -> bool:
-    """Whether int8 pays on ``device``: :func:`int8_is_available` and the CPU has VNNI or AMX-INT8.
+    """Whether int8 pays on ``device``: :func:`int8_is_available` and the CPU has VNNI or AMX-INT8, or AVX2
+    (without VNNI oneDNN's int8 convolutions still ran at 1.9x float32's rate on an AVX2-only EPYC, 364
+    against 195 GFLOP/s, and a StyleBank image at 512 px took 0.082-0.090 s against 0.143-0.148 s).
 
     ``STYLETRANSFER_FORCE_FP32=1`` in the environment makes this ``False`` everywhere.
     """
     if os.environ.get("STYLETRANSFER_FORCE_FP32", "") not in ("", "0") or not int8_is_available(device):
         return False
-    return _has_vnni()
+    return _has_vnni() or "avx2" in cpu_flags()
+
+
+NO_VNNI_MARGIN_DB = 3.0
+"""What a CPU without VNNI asks of a calibration beyond :data:`AUTO_MIN_PSNR`: its weights are 7-bit (see
+:func:`_weight_limit`), and there the zoo's 16 banks, calibrated with 8-bit weights, came 0.8-2.8 dB below their
+calibration's PSNR (an AVX2-only EPYC, 2026-12-06, the 22 test photos at 512 px; see ``benchmarks/stylebank.md``)."""
+
+
+def int8_min_psnr() -> float:
+    """The calibration PSNR (dB) every bank in use needs for ``precision="auto"`` to run in int8 on this CPU."""
+    return AUTO_MIN_PSNR + (0.0 if _has_vnni() else NO_VNNI_MARGIN_DB)
 
 
 class QuantizedConv:

@@ -54,8 +54,8 @@ from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
     tensor_to_pil
 from .ops import gram_matrix, normalized_weights, seeded_generator, total_variation
-from .quantized import AUTO_MIN_PSNR, METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, \
-    calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast
+from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, \
+    calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast, int8_min_psnr
 from .serialization import ModelFileError, SafetensorsMixin, read_metadata
 from .vgg import InferenceCopy, VGGEncoder, bf16_is_fast, check_precision
 
@@ -428,7 +428,7 @@ def _linear_fusion(features: torch.Tensor, weights: Mapping[StyleBank, float]) -
 PRECISIONS = ("auto", "int8", "bf16", "fp32")
 """Inference precisions of :func:`stylize`; ``"auto"`` is int8 where :func:`~styletransfer.quantized.int8_is_fast`,
 the auto-encoder is calibrated and the banks' calibrations measured int8 within
-:data:`~styletransfer.quantized.AUTO_MIN_PSNR` of float32, else bf16 where it is fast, else float32."""
+:func:`~styletransfer.quantized.int8_min_psnr` of float32, else bf16 where it is fast, else float32."""
 
 
 class _FloatRun:
@@ -497,7 +497,8 @@ def _inference_run(autoencoder: StyleBankAutoEncoder, banks: Iterable[StyleBank]
     if precision == "int8" and not int8_is_available(device):
         raise Int8UnavailableError(f"int8 inference runs on a CPU with oneDNN, not on {device}")
     banks = list(banks)
-    if precision == "int8" or (precision == "auto" and int8_is_fast(device) and int8_fidelity(banks) >= AUTO_MIN_PSNR):
+    auto_int8 = precision == "auto" and int8_is_fast(device) and int8_fidelity(banks) >= int8_min_psnr()
+    if precision == "int8" or auto_int8:
         try:
             return _Int8Run(autoencoder, banks)
         except Int8UnavailableError:
