@@ -20,10 +20,13 @@ Instance Normalization", ICCV 2017 (code: github.com/xunhuang1995/AdaIN-style).
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -35,10 +38,13 @@ from .color import COLOR_MODES
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
 from .masks import MaskSource, prepare_masks
 from .ops import adain, calc_mean_std, masked_mean_std, normalized_weights
+from .quantized import (METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAdaINDecoder,
+                        int8_is_available, int8_is_fast, int8_min_psnr)
 from .serialization import SafetensorsMixin
-from .vgg import VGG16_BLOCK_DEPTHS, InferenceCopy, VGGEncoder, check_precision, precision_uses_bf16
+from .vgg import VGG16_BLOCK_DEPTHS, InferenceCopy, VGGEncoder, bf16_is_fast, check_precision, precision_uses_bf16
 
 __all__ = [
+    "DECODER_PRECISIONS",
     "DecoderConfig",
     "AdaINDecoder",
     "StyleStats",
@@ -83,15 +89,22 @@ def _conv(in_ch: int, out_ch: int, relu: bool = True) -> list[nn.Module]:
     return layers + [nn.ReLU()] if relu else layers
 
 
+DECODER_PRECISIONS = ("auto", "int8", "bf16", "fp32")
+"""The decoder's precisions; ``"auto"`` is bf16 where :func:`~styletransfer.vgg.bf16_is_fast`, else int8 where
+:func:`~styletransfer.quantized.int8_is_fast` and the decoder carries a calibration for its weights that
+measured at least :func:`~styletransfer.quantized.int8_min_psnr`, else float32."""
+
+
 class AdaINDecoder(nn.Module, SafetensorsMixin):
     """The decoder ``g``: features at ``relu4_1`` (1/8 resolution) -> RGB image in [0, 1].
 
     Args:
         config: architecture (:class:`DecoderConfig`).
-        precision: ``"auto"`` (bf16 autocast where :func:`~styletransfer.vgg.bf16_is_fast`),
-            ``"bf16"`` or ``"fp32"``.
+        precision: one of :data:`DECODER_PRECISIONS`. int8 runs only for inference (no gradients), on
+            the CPU, with a calibration (:attr:`int8_calibration`).
 
-    The output is not clamped (training sees the raw values); clamp it for display.
+    The output is not clamped (training sees the raw values; the int8 copy writes bytes, so its output is
+    clamped to [0, 1] and rounded to 1/255); clamp it for display.
     """
 
     config_class = DecoderConfig
@@ -99,7 +112,10 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
     def __init__(self, config: DecoderConfig | None = None, *, precision: str = "auto") -> None:
         super().__init__()
         self.config = config or DecoderConfig()
-        self.precision = check_precision(precision)
+        self.precision = check_precision(precision, DECODER_PRECISIONS)
+        self.int8_calibration: dict[str, Any] | None = None
+        """The :func:`~styletransfer.quantized.calibrate_adain_decoder` record read with the weights, if any."""
+        self._int8 = Int8InferenceCopy(QuantizedAdaINDecoder, "python -m training.calibrate_adain")
         w4, w3, w2, w1 = self.config.widths
         layers = _conv(w4, w3) + [nn.Upsample(scale_factor=2, mode="nearest")]
         for depth, (cin, cout) in zip(self.config.depths, ((w3, w2), (w2, w1), (w1, 3))):
@@ -112,12 +128,44 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
         self.layers = nn.Sequential(*layers)
         self._bf16, self._fp32 = InferenceCopy(torch.bfloat16), InferenceCopy(torch.float32)
 
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> AdaINDecoder:
+        """:meth:`SafetensorsMixin.from_pretrained`, plus the int8 calibration stored with the weights."""
+        model = super().from_pretrained(path, **kwargs)
+        model.int8_calibration = cls.extra_metadata(path).get(METADATA_KEY)
+        return model
+
     def uses_bf16(self, device: torch.device | str) -> bool:
         """Whether a forward pass on ``device`` will run in bf16."""
         return precision_uses_bf16(self.precision, device)
 
+    def uses_int8(self, device: torch.device | str) -> bool:
+        """Whether an inference pass (no gradients) on ``device`` runs the int8 copy. With ``"auto"``, only where
+        bf16 is not fast: where it is, int8 has not been measured against it.
+
+        Raises:
+            Int8UnavailableError: ``"int8"`` where it cannot run (not a CPU, no calibration for these weights).
+        """
+        if self.precision == "int8":
+            if not int8_is_available(device):
+                raise Int8UnavailableError(f"int8 inference runs on a CPU with oneDNN, not on {device}")
+            self._int8.get(self, self.int8_calibration)
+            return True
+        if self.precision != "auto" or bf16_is_fast(device) or not int8_is_fast(device):
+            return False
+        record = self.int8_calibration or {}
+        if float(record.get("psnr_db", -math.inf)) < int8_min_psnr():
+            return False
+        try:
+            self._int8.get(self, record)
+        except Int8UnavailableError:
+            return False
+        return True
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, widths[0], h, w]`` -> ``[B, 3, 8h, 8w]`` (float32)."""
+        if not torch.is_grad_enabled() and self.uses_int8(features.device):
+            return self._int8.get(self, self.int8_calibration)(features).float().div_(255)
         use_bf16 = self.uses_bf16(features.device)
         if not torch.is_grad_enabled() and (use_bf16 or features.device.type == "cpu"):
             # inference: a standing copy (bf16, or on the CPU float32) runs faster than autocast or these layers
@@ -239,7 +287,8 @@ def stylize_tensor(
     masks: torch.Tensor | None = None,
     cache: FeatureCache | None = None,
 ) -> torch.Tensor:
-    """The tensor core of :func:`stylize`: content ``[B, 3, H, W]`` in [0, 1] -> stylised, unclamped.
+    """The tensor core of :func:`stylize`: content ``[B, 3, H, W]`` in [0, 1] -> stylised, unclamped (except
+    where the decoder runs in int8).
 
     ``H`` and ``W`` need not be multiples of 8: the content is reflection-padded and the output
     cropped back. ``masks`` are ``[N, 1, h, w]`` at feature resolution (:func:`prepare_masks`);

@@ -9,6 +9,7 @@ dataclass with JSON-typed fields that its ``__init__`` takes as first argument.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict
@@ -128,6 +129,17 @@ class SafetensorsMixin:
         except RuntimeError as e:
             raise ModelFileError(f"'{name}' does not fit {cls.__name__}({config}): {e}") from e
         return model
+
+    def fingerprint(self) -> str:
+        """A digest of the config and the weights rounded to fp16 (so fp16 and fp32 copies agree): what a
+        record made for these weights (a bank, an int8 calibration) is checked against."""
+        assert isinstance(self, torch.nn.Module)
+        h = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
+        for key, t in self.state_dict().items():
+            h.update(key.encode())
+            t = t.detach().cpu()
+            h.update((t.half() if t.is_floating_point() else t).contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     @staticmethod
     def extra_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import io
 import json
 import os
@@ -40,7 +39,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -164,7 +163,7 @@ class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
         self._bf16, self._fp32 = InferenceCopy(torch.bfloat16), InferenceCopy(torch.float32)
         self.int8_calibration: dict[str, Any] | None = None
         """The :func:`~styletransfer.quantized.calibrate` record read with the weights, if any."""
-        self._int8 = Int8InferenceCopy()
+        self._int8 = Int8InferenceCopy(QuantizedAutoEncoder, "python -m training.calibrate_stylebank")
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> StyleBankAutoEncoder:
@@ -205,15 +204,6 @@ class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """The reconstruction ``D(E(x))``."""
         return self.decode(self.encode(images))
-
-    def fingerprint(self) -> str:
-        """A digest of the config and the weights rounded to fp16 (so fp16 and fp32 copies agree)."""
-        h = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
-        for key, t in self.state_dict().items():
-            h.update(key.encode())
-            t = t.detach().cpu()
-            h.update((t.half() if t.is_floating_point() else t).contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

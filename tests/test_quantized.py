@@ -278,3 +278,79 @@ def test_weights_are_7_bit_where_the_cpu_has_no_vnni(monkeypatch, flags, limit):
     conv = quantized.QuantizedConv(w, None, 1 / 255, 1 / 255)
     q = torch.round(w / conv.weight_scales.float()[:, None, None, None])
     assert q.abs().amax() == limit
+
+
+# ---------------------------------------------------------------- the int8 AdaIN decoder
+
+def adain_decoder_and_maps() -> tuple:
+    from styletransfer.adain import AdaINDecoder, DecoderConfig
+
+    torch.manual_seed(0)
+    decoder = AdaINDecoder(DecoderConfig(widths=(16, 12, 8, 8)), precision="fp32").eval()
+    g = torch.Generator().manual_seed(1)
+    maps = [torch.randn(1, 16, 6 + k, 7, generator=g) * 2 + 1 for k in range(4)]  # signed, as AdaIN's features are
+    return decoder, maps
+
+
+def test_int8_adain_decoder_writes_the_float_decoders_bytes_to_within_a_few_levels():
+    decoder, maps = adain_decoder_and_maps()
+    record = quantized.calibrate_adain_decoder(decoder, maps[:3])
+    assert record["fingerprint"] == decoder.fingerprint() and record["images"] == 3 and len(record["ranges"]) == 7
+    assert record["psnr_db"] > 35 and record["weight_bits"] in (7, 8)
+    out = quantized.QuantizedAdaINDecoder(decoder, record["ranges"])(maps[3])
+    with torch.no_grad():
+        ref = decoder(maps[3]).clamp(0, 1).mul(255).round()
+    assert out.dtype == torch.uint8 and out.shape == ref.shape == (1, 3, 72, 56)
+    assert 10 * math.log10(255**2 / float((out.float() - ref).square().mean())) > 30  # a map it was not calibrated on
+    with pytest.raises(Int8UnavailableError, match="does not fit its layers"):
+        quantized.QuantizedAdaINDecoder(decoder, record["ranges"][:-1])
+
+
+def test_adain_decoder_precision_int8_needs_a_calibration_for_its_weights_and_auto_picks_it_only_where_it_pays(
+        monkeypatch, tmp_path):
+    from styletransfer import adain
+    from styletransfer.adain import AdaINDecoder
+
+    decoder, maps = adain_decoder_and_maps()
+    decoder.precision = "int8"
+    with pytest.raises(Int8UnavailableError, match="no int8 calibration for its weights .*training.calibrate_adain"):
+        decoder.uses_int8("cpu")
+    # the record travels in the file's metadata
+    path = decoder.save_pretrained(tmp_path / "decoder.safetensors")
+    update_extra_metadata(path, {METADATA_KEY: quantized.calibrate_adain_decoder(decoder, maps[:3])})
+    loaded = AdaINDecoder.from_pretrained(path, precision="int8").eval()
+    with torch.no_grad():
+        out = loaded(maps[3])
+    assert loaded.uses_int8("cpu") and out.dtype == torch.float32
+    assert torch.equal(out * 255, (out * 255).round()) and out.min() >= 0 and out.max() <= 1  # the copy's bytes
+    with pytest.raises(Int8UnavailableError, match="not on cuda"):
+        loaded.uses_int8("cuda")
+    # auto: int8 where it is fast and bf16 is not, with a calibration for these weights measuring enough
+    loaded.precision = "auto"
+    monkeypatch.setattr(adain, "int8_is_fast", lambda device: True)
+    monkeypatch.setattr(adain, "bf16_is_fast", lambda device: False)
+    monkeypatch.setattr(adain, "int8_min_psnr", lambda: loaded.int8_calibration["psnr_db"] - 1)
+    assert loaded.uses_int8("cpu")
+    monkeypatch.setattr(adain, "int8_min_psnr", lambda: loaded.int8_calibration["psnr_db"] + 1)
+    assert not loaded.uses_int8("cpu")
+    monkeypatch.setattr(adain, "int8_min_psnr", lambda: 0.0)
+    monkeypatch.setattr(adain, "bf16_is_fast", lambda device: True)
+    assert not loaded.uses_int8("cpu")
+    monkeypatch.setattr(adain, "bf16_is_fast", lambda device: False)
+    with torch.no_grad():
+        loaded.layers[1].weight.mul_(1.5)  # other weights: the calibration is not theirs
+    assert not loaded.uses_int8("cpu")
+    with torch.enable_grad():
+        assert loaded(maps[3].requires_grad_()).grad_fn is not None  # training never runs the int8 copy
+
+
+def test_calibrate_adain_command_says_what_is_missing(tmp_path, capsys):
+    from training.calibrate_adain import main as calibrate_adain_cli
+
+    decoder, _ = adain_decoder_and_maps()
+    path = decoder.save_pretrained(tmp_path / "decoder.safetensors")
+    (tmp_path / "photos").mkdir()
+    assert calibrate_adain_cli(["--decoder", str(path), "--contents", str(tmp_path / "photos"),
+                                "--styles", str(tmp_path / "none")]) == 2
+    assert "error: no images (" in capsys.readouterr().err
+    assert METADATA_KEY not in read_metadata(path).get("extra", "")  # nothing written

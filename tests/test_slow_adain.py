@@ -47,3 +47,29 @@ def test_cli_adain_writes_a_png_with_settings(models, data_dir, tmp_path):
     assert rc == 0 and read_settings(out)["settings"]["masks"] == "auto regions"
     assert cli(["adain", str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg"),
                 "--alpha", "2", "-o", str(out)]) == 2
+
+
+def test_shipped_decoder_carries_an_int8_calibration_and_its_int8_output_stays_close_to_float32(models, data_dir):
+    """43.8 dB mean, 35.7 dB worst over the 22 test photos at 512 px, alpha 1 and 0.5 (benchmarks/adain.md)."""
+    import math
+
+    import numpy as np
+
+    from styletransfer import quantized
+
+    if not quantized.int8_is_available():
+        pytest.skip("this torch build has no oneDNN int8 convolutions")
+    encoder, decoder = models
+    assert decoder.int8_calibration["fingerprint"] == decoder.fingerprint()
+    assert decoder.int8_calibration["psnr_db"] >= quantized.AUTO_MIN_PSNR + quantized.NO_VNNI_MARGIN_DB
+    content, style = data_dir / "content" / "chicago.jpg", data_dir / "styles" / "candy.jpg"
+    precision = decoder.precision
+    try:
+        decoder.precision = "int8"
+        fast = np.asarray(adain.stylize(content, style, encoder=encoder, decoder=decoder, size=384), np.float64)
+        decoder.precision = "fp32"
+        ref = np.asarray(adain.stylize(content, style, encoder=encoder, decoder=decoder, size=384), np.float64)
+    finally:
+        decoder.precision = precision
+    psnr = 10 * math.log10(255**2 / max(float(np.mean((fast - ref) ** 2)), 1e-12))
+    assert psnr > 38, psnr
