@@ -703,11 +703,13 @@ def make_adain_handler(models: Models) -> Callable:
                               style_weights=None if masks is not None else weights, preserve_color=preserve_color,
                               color_method=color_method, masks=masks, size=None, style_size=512, cache=features)
         seconds = time.perf_counter() - t0
+        precision = decoder.inference_precision(DEVICE)
         settings = {"alpha": float(alpha), "style_weights": weights, "preserve_color": preserve_color,
-                    "spatial": spatial, "seed": int(seed), "decoder": getattr(decoder, "weights_source", "given")}
+                    "spatial": spatial, "seed": int(seed), "decoder": getattr(decoder, "weights_source", "given"),
+                    "decoder_precision": precision}
         if preserve_color == "histogram":
             settings["color_method"] = color_method
-        status = f"Done in {seconds:.2f} s. " + " ".join(notes)
+        status = f"Done in {seconds:.2f} s ({precision} decoder). " + " ".join(notes)
         png = write_png(image, "adain", settings)
         return png, status.strip(), png  # the page shows the file it offers: one PNG encoding, not two
 

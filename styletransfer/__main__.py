@@ -240,6 +240,9 @@ def _adain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=512, help="long side of the working size in px (0 = keep)")
     p.add_argument("--style-size", type=int, default=512, help="long side the styles are resized to (0 = keep)")
     p.add_argument("--fp32", action="store_true", help="run in float32 (default: bf16 where it pays)")
+    p.add_argument("--precision", choices=adain.DECODER_PRECISIONS, default=None,
+                   help="the decoder's precision (default: auto, or fp32 with --fp32): auto is bf16 where it pays, "
+                        "else int8 where the decoder is calibrated for it and int8 pays, else fp32")
     p.add_argument("--decoder", type=Path, help="decoder weights file (default: the zoo's adain.vgg16n)")
     p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")
 
@@ -248,8 +251,12 @@ def _adain_runner(args: argparse.Namespace) -> _Runner:
     import zoo  # application layer only; see the module docstring
 
     precision = "fp32" if args.fp32 else "auto"
+    if args.fp32 and args.precision not in (None, "fp32"):
+        raise ValueError(f"--fp32 runs everything in float32: leave out --precision {args.precision}")
     encoder = zoo.load_normalized_vgg(precision, str(args.vgg) if args.vgg else None)
-    decoder = zoo.load_adain_decoder(path=str(args.decoder) if args.decoder else None, precision=precision)
+    decoder = zoo.load_adain_decoder(path=str(args.decoder) if args.decoder else None,
+                                     precision=args.precision or precision)
+    decoder_precision = decoder.inference_precision(next(decoder.parameters()).device)  # int8: refused here if not
     controls = {
         "alpha": args.alpha,
         "style_weights": args.style_weights,
@@ -268,9 +275,9 @@ def _adain_runner(args: argparse.Namespace) -> _Runner:
         image = adain.stylize(content, styles, encoder=encoder, decoder=decoder, masks=masks, **controls)
         seconds = time.perf_counter() - t0
         settings = {**controls, "content": content.name, "styles": [s.name for s in args.styles],
-                    "masks": masks_record, "decoder": decoder.weights_source}
+                    "masks": masks_record, "decoder": decoder.weights_source, "decoder_precision": decoder_precision}
         _write(image, output, method="adain", settings=settings)
-        return f"wrote {output} in {seconds:.2f} s"
+        return f"wrote {output} in {seconds:.2f} s ({decoder_precision} decoder)"
 
     return run
 

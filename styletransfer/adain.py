@@ -162,6 +162,10 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
             return False
         return True
 
+    def inference_precision(self, device: torch.device | str) -> str:
+        """What an inference pass on ``device`` runs in: ``"int8"``, ``"bf16"`` or ``"fp32"``."""
+        return "int8" if self.uses_int8(device) else "bf16" if self.uses_bf16(device) else "fp32"
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, widths[0], h, w]`` -> ``[B, 3, 8h, 8w]`` (float32)."""
         if not torch.is_grad_enabled() and self.uses_int8(features.device):

@@ -47,9 +47,14 @@ def test_cli_adain_writes_a_png_with_settings(models, data_dir, tmp_path):
     assert rc == 0 and read_settings(out)["settings"]["masks"] == "auto regions"
     assert cli(["adain", str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg"),
                 "--alpha", "2", "-o", str(out)]) == 2
+    pair = [str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg")]
+    assert cli(["adain", *pair, "--precision", "fp32", "--size", "128", "-o", str(out)]) == 0
+    assert read_settings(out)["settings"]["decoder_precision"] == "fp32"
+    assert cli(["adain", *pair, "--fp32", "--precision", "int8", "-o", str(out)]) == 2
 
 
-def test_shipped_decoder_carries_an_int8_calibration_and_its_int8_output_stays_close_to_float32(models, data_dir):
+def test_shipped_decoder_carries_an_int8_calibration_and_its_int8_output_stays_close_to_float32(models, data_dir,
+                                                                                                  tmp_path):
     """43.8 dB mean, 35.7 dB worst over the 22 test photos at 512 px, alpha 1 and 0.5 (benchmarks/adain.md)."""
     import math
 
@@ -59,6 +64,10 @@ def test_shipped_decoder_carries_an_int8_calibration_and_its_int8_output_stays_c
 
     if not quantized.int8_is_available():
         pytest.skip("this torch build has no oneDNN int8 convolutions")
+    out = tmp_path / "out.png"
+    assert cli(["adain", str(data_dir / "content" / "tubingen.jpg"), str(data_dir / "styles" / "candy.jpg"),
+                "--precision", "int8", "--size", "128", "-o", str(out)]) == 0
+    assert read_settings(out)["settings"]["decoder_precision"] == "int8"
     encoder, decoder = models
     assert decoder.int8_calibration["fingerprint"] == decoder.fingerprint()
     assert decoder.int8_calibration["psnr_db"] >= quantized.AUTO_MIN_PSNR + quantized.NO_VNNI_MARGIN_DB
