@@ -146,7 +146,7 @@ class InferenceCopy:
     like, exact up to rounding) and its weights take no gradients: a module being trained keeps
     using its float32 weights under autocast, while the frozen VGG runs its bf16 copy also when
     gradients flow to its input (Gatys, and the training losses). A float32 copy is what a CPU
-    without fast bf16 runs the decoders on (the AdaIN decoder 1.6-1.7x faster than the plain
+    without fast bf16 runs the frozen networks on (the AdaIN decoder 1.4-1.7x faster than the plain
     module on an AVX2-only CPU, see ``benchmarks/speed.md``).
     """
 
