@@ -158,9 +158,10 @@ def device_notice() -> str:
         where = f"GPU ({torch.cuda.get_device_name(0)})"
     else:
         where = f"CPU ({torch.get_num_threads()} threads)"
-    precision = "bf16 autocast" if bf16_is_fast(DEVICE) else "float32"
-    if int8_is_fast(DEVICE):
-        precision += " (StyleBank: int8 for banks calibrated for it)"
+    bf16 = bf16_is_fast(DEVICE)
+    precision = "bf16 autocast" if bf16 else "float32"
+    if int8_is_fast(DEVICE):  # the AdaIN decoder's int8 only where bf16 is not fast (see AdaINDecoder.uses_int8)
+        precision += f" ({'StyleBank' if bf16 else 'StyleBank and the AdaIN decoder'}: int8 where calibrated for it)"
     return f"Running on {where}, {precision}. Uploads larger than {MAX_SIDE} px are downscaled."
 
 

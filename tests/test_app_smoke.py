@@ -63,6 +63,19 @@ def test_zoo_and_device_endpoints(client):
     assert client.predict(api_name="/device").startswith("Running on ")
 
 
+@pytest.mark.parametrize(("bf16", "int8", "says"), [
+    (True, True, "bf16 autocast (StyleBank: int8 where"),
+    (False, True, "float32 (StyleBank and the AdaIN decoder: int8"),
+    (False, False, "float32. Uploads"),
+])
+def test_the_device_line_says_which_precisions_run(monkeypatch, bf16, int8, says):
+    import app
+
+    monkeypatch.setattr(app, "bf16_is_fast", lambda device: bf16)
+    monkeypatch.setattr(app, "int8_is_fast", lambda device: int8)
+    assert says in app.device_notice()
+
+
 def test_every_endpoint_names_its_inputs_and_outputs(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/gatys", "/adain", "/stylebank", "/train_bank", "/compare", "/zoo_list", "/device"} <= set(api)
