@@ -31,6 +31,7 @@ import queue
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,6 +250,7 @@ def show_result_on_click(button: gr.Button, result: gr.Image) -> None:
 def follow_handler(handler: Callable, n_outputs: int, status_at: int, ready: Callable[[tuple], bool]) -> Callable:
     """``handler`` for runs the user did not ask for by a button: nothing changes until ``ready(inputs)``, and a
     run that fails keeps the last result and says why in output ``status_at`` (no pop-up)."""
+    @functools.wraps(handler)  # its signature: Gradio passes the request where the handler takes one
     def follow(*args: Any) -> tuple:
         unchanged = [gr.skip()] * n_outputs
         if not ready(args):
@@ -270,6 +272,29 @@ def follow_controls(handler: Callable, controls: Sequence[gr.components.Componen
     triggers = [c.release if isinstance(c, gr.Slider) else c.change for c in controls]
     gr.on(triggers, follow_handler(handler, len(outputs), outputs.index(status), ready), inputs=inputs,
           outputs=outputs, trigger_mode="always_last", show_progress="minimal", api_name=False, **QUICK_GROUP)
+
+
+class NewestRun:
+    """Which run of one tab's handler each page started last. A Stylize press and a run that follows the
+    controls can run at once (the quick group runs two), and the one that ends last would otherwise show its
+    result even when it is the older: a run that ends after a newer one leaves the outputs to it."""
+
+    def __init__(self, pages: int = 1024) -> None:
+        self._tickets: OrderedDict[str, int] = OrderedDict()
+        self._pages = pages
+        self._lock = threading.Lock()
+
+    def start(self, request: gr.Request | None) -> Callable[[], bool]:
+        """Count a run as the page's newest; the callable says whether it still is (always, without a page)."""
+        if request is None or not request.session_hash:
+            return lambda: True
+        key = request.session_hash
+        with self._lock:
+            ticket = self._tickets.pop(key, 0) + 1
+            self._tickets[key] = ticket  # the most recent pages last; the oldest are forgotten
+            while len(self._tickets) > self._pages:
+                self._tickets.popitem(last=False)
+        return lambda: self._tickets.get(key, ticket) == ticket
 
 
 def image_input(label: str, **kwargs: Any) -> gr.Image:
@@ -687,12 +712,13 @@ def adain_inputs_ready(args: Sequence) -> bool:
 def make_adain_handler(models: Models) -> Callable:
     """The AdaIN tab's handler: (image, status, PNG with the settings). It keeps the last images' encodings, so
     a re-run with other controls (the result follows them) only decodes."""
-    features = adain.FeatureCache()
+    features, runs = adain.FeatureCache(), NewestRun()
 
     @studio_handler
     def run(content, style1, style2=None, style3=None, style4=None, weight1=None, weight2=None, weight3=None,
             weight4=None, alpha=None, preserve_color=None, spatial=None, editor=None, seed=None,
-            color_method=None):
+            color_method=None, request: gr.Request = None):
+        is_newest = runs.start(request)
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
@@ -710,6 +736,8 @@ def make_adain_handler(models: Models) -> Callable:
                     "decoder_precision": precision}
         if preserve_color == "histogram":
             settings["color_method"] = color_method
+        if not is_newest():
+            return (gr.skip(),) * 3
         status = f"Done in {seconds:.2f} s ({precision} decoder). " + " ".join(notes)
         png = write_png(image, "adain", settings)
         return png, status.strip(), png  # the page shows the file it offers: one PNG encoding, not two
@@ -769,10 +797,13 @@ def stylebank_inputs_ready(args: Sequence) -> bool:
 
 def make_stylebank_handler(models: Models) -> Callable:
     """The StyleBank tab's handler: (image, region map, status, PNG with the settings)."""
+    runs = NewestRun()
+
     @studio_handler
     def run(content, bank1, weight1=None, bank2=None, weight2=None, bank3=None, weight3=None, bank4=None,
             weight4=None, mode=None, k=None, editor=None, seed=None, preserve_color=None, color_method=None,
-            user_banks=None):
+            user_banks=None, request: gr.Request = None):
+        is_newest = runs.start(request)
         notes: list[str] = []
         t0 = time.perf_counter()
         raw = working_image(content, "content", notes)
@@ -791,6 +822,8 @@ def make_stylebank_handler(models: Models) -> Callable:
             result = stylebank.stylize(raw, names, regions=int(k), seed=int(seed), **common)
         else:
             result = stylebank.stylize(raw, names, masks=painted_masks(editor, slots, raw.size), **common)
+        if not is_newest():
+            return (gr.skip(),) * 4
         status = f"Done in {time.perf_counter() - t0:.2f} s ({result.settings['precision']}). " + " ".join(notes)
         png = write_png(result.image, "stylebank", result.settings)
         return png, result.region_map, status.strip(), png

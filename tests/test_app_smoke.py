@@ -2,6 +2,7 @@
 
 import os
 import re
+import threading
 import time
 import types
 from collections.abc import Callable
@@ -819,3 +820,39 @@ def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_re
     args[3] = "dots"
     image, region_map, status, _ = follow(*args)
     assert Image.open(image).size == (72, 56) and region_map is None and status.startswith("Done in")
+
+
+def test_a_run_that_ends_after_a_newer_one_of_the_same_page_leaves_the_outputs_to_it(
+        tiny_models, images, monkeypatch, tmp_path):
+    """A Stylize press and a run following the controls can run at once; the older must not replace the
+    newer one's result by ending last. Another page's runs do not count."""
+    import gradio as gr
+
+    import app
+
+    monkeypatch.setattr(app.tempfile, "tempdir", str(tmp_path))
+    content, style, _ = images
+    release, entered = threading.Event(), threading.Event()
+    stylize = app.adain.stylize
+
+    def slow_first(*args, **kwargs):
+        if kwargs["alpha"] == 0.3:  # the older run: held until the newer one has ended
+            entered.set()
+            assert release.wait(30)
+        return stylize(*args, **kwargs)
+
+    monkeypatch.setattr(app.adain, "stylize", slow_first)
+    handler = app.make_adain_handler(tiny_models)
+    page, other = types.SimpleNamespace(session_hash="page"), types.SimpleNamespace(session_hash="other")
+    args = [str(content), str(style), None, None, None, 1.0, 1.0, 1.0, 1.0, 0.3, "none", "off", None, 0, "cholesky"]
+    older: dict = {}
+    thread = threading.Thread(target=lambda: older.update(out=handler(*args, request=page)))
+    thread.start()
+    assert entered.wait(30)
+    newer = handler(*args[:9], 0.6, *args[10:], request=page)
+    assert read_settings(newer[2])["settings"]["alpha"] == 0.6
+    assert handler(*args[:9], 0.8, *args[10:], request=other)[1].startswith("Done in")  # another page
+    release.set()
+    thread.join(30)
+    assert older["out"] == (gr.skip(),) * 3  # nothing of the older run reaches the page
+    assert handler(*args, request=page)[1].startswith("Done in")  # the page's newest again: shown
