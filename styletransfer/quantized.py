@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from .cpu import cpu_flags
 from .imageio import tensor_to_bytes
 from .reparam import ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGridConv, _conv_relu, _interleave, \
-    _left_strip, _reflect_into_border, _top_strip, reparameterize
+    _left_strip, _reflect_into_border, _subpixel_map, _top_strip, reparameterize
 
 if TYPE_CHECKING:
     from .adain import AdaINDecoder
@@ -241,8 +241,8 @@ class QuantizedAutoEncoder:
         scale = max(hi - lo, 1e-8) / 255
         zero_point = int(round(-lo / scale))
         n, _, h, w = f.shape
-        y = self.dec0(F.pad(_quantize(f, scale, zero_point), (1,) * 4, mode="replicate"), scale, zero_point, s0)
-        x = _interleave(y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, -1)).permute(0, 3, 1, 2)
+        x = _subpixel_map(self.dec0(F.pad(_quantize(f, scale, zero_point), (1,) * 4, mode="replicate"), scale,
+                                    zero_point, s0))
         e, p = self.border, self.out_pad
         y = self.dec1(F.pad(x, (e,) * 4, mode="replicate"), s0, 0, s1)
         grid = y.permute(0, 2, 3, 1).reshape(n, y.shape[2], y.shape[3], 2, 2, -1)
@@ -292,9 +292,7 @@ class QuantizedAdaINDecoder:
         x = _quantize(self.first(features.float().contiguous(memory_format=torch.channels_last)), self.scales[0])
         for module, conv in self.layers:
             if isinstance(module, SubPixelConv):
-                n, _, h, w = x.shape
-                y = conv(F.pad(x, (1,) * 4, mode="replicate"))
-                x = _interleave(y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, -1)).permute(0, 3, 1, 2)
+                x = _subpixel_map(conv(F.pad(x, (1,) * 4, mode="replicate")))
             else:
                 x = conv(F.pad(x, (module.pad,) * 4, mode="reflect"))
         return x

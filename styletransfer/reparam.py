@@ -69,10 +69,15 @@ class SubPixelConv(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
-        c = self.weight.shape[0] // 4
-        y = _conv_relu(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias, relu=self.relu)
-        return _interleave(y.permute(0, 2, 3, 1).reshape(n, h + 1, w + 1, 2, 2, c)).permute(0, 3, 1, 2)
+        return _subpixel_map(_conv_relu(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias,
+                                        relu=self.relu))
+
+
+def _subpixel_map(y: torch.Tensor) -> torch.Tensor:
+    """A sub-pixel convolution's output ``[n, 4c, h + 1, w + 1]`` (the four phases of each output channel) as
+    the map it stands for, ``[n, c, 2h, 2w]`` (channels-last)."""
+    n, _, h1, w1 = y.shape
+    return _interleave(y.permute(0, 2, 3, 1).reshape(n, h1, w1, 2, 2, -1)).permute(0, 3, 1, 2)
 
 
 def _interleave(phases: torch.Tensor) -> torch.Tensor:
