@@ -7,8 +7,9 @@ Thin by design: layout, wiring and error messages. The work is done by the
 on first use (tests pass tiny ones through :class:`Models`). Long jobs (Gatys) run in their
 own concurrency group so quick AdaIN requests never wait behind them.
 
-Every tab is an API endpoint. Its handler gives each input after the ones a request must carry a
-None default: Gradio's API then lists the inputs that have no value of their own (styles 2-4,
+Every tab but Live camera is an API endpoint (Gradio's clients cannot drive a camera stream; a frame at a
+time, ``/stylebank`` and ``/adain`` do what it does). Its handler gives each input after the ones a request
+must carry a None default: Gradio's API then lists the inputs that have no value of their own (styles 2-4,
 painted regions, a start image, training photos) as optional, while the others default to their
 component's value (Gradio itself always passes every input).
 
@@ -747,13 +748,22 @@ def make_adain_handler(models: Models) -> Callable:
 
 # ---------------------------------------------------------------- StyleBank and training
 
+@functools.lru_cache(maxsize=16)
+def _loaded_banks(autoencoder: StyleBankAutoEncoder, files: tuple[tuple[str, int], ...]) -> dict[str, StyleBank]:
+    """Bank files (path, modification time) loaded for ``autoencoder`` on its device, kept for the next request:
+    the same bank objects keep their prepacked int8 kernels, and a live stream does not read the files each frame."""
+    device = next(autoencoder.parameters()).device
+    return {name: bank.to(device) for name, bank in load_banks([path for path, _ in files], autoencoder).items()}
+
+
 def _all_banks(models: Models, user_banks: dict[str, str]) -> tuple[StyleBankAutoEncoder, dict[str, StyleBank]]:
     """The default banks plus this session's (learned or added) bank files."""
     autoencoder, banks = models.stylebank()
-    banks = dict(banks)
-    device = next(autoencoder.parameters()).device
-    banks |= {name: bank.to(device) for name, bank in load_banks((user_banks or {}).values(), autoencoder).items()}
-    return autoencoder, banks
+    try:
+        files = tuple((path, os.stat(path).st_mtime_ns) for path in (user_banks or {}).values())
+    except OSError as e:
+        raise ModelFileError(f"a bank file of this session is gone ({e.strerror}): add or train it again") from None
+    return autoencoder, {**banks, **_loaded_banks(autoencoder, files)}
 
 
 def bank_gallery(models: Models, user_banks: dict[str, str]) -> tuple[list, Any]:
@@ -919,6 +929,101 @@ def push_bank(bank_file: Any, repo_id: str, token: str) -> str:
     path = Path(str(bank_file))
     commit = zoo.hub.upload(path, repo_id.strip(), path_in_repo=path.name, token=token)
     return f"Pushed {path.name} to {repo_id} (commit {commit[:12]})."
+
+
+# ---------------------------------------------------------------- Live camera
+
+LIVE_METHODS = ("StyleBank", "AdaIN")
+LIVE_COLOR_MODES = COLOR_MODES[:2]
+"""The Live tab's colour controls: none and luminance, which cost nothing a frame (AdaIN's histogram matching
+recolours the style before it is encoded, so it would encode the style again for every frame)."""
+LIVE_EVERY = 0.1
+"""Seconds between the frames a page sends at most (it sends none while the last is being stylised)."""
+LIVE_SECONDS = 120
+"""How long one stream may keep the server stylising (Gradio's time limit; the user starts it again after)."""
+STUDIO_CSS = "#live-result img { width: 100%; height: 100%; object-fit: contain; }"
+"""The page's style sheet (Gradio takes it at launch): the live result fills its box, as the camera's picture
+does (a frame of 256 px would otherwise show small)."""
+LIVE_GROUP: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": 2}
+"""The live streams' own queue group: a stream holds its place while it lasts, so quick requests never wait for it."""
+
+
+class FrameRate:
+    """Frames per second of each page's stream: the mean interval between its frames, averaged over about the
+    last ``1 / (1 - smoothing)`` frames; a pause longer than ``gap`` seconds starts the count again."""
+
+    def __init__(self, pages: int = 1024, smoothing: float = 0.8, gap: float = 2.0) -> None:
+        self._last: OrderedDict[str, tuple[float, float | None]] = OrderedDict()
+        self._pages, self._smoothing, self._gap = pages, smoothing, gap
+        self._lock = threading.Lock()
+
+    def tick(self, request: gr.Request | None, now: float | None = None) -> float | None:
+        """Count a frame of the request's page; its frames per second so far (None for its first frame)."""
+        if request is None or not request.session_hash:
+            return None
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            last, interval = self._last.pop(request.session_hash, (None, None))
+            if last is None or now - last > self._gap:
+                interval = None
+            elif interval is None:
+                interval = now - last
+            else:
+                interval = self._smoothing * interval + (1 - self._smoothing) * (now - last)
+            self._last[request.session_hash] = (now, interval)
+            while len(self._last) > self._pages:
+                self._last.popitem(last=False)
+        return 1 / interval if interval else None
+
+
+def live_inputs_ready(args: Sequence) -> bool:
+    """Whether the Live handler's inputs hold a camera frame."""
+    return args[0] is not None
+
+
+def make_live_handler(models: Models) -> Callable:
+    """The Live tab's handler, called for each camera frame: (stylised frame, status). An AdaIN style is encoded
+    once (its statistics are kept by file), so each frame costs one pass through the networks."""
+    rates = FrameRate()
+
+    @functools.lru_cache(maxsize=8)
+    def style_stats(path: str) -> adain.StyleStats:
+        return adain.encode_style(path, encoder=models.adain_encoder(), size=512)
+
+    @studio_handler
+    def frame(camera, method=None, bank=None, style=None, alpha=None, preserve_color=None, size=None,
+              user_banks=None, request: gr.Request = None):
+        fps = rates.tick(request)
+        if preserve_color not in LIVE_COLOR_MODES:
+            raise ValueError(f"choose one of the colour controls: {', '.join(LIVE_COLOR_MODES)}")
+        t0 = time.perf_counter()
+        if method == LIVE_METHODS[0]:
+            if not bank:
+                raise ValueError("choose a style bank")
+            autoencoder, banks = _all_banks(models, user_banks)
+            result = stylebank.stylize(camera, bank, autoencoder=autoencoder, banks=banks, size=int(size),
+                                       preserve_color=preserve_color)
+            image, precision = result.image, result.settings["precision"]
+        elif method == LIVE_METHODS[1]:
+            if style is None:
+                raise ImageInputError("upload a style image for AdaIN.")
+            decoder = models.adain_decoder()
+            image = adain.stylize(camera, style_stats(str(style)), encoder=models.adain_encoder(), decoder=decoder,
+                                  alpha=float(alpha), preserve_color=preserve_color, size=int(size))
+            precision = f"{decoder.inference_precision(DEVICE)} decoder"
+        else:
+            raise ValueError(f"choose one of the methods: {', '.join(LIVE_METHODS)}")
+        ms = 1000 * (time.perf_counter() - t0)
+        rate = f", {fps:.1f} frames/s" if fps else ""
+        return image, f"{method} at {image.width}x{image.height}: {ms:.0f} ms a frame{rate} ({precision})."
+
+    return frame
+
+
+def live_bank_choices(models: Models, user_banks: dict[str, str], current: str | None) -> Any:
+    """The Live tab's bank dropdown: every bank, the current choice kept (else the first)."""
+    choices = bank_gallery(models, user_banks)[1]["choices"]
+    return gr.update(choices=choices, value=current if current in choices else (choices or [None])[0])
 
 
 # ---------------------------------------------------------------- Compare
@@ -1314,6 +1419,43 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
     push.click(push_bank, inputs=[bank_file, repo, token], outputs=pushed, api_name="push_bank")
 
 
+def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -> gr.Dropdown:
+    """The Live tab; returns its bank dropdown (filled when the page loads, and when the session's banks change)."""
+    gr.Markdown("Your camera, stylised as it streams: press **Record** under the camera (and allow the browser to "
+                f"use it). Frames go to the server as fast as it stylises them, at most {1 / LIVE_EVERY:.0f} a "
+                f"second; a stream stops after {LIVE_SECONDS} s of stylising (press Record again).")
+    with gr.Row():
+        with gr.Column():
+            camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
+                              webcam_options=gr.WebcamOptions(mirror=True, constraints={
+                                  "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+            method = gr.Radio(list(LIVE_METHODS), value=LIVE_METHODS[0],
+                              label="Method (StyleBank: a trained style, the fastest; AdaIN: any style image)")
+            bank = gr.Dropdown([], label="Style bank (the zoo's, and those added or trained this session)",
+                               allow_custom_value=True)
+            with gr.Column(visible=False) as adain_controls:
+                style = image_input("Style image (AdaIN)", height=200)
+                alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Content-style trade-off (alpha)")
+                if examples:
+                    gr.Examples([[style_image] for style_image in dict.fromkeys(s for _, s in examples)],
+                                inputs=[style])
+            size = gr.Slider(128, 512, value=256, step=64, label="Frame size (long side, px; smaller is faster)")
+            preserve = gr.Radio(list(LIVE_COLOR_MODES), value="none", label="Preserve the camera's colours")
+        with gr.Column():
+            out = gr.Image(label="Live result", type="pil", format="jpeg", interactive=False, height=420,
+                           elem_id="live-result")
+            status = status_text()
+    inputs, outputs = [camera, method, bank, style, alpha, preserve, size, user_banks], [out, status]
+    camera.stream(follow_handler(make_live_handler(models), len(outputs), 1, live_inputs_ready), inputs=inputs,
+                  outputs=outputs, stream_every=LIVE_EVERY, time_limit=LIVE_SECONDS, show_progress="hidden",
+                  api_name=False, **LIVE_GROUP)  # Gradio's clients cannot drive a stream: see the module docstring
+    method.change(lambda m: (gr.update(visible=m == LIVE_METHODS[0]), gr.update(visible=m == LIVE_METHODS[1])),
+                  method, [bank, adain_controls], api_name=False, queue=False)
+    user_banks.change(studio_handler(functools.partial(live_bank_choices, models)), inputs=[user_banks, bank],
+                      outputs=bank, api_name=False)
+    return bank
+
+
 def _compare_tab(models: Models, examples: list[list[str]]) -> None:
     gr.Markdown("One content and one style through every method, side by side, with wall time and the same "
                 "content loss, LPIPS to the content and style loss for each. StyleBank either uses the zoo bank "
@@ -1370,7 +1512,8 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     """The Blocks app: layout and wiring only."""
     models = models or zoo_models()
     examples = example_pairs()  # read once for every tab
-    with gr.Blocks(title="Style transfer studio") as demo:
+    # Every output is a file in Gradio's cache (a live stream writes one a frame): those a day old go, hourly.
+    with gr.Blocks(title="Style transfer studio", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Style transfer studio\nGatys optimisation, AdaIN and StyleBank on one VGG-16 core.")
         notice = status_text("device")
         user_banks = gr.State({})
@@ -1380,6 +1523,8 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
             _gatys_tab(models, examples)
         with gr.Tab("StyleBank"):
             gallery, names = _stylebank_tab(models, user_banks, examples)
+        with gr.Tab("Live camera"):
+            live_bank = _live_tab(models, user_banks, examples)
         with gr.Tab("Train a style"):
             _train_tab(models, user_banks, gallery, names, examples)
         with gr.Tab("Compare"):
@@ -1390,6 +1535,8 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         demo.load(studio_handler(functools.partial(first_load_banks, models)), inputs=user_banks,
                   outputs=[gallery, *names], api_name=False)
         demo.load(studio_handler(device_notice), outputs=notice, api_name="device")
+        demo.load(studio_handler(functools.partial(live_bank_choices, models)), inputs=[user_banks, live_bank],
+                  outputs=live_bank, api_name=False)
     return demo
 
 
@@ -1400,7 +1547,7 @@ def main() -> None:
     for name, load in (("VGG-16 weights", models.vgg), ("AdaIN decoder", models.adain_decoder)):
         # Not on the main thread, which would keep an OpenMP team for good (see on_fresh_thread).
         print(f"{name}: {on_fresh_thread(load).weights_source}", flush=True)
-    build_demo(models).queue(max_size=int(os.environ.get("STUDIO_QUEUE_SIZE", "32"))).launch()
+    build_demo(models).queue(max_size=int(os.environ.get("STUDIO_QUEUE_SIZE", "32"))).launch(css=STUDIO_CSS)
 
 
 if __name__ == "__main__":

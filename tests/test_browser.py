@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from styletransfer.imageio import read_settings
+from styletransfer.stylebank import BankConfig, StyleBank, save_bank
 from tests.conftest import gradient_image
 
 pytestmark = pytest.mark.browser
@@ -19,7 +20,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CONTENT_SIZE = (96, 72)  # the uploaded content image (width, height)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a made-up camera, allowed
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def page(tmp_path, monkeypatch, tiny_models):
     import app
 
     demo = app.build_demo(tiny_models)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, css=app.STUDIO_CSS)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         with sync_api.sync_playwright() as p:
@@ -90,7 +92,7 @@ def test_page_and_every_tab_open_without_console_warnings(page):
     messages: list[str] = []
     page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("warning", "error") else None)
     page.reload()
-    for tab in ("AdaIN", "Gatys", "StyleBank", "Train a style", "Compare", "Zoo"):
+    for tab in ("AdaIN", "Gatys", "StyleBank", "Live camera", "Train a style", "Compare", "Zoo"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(300)
     page.wait_for_timeout(1000)
@@ -187,6 +189,44 @@ def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
     panel.get_by_text("Done in").wait_for(timeout=60_000)
     assert_shows_result(panel, "Result")
     page.screenshot(path=str(ARTIFACTS / "stylebank_tab.png"), full_page=True)
+
+
+def test_live_tab_stylises_the_camera_stream_with_a_bank_then_with_adain(page, uploads, tiny_models, tmp_path):
+    """Chromium's made-up camera (640x480) streams to the Live tab: the first bank is chosen when the page loads,
+    the result follows the stream at the frame size with the camera's shape, and a bank added in the StyleBank
+    tab is offered here too."""
+    _, style = uploads
+    autoencoder, _ = tiny_models.stylebank()
+    bank_file = tmp_path / "mine.safetensors"
+    save_bank(StyleBank(BankConfig("mine", 16, 3, autoencoder.fingerprint())), bank_file)
+    page.get_by_role("tab", name="Live camera").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Your camera, stylised as it streams")
+    page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'waves')",
+                           timeout=30_000)
+    panel.get_by_role("button", name="Click to Access Webcam").click()
+    panel.get_by_role("button", name="capture photo").click(timeout=30_000)  # "Record"
+    panel.get_by_text(re.compile(r"StyleBank at 256x192: \d+ ms a frame, [\d.]+ frames/s")).wait_for(timeout=60_000)
+    shown = page.wait_for_function(  # each frame is a new image: read whichever is there, once it has loaded
+        "b => { const i = b.querySelector('img'); return i?.complete && i.naturalWidth && [i.naturalWidth, "
+        "i.naturalHeight]; }", arg=output_block(panel, "Live result").element_handle(), timeout=30_000)
+    assert shown.json_value() == [256, 192]
+    page.screenshot(path=str(ARTIFACTS / "live_tab.png"), full_page=True)
+    panel.get_by_label("AdaIN").check()
+    panel.get_by_text("upload a style image for AdaIN").wait_for(timeout=30_000)
+    panel.locator("input[type=file]").last.set_input_files(str(style))
+    panel.get_by_text(re.compile(r"AdaIN at 256x192: \d+ ms a frame")).wait_for(timeout=60_000)
+    page.get_by_role("tab", name="StyleBank").click()
+    bank_panel = page.get_by_role("tabpanel").filter(has_text="One auto-encoder, one small filter bank per style")
+    bank_panel.get_by_role("button", name="Add a bank (file or Hub repo)").click()
+    bank_panel.locator("input[type=file][accept*='.safetensors']").set_input_files(str(bank_file))
+    page.wait_for_timeout(500)
+    bank_panel.get_by_role("button", name="Add bank").click()
+    bank_panel.get_by_text("Added the bank 'mine'").wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Live camera").click()
+    panel.get_by_label("StyleBank").check()
+    panel.get_by_label("Style bank (the zoo's, and those added or trained this session)").click()
+    page.get_by_role("option", name="mine").click(timeout=30_000)
+    panel.get_by_text(re.compile(r"StyleBank at 256x192: \d+ ms a frame")).wait_for(timeout=60_000)
 
 
 def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):

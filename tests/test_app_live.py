@@ -1,0 +1,121 @@
+"""The Live camera tab: its per-frame handler, frame rate, and the session banks it reads each frame."""
+
+import os
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from styletransfer import adain
+from styletransfer.serialization import ModelFileError
+from styletransfer.stylebank import BankConfig, StyleBank, save_bank
+from tests.conftest import gradient_image
+
+FRAME = np.asarray(gradient_image(96, 72))  # a camera frame as Gradio hands it over (type="numpy")
+
+
+@pytest.fixture
+def live(tiny_models):
+    """The handler as the tab wires it: failures keep the last frame and say why in the status."""
+    import app
+
+    return app.follow_handler(app.make_live_handler(tiny_models), 2, 1, app.live_inputs_ready)
+
+
+def frame_args(method="StyleBank", bank="waves", style=None, alpha=1.0, preserve="none", size=64, user_banks=None):
+    return [FRAME, method, bank, style, alpha, preserve, size, user_banks or {}]
+
+
+def test_each_method_stylises_a_frame_at_the_frame_size_and_says_how_long_it_took(live, tmp_path):
+    style = tmp_path / "style.png"
+    gradient_image(40, 40).rotate(90).save(style)
+    page = types.SimpleNamespace(session_hash="page")
+    for method, extra in (("StyleBank", {}), ("AdaIN", {"style": str(style), "preserve": "luminance"})):
+        image, status = live(*frame_args(method, **extra), page)
+        assert isinstance(image, Image.Image) and image.size == (64, 48)  # long side 64, the frame's 4:3
+        assert status.startswith(f"{method} at 64x48: ") and " ms a frame" in status
+    bank_image = live(*frame_args(size=512), page)[0]
+    assert bank_image.size == (96, 72)  # frames are only ever made smaller
+    assert np.asarray(bank_image).std() > 1  # a picture, not a flat fill
+
+
+def test_the_style_is_encoded_once_for_all_frames(tiny_models, tmp_path, monkeypatch):
+    import app
+
+    style = tmp_path / "style.png"
+    gradient_image(40, 40).save(style)
+    encoded = []
+    real = adain.encode_style
+    monkeypatch.setattr(adain, "encode_style", lambda *a, **kw: encoded.append(a[0]) or real(*a, **kw))
+    handler = app.make_live_handler(tiny_models)
+    first = [np.asarray(handler(*frame_args("AdaIN", style=str(style)))[0]) for _ in range(3)]
+    assert encoded == [str(style)]
+    np.testing.assert_array_equal(first[0], first[2])  # the same frame, the same result
+    other = tmp_path / "other.png"
+    gradient_image(40, 40).rotate(90).save(other)
+    handler(*frame_args("AdaIN", style=str(other)))
+    assert encoded == [str(style), str(other)]
+
+
+def test_a_frame_that_cannot_be_stylised_keeps_the_last_result_and_says_why(live):
+    import gradio as gr
+
+    cases = {("StyleBank", ""): "choose a style bank", ("StyleBank", "nope"): "nope",
+             ("AdaIN", "waves"): "upload a style image for AdaIN", ("sketch", "waves"): "choose one of the methods"}
+    for (method, bank), says in cases.items():
+        image, status = live(*frame_args(method, bank=bank))
+        assert image == gr.skip() and status.startswith("Not updated: ") and says in status, status
+    image, status = live(*frame_args(preserve="histogram"))
+    assert image == gr.skip() and "none, luminance" in status
+    assert live(None, *frame_args()[1:]) == (gr.skip(), gr.skip())  # no frame yet: nothing changes
+
+
+def test_frame_rate_averages_each_pages_intervals_and_starts_again_after_a_pause():
+    import app
+
+    rates = app.FrameRate(pages=2, smoothing=0.5, gap=2.0)
+    page, other = types.SimpleNamespace(session_hash="page"), types.SimpleNamespace(session_hash="other")
+    assert rates.tick(page, now=10.0) is None  # a first frame has no rate
+    assert rates.tick(page, now=10.1) == pytest.approx(10.0)
+    assert rates.tick(page, now=10.4) == pytest.approx(1 / 0.2)  # the mean of 0.1 s and 0.3 s
+    assert rates.tick(other, now=10.5) is None  # each page its own
+    assert rates.tick(page, now=13.0) is None  # a pause: the stream started again
+    assert rates.tick(page, now=13.25) == pytest.approx(4.0)
+    assert rates.tick(None) is None and rates.tick(types.SimpleNamespace(session_hash=None)) is None
+    rates.tick(types.SimpleNamespace(session_hash="third"), now=14.0)
+    assert rates.tick(other, now=14.1) is None  # the oldest page was forgotten (pages=2)
+
+
+def test_session_banks_load_once_and_again_when_their_file_changes(tiny_models, tmp_path, monkeypatch):
+    import app
+
+    autoencoder, banks = tiny_models.stylebank()
+    path = tmp_path / "mine.safetensors"
+    save_bank(StyleBank(BankConfig("mine", 16, 3, autoencoder.fingerprint())), path)
+    name = "mine"
+    loads = []
+    real = app.load_banks
+    monkeypatch.setattr(app, "load_banks", lambda paths, ae: loads.append(list(paths)) or real(paths, ae))
+    app._loaded_banks.cache_clear()
+    user_banks = {name: str(path)}
+    first = app._all_banks(tiny_models, user_banks)[1]
+    again = app._all_banks(tiny_models, user_banks)[1]
+    assert loads == [[str(path)]] and first[name] is again[name]  # the same objects: prepacked kernels kept
+    assert set(first) == {*banks, name} and first is not again  # each caller gets its own dict
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    app._all_banks(tiny_models, user_banks)
+    assert len(loads) == 2
+    path.unlink()
+    with pytest.raises(ModelFileError, match="is gone"):
+        app._all_banks(tiny_models, user_banks)
+
+
+def test_the_bank_dropdown_keeps_its_choice_while_it_is_there(tiny_models):
+    import app
+
+    assert app.live_bank_choices(tiny_models, {}, "dots") == {"__type__": "update", "choices": ["waves", "dots"],
+                                                             "value": "dots"}
+    assert app.live_bank_choices(tiny_models, {}, "gone")["value"] == "waves"
+    assert app.live_bank_choices(tiny_models, {}, None)["value"] == "waves"
