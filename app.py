@@ -897,7 +897,7 @@ def make_train_handler(models: Models) -> Callable:
                             **BANK_RECIPES[recipe], "start": start, "stopped_early": stop.is_set()})
         user_banks = {**(user_banks or {}), name: str(path)}
         note = "Stopped early; " if stop.is_set() else ""
-        ready = f"{note}bank '{name}' is ready: use it in the StyleBank tab or download it. {noted}"
+        ready = f"{note}bank '{name}' is ready: use it in the StyleBank and Live camera tabs or download it. {noted}"
         yield preview, ready, str(path), user_banks
 
     return train

@@ -204,6 +204,7 @@ def test_live_tab_stylises_the_camera_stream_with_a_bank_then_with_adain(page, u
     page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'waves')",
                            timeout=30_000)
     panel.get_by_role("button", name="Click to Access Webcam").click()
+    page.wait_for_function("() => document.querySelector('video')?.readyState >= 2", timeout=30_000)  # playing
     panel.get_by_role("button", name="capture photo").click(timeout=30_000)  # "Record"
     panel.get_by_text(re.compile(r"StyleBank at 256x192: \d+ ms a frame, [\d.]+ frames/s")).wait_for(timeout=60_000)
     shown = page.wait_for_function(  # each frame is a new image: read whichever is there, once it has loaded
