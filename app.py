@@ -939,13 +939,14 @@ LIVE_COLOR_MODES = COLOR_MODES[:2]
 recolours the style before it is encoded, so it would encode the style again for every frame)."""
 LIVE_EVERY = 0.1
 """Seconds between the frames a page sends at most (it sends none while the last is being stylised)."""
-LIVE_SECONDS = 120
-"""How long one stream may keep the server stylising (Gradio's time limit; the user starts it again after)."""
+LIVE_TURN_SECONDS = 10
+"""Seconds of stylising a stream gets at a time (Gradio's time limit): it then goes back to the queue, behind any
+stream waiting for a place in :data:`LIVE_GROUP`, and carries on by itself when its turn comes again."""
 STUDIO_CSS = "#live-result img { width: 100%; height: 100%; object-fit: contain; }"
 """The page's style sheet (Gradio takes it at launch): the live result fills its box, as the camera's picture
 does (a frame of 256 px would otherwise show small)."""
 LIVE_GROUP: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": 2}
-"""The live streams' own queue group: a stream holds its place while it lasts, so quick requests never wait for it."""
+"""The live streams' own queue group: a stream holds its place for its turn, so quick requests never wait for it."""
 
 
 class FrameRate:
@@ -1423,7 +1424,8 @@ def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -
     """The Live tab; returns its bank dropdown (filled when the page loads, and when the session's banks change)."""
     gr.Markdown("Your camera, stylised as it streams: press **Record** under the camera (and allow the browser to "
                 f"use it). Frames go to the server as fast as it stylises them, at most {1 / LIVE_EVERY:.0f} a "
-                f"second; a stream stops after {LIVE_SECONDS} s of stylising (press Record again).")
+                f"second. When more pages stream than the server takes at once, they take turns of "
+                f"{LIVE_TURN_SECONDS} s of stylising.")
     with gr.Row():
         with gr.Column():
             camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
@@ -1447,7 +1449,7 @@ def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -
             status = status_text()
     inputs, outputs = [camera, method, bank, style, alpha, preserve, size, user_banks], [out, status]
     camera.stream(follow_handler(make_live_handler(models), len(outputs), 1, live_inputs_ready), inputs=inputs,
-                  outputs=outputs, stream_every=LIVE_EVERY, time_limit=LIVE_SECONDS, show_progress="hidden",
+                  outputs=outputs, stream_every=LIVE_EVERY, time_limit=LIVE_TURN_SECONDS, show_progress="hidden",
                   api_name=False, **LIVE_GROUP)  # Gradio's clients cannot drive a stream: see the module docstring
     method.change(lambda m: (gr.update(visible=m == LIVE_METHODS[0]), gr.update(visible=m == LIVE_METHODS[1])),
                   method, [bank, adain_controls], api_name=False, queue=False)
