@@ -939,6 +939,9 @@ LIVE_COLOR_MODES = COLOR_MODES[:2]
 recolours the style before it is encoded, so it would encode the style again for every frame)."""
 LIVE_EVERY = 0.1
 """Seconds between the frames a page sends at most (it sends none while the last is being stylised)."""
+LIVE_SIZE = 512 if DEVICE.type == "cuda" else 256
+"""The Live tab's default frame size (long side): on 2 CPU cores StyleBank then keeps up with 10 frames a second
+(README, "Live camera, measured")."""
 LIVE_TURN_SECONDS = 10
 """Seconds of stylising a stream gets at a time (Gradio's time limit): it then goes back to the queue, behind any
 stream waiting for a place in :data:`LIVE_GROUP`, and carries on by itself when its turn comes again."""
@@ -1441,7 +1444,7 @@ def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -
                 if examples:
                     gr.Examples([[style_image] for style_image in dict.fromkeys(s for _, s in examples)],
                                 inputs=[style])
-            size = gr.Slider(128, 512, value=256, step=64, label="Frame size (long side, px; smaller is faster)")
+            size = gr.Slider(128, 512, value=LIVE_SIZE, step=64, label="Frame size (long side, px; smaller is faster)")
             preserve = gr.Radio(list(LIVE_COLOR_MODES), value="none", label="Preserve the camera's colours")
         with gr.Column():
             out = gr.Image(label="Live result", type="pil", format="jpeg", interactive=False, height=420,
