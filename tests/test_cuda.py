@@ -117,3 +117,30 @@ def test_the_zoo_stylebank_on_the_gpu_matches_the_cpu():
     on_gpu = stylebank.stylize(content, name, autoencoder=ae.to(CUDA), banks=gpu_banks).image
     assert mean_abs_difference(on_gpu, on_cpu) < 0.01
     assert mean_abs_difference(on_gpu, content) > 0.02  # the style did something
+
+
+def test_the_live_tab_stylises_frames_on_the_gpu_with_a_session_bank(tiny_vgg, tmp_path):
+    """The Live tab's handler with models on the GPU: a bank file added this session is loaded onto the
+    auto-encoder's device, and the frames match the CPU's."""
+    import app
+
+    path = tmp_path / "mine.safetensors"
+    frame = np.asarray(gradient_image(96, 72))
+    style = tmp_path / "style.png"
+    gradient_image(40, 40).rotate(90).save(style)
+    decoder = AdaINDecoder(DecoderConfig(widths=(8, 8, 8, 8)), precision="fp32").eval()
+    results = {}
+    for device in (torch.device("cpu"), CUDA):
+        ae, banks = tiny_stylebank()
+        if not path.exists():
+            stylebank.save_bank(StyleBank(BankConfig("mine", 16, 3, ae.fingerprint())), path)
+        ae, banks = ae.to(device), {name: bank.to(device) for name, bank in banks.items()}
+        models = app.Models(vgg=lambda: tiny_vgg, adain_encoder=lambda: tiny_vgg.to(device),
+                            adain_decoder=lambda: decoder.to(device), stylebank=lambda: (ae, banks),
+                            lpips_heads=lambda: None, train_contents=lambda size: [])
+        live = app.make_live_handler(models)
+        results[device.type] = [live(frame, "StyleBank", "mine", None, 1.0, "none", 64, {"mine": str(path)})[0],
+                                live(frame, "AdaIN", None, str(style), 0.8, "luminance", 64, {})[0]]
+    for on_cpu, on_gpu in zip(results["cpu"], results["cuda"]):
+        assert on_gpu.size == on_cpu.size == (64, 48)
+        assert mean_abs_difference(on_gpu, on_cpu) < 0.01
