@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import gradio as gr
 import numpy as np
@@ -60,9 +60,11 @@ from styletransfer.quantized import int8_is_fast
 from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
                                      save_bank)
+from styletransfer.temporal import TemporalSmoother
 from styletransfer.vgg import LAYER_NAMES, VGGEncoder, bf16_is_fast
 from training.learn_bank import contents_from_images, load_contents
 
+T = TypeVar("T")
 ZOO_COLUMNS = ["name", "kind", "method", "size", "license", "source", "local", "on the Hub"]
 REPO = Path(__file__).resolve().parent
 MAX_SIDE = int(os.environ.get("STUDIO_MAX_SIDE", "1024"))
@@ -275,27 +277,47 @@ def follow_controls(handler: Callable, controls: Sequence[gr.components.Componen
           outputs=outputs, trigger_mode="always_last", show_progress="minimal", api_name=False, **QUICK_GROUP)
 
 
+class PageMemory(Generic[T]):
+    """One object per page (by the request's session hash), made on the page's first use; beyond ``pages``
+    pages the least recently seen are forgotten. Thread-safe."""
+
+    def __init__(self, make: Callable[[], T], pages: int = 1024) -> None:
+        self._pages: OrderedDict[str, T] = OrderedDict()
+        self._make, self._limit = make, pages
+        self._lock = threading.Lock()
+
+    def __call__(self, request: gr.Request | None) -> T | None:
+        """The request's page's object; None for a request without a page."""
+        if request is None or not request.session_hash:
+            return None
+        with self._lock:
+            value = self._pages.pop(request.session_hash, None)
+            if value is None:
+                value = self._make()
+            self._pages[request.session_hash] = value  # the most recent pages last; the oldest are forgotten
+            while len(self._pages) > self._limit:
+                self._pages.popitem(last=False)
+        return value
+
+
 class NewestRun:
     """Which run of one tab's handler each page started last. A Stylize press and a run that follows the
     controls can run at once (the quick group runs two), and the one that ends last would otherwise show its
     result even when it is the older: a run that ends after a newer one leaves the outputs to it."""
 
     def __init__(self, pages: int = 1024) -> None:
-        self._tickets: OrderedDict[str, int] = OrderedDict()
-        self._pages = pages
+        self._started: PageMemory[list[int]] = PageMemory(lambda: [0], pages)
         self._lock = threading.Lock()
 
     def start(self, request: gr.Request | None) -> Callable[[], bool]:
         """Count a run as the page's newest; the callable says whether it still is (always, without a page)."""
-        if request is None or not request.session_hash:
+        started = self._started(request)
+        if started is None:
             return lambda: True
-        key = request.session_hash
         with self._lock:
-            ticket = self._tickets.pop(key, 0) + 1
-            self._tickets[key] = ticket  # the most recent pages last; the oldest are forgotten
-            while len(self._tickets) > self._pages:
-                self._tickets.popitem(last=False)
-        return lambda: self._tickets.get(key, ticket) == ticket
+            started[0] += 1
+            ticket = started[0]
+        return lambda: started[0] == ticket
 
 
 def image_input(label: str, **kwargs: Any) -> gr.Image:
@@ -942,6 +964,8 @@ LIVE_EVERY = 0.1
 LIVE_SIZE = 512 if DEVICE.type == "cuda" else 256
 """The Live tab's default frame size (long side): on 2 CPU cores StyleBank then keeps up with 10 frames a second
 (README, "Live camera, measured")."""
+LIVE_STEADINESS = 0.6
+"""The Live tab's default steadiness (:class:`~styletransfer.temporal.TemporalSmoother`'s strength)."""
 LIVE_TURN_SECONDS = 10
 """Seconds of stylising a stream gets at a time (Gradio's time limit): it then goes back to the queue, behind any
 stream waiting for a place in :data:`LIVE_GROUP`, and carries on by itself when its turn comes again."""
@@ -953,31 +977,25 @@ LIVE_GROUP: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": 2}
 
 
 class FrameRate:
-    """Frames per second of each page's stream: the mean interval between its frames, averaged over about the
+    """Frames per second of one page's stream: the mean interval between its frames, averaged over about the
     last ``1 / (1 - smoothing)`` frames; a pause longer than ``gap`` seconds starts the count again."""
 
-    def __init__(self, pages: int = 1024, smoothing: float = 0.8, gap: float = 2.0) -> None:
-        self._last: OrderedDict[str, tuple[float, float | None]] = OrderedDict()
-        self._pages, self._smoothing, self._gap = pages, smoothing, gap
-        self._lock = threading.Lock()
+    def __init__(self, smoothing: float = 0.8, gap: float = 2.0) -> None:
+        self._smoothing, self._gap = smoothing, gap
+        self._last: float | None = None
+        self._interval: float | None = None
 
-    def tick(self, request: gr.Request | None, now: float | None = None) -> float | None:
-        """Count a frame of the request's page; its frames per second so far (None for its first frame)."""
-        if request is None or not request.session_hash:
-            return None
+    def tick(self, now: float | None = None) -> float | None:
+        """Count a frame; the frames per second so far (None for a first frame)."""
         now = time.perf_counter() if now is None else now
-        with self._lock:
-            last, interval = self._last.pop(request.session_hash, (None, None))
-            if last is None or now - last > self._gap:
-                interval = None
-            elif interval is None:
-                interval = now - last
-            else:
-                interval = self._smoothing * interval + (1 - self._smoothing) * (now - last)
-            self._last[request.session_hash] = (now, interval)
-            while len(self._last) > self._pages:
-                self._last.popitem(last=False)
-        return 1 / interval if interval else None
+        if self._last is None or now - self._last > self._gap:
+            self._interval = None
+        elif self._interval is None:
+            self._interval = now - self._last
+        else:
+            self._interval = self._smoothing * self._interval + (1 - self._smoothing) * (now - self._last)
+        self._last = now
+        return 1 / self._interval if self._interval else None
 
 
 def live_inputs_ready(args: Sequence) -> bool:
@@ -988,7 +1006,7 @@ def live_inputs_ready(args: Sequence) -> bool:
 def make_live_handler(models: Models) -> Callable:
     """The Live tab's handler, called for each camera frame: (stylised frame, status). An AdaIN style is encoded
     once (its statistics are kept by file), so each frame costs one pass through the networks."""
-    rates = FrameRate()
+    rates, smoothers = PageMemory(FrameRate), PageMemory(TemporalSmoother)
 
     @functools.lru_cache(maxsize=8)
     def style_stats(path: str) -> adain.StyleStats:
@@ -996,8 +1014,9 @@ def make_live_handler(models: Models) -> Callable:
 
     @studio_handler
     def frame(camera, method=None, bank=None, style=None, alpha=None, preserve_color=None, size=None,
-              user_banks=None, request: gr.Request = None):
-        fps = rates.tick(request)
+              steadiness=None, user_banks=None, request: gr.Request = None):
+        rate = rates(request)
+        fps = rate.tick() if rate else None
         if preserve_color not in LIVE_COLOR_MODES:
             raise ValueError(f"choose one of the colour controls: {', '.join(LIVE_COLOR_MODES)}")
         t0 = time.perf_counter()
@@ -1017,9 +1036,13 @@ def make_live_handler(models: Models) -> Callable:
             precision = f"{decoder.inference_precision(DEVICE)} decoder"
         else:
             raise ValueError(f"choose one of the methods: {', '.join(LIVE_METHODS)}")
+        smoother = smoothers(request)
+        if smoother is not None:  # a page's stream: each frame keeps part of the last where nothing moves
+            smoother.strength = float(steadiness or 0)
+            image = smoother(Image.fromarray(camera), image, context=(method, bank, style, alpha, preserve_color, size))
         ms = 1000 * (time.perf_counter() - t0)
-        rate = f", {fps:.1f} frames/s" if fps else ""
-        return image, f"{method} at {image.width}x{image.height}: {ms:.0f} ms a frame{rate} ({precision})."
+        per_second = f", {fps:.1f} frames/s" if fps else ""
+        return image, f"{method} at {image.width}x{image.height}: {ms:.0f} ms a frame{per_second} ({precision})."
 
     return frame
 
@@ -1446,11 +1469,14 @@ def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -
                                 inputs=[style])
             size = gr.Slider(128, 512, value=LIVE_SIZE, step=64, label="Frame size (long side, px; smaller is faster)")
             preserve = gr.Radio(list(LIVE_COLOR_MODES), value="none", label="Preserve the camera's colours")
+            steadiness = gr.Slider(0, 0.9, value=LIVE_STEADINESS, step=0.1,
+                                   label="Steadiness (where the camera sees no motion, each frame keeps this share "
+                                         "of the last result: less flicker; 0: off)")
         with gr.Column():
             out = gr.Image(label="Live result", type="pil", format="jpeg", interactive=False, height=420,
                            elem_id="live-result")
             status = status_text()
-    inputs, outputs = [camera, method, bank, style, alpha, preserve, size, user_banks], [out, status]
+    inputs, outputs = [camera, method, bank, style, alpha, preserve, size, steadiness, user_banks], [out, status]
     camera.stream(follow_handler(make_live_handler(models), len(outputs), 1, live_inputs_ready), inputs=inputs,
                   outputs=outputs, stream_every=LIVE_EVERY, time_limit=LIVE_TURN_SECONDS, show_progress="hidden",
                   api_name=False, **LIVE_GROUP)  # Gradio's clients cannot drive a stream: see the module docstring

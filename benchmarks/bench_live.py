@@ -1,7 +1,7 @@
 """The Live camera tab: what a frame costs the server, and the frames a page gets from Chromium's made-up camera.
 
     python benchmarks/bench_live.py [--data ../shared/data] [--sizes 256 384 512] [--frames 20] [--seconds 15]
-        [--no-browser] [--port 7872]
+        [--steadiness 0 0.3 0.6 0.9] [--no-browser] [--port 7872]
 
 1. The tab's handler (``app.make_live_handler`` on the zoo's models) on camera-like frames (the test photos
    cropped to 4:3 and resized to 640x480, as the tab asks the camera for), StyleBank with the zoo's first bank
@@ -11,6 +11,10 @@
    Chromium's made-up camera (640x480) to the tab for ``--seconds`` per method and size; the result images the
    page received a second (counted in the page) and the tab's own status line at the end. The browser shares
    the machine's cores with the server, as it would on a laptop serving itself.
+
+Between the two, at the first frame size: what each ``--steadiness`` does (``styletransfer.temporal``) to 12
+frames of the first test photo with camera-like noise, still and panning: the flicker (change between
+consecutive results) and the error (difference from the result of the same frame without noise).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def handler_ms(data: Path, sizes: list[int], frames: int) -> None:
     for method in app.LIVE_METHODS:
         for size in sizes:
             args = dict(method=method, bank=bank, style=style, alpha=1.0, preserve_color="none", size=size,
-                        user_banks={})
+                        steadiness=0.0, user_banks={})
             for shot in shots[:2]:  # warm-up (AdaIN: the style's encoding)
                 handler(shot, **args)
             times = []
@@ -73,6 +77,51 @@ def handler_ms(data: Path, sizes: list[int], frames: int) -> None:
                 _, status = handler(shot, **args)
                 times.append(1000 * (time.perf_counter() - t0))
             print(f"| {method} | {size} | {statistics.median(times):.0f} | {status} |", flush=True)
+
+
+def noisy(scene: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    return np.clip(scene + rng.normal(0, sigma, scene.shape), 0, 255).astype(np.uint8)
+
+
+def steadiness_effect(data: Path, size: int, levels: list[float], sigma: float = 3.0, frames: int = 12) -> None:
+    """Flicker of a still, noisy scene and the change a moving one gets, by steadiness (the handler with a page)."""
+    import types
+
+    import app
+
+    models = app.zoo_models()
+    handler = app.make_live_handler(models)
+    bank = next(iter(app.on_fresh_thread(models.stylebank)[1]))
+    photo_path = sorted((data / "content").glob("*.jpg"))[0]
+    photo = Image.open(photo_path).convert("RGB")
+    still = np.asarray(ImageOps.fit(photo, CAMERA), np.float32)
+    wide = np.asarray(ImageOps.fit(photo, (CAMERA[0] + 8 * frames, CAMERA[1])), np.float32)
+    scenes = {"still": [still] * frames, "panning": [wide[:, 8 * i: 8 * i + CAMERA[0]] for i in range(frames)]}
+    print(f"\nsteadiness at {size} px: {frames} frames of {photo_path.name} with camera noise (sigma {sigma:g} "
+          f"levels), still or panning 8 px a frame; the mean change between consecutive results (flicker) and the "
+          f"mean difference from the result of the frame without noise (error), in levels of 255, from the third "
+          f"frame on")
+    print("| method | steadiness | still: flicker | still: error | panning: flicker | panning: error | ms a frame |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for method in app.LIVE_METHODS:
+        args = dict(method=method, bank=bank, style=str(style_image(data)), alpha=1.0, preserve_color="none",
+                    size=size, user_banks={})
+        for level in levels:
+            row, ms = {}, []
+            for name, scene in scenes.items():
+                rng = np.random.default_rng(0)
+                shots = [noisy(s, rng, sigma) for s in scene]
+                clean = [np.asarray(handler(s.astype(np.uint8), steadiness=0.0, **args)[0], np.float32) for s in scene]
+                page = types.SimpleNamespace(session_hash=f"{method}{level}{name}")
+                steady = []
+                for shot in shots:
+                    t0 = time.perf_counter()
+                    steady.append(np.asarray(handler(shot, steadiness=level, request=page, **args)[0], np.float32))
+                    ms.append(1000 * (time.perf_counter() - t0))
+                row[name] = (np.mean([np.abs(a - b).mean() for a, b in zip(steady[2:], steady[3:])]),
+                             np.mean([np.abs(a - b).mean() for a, b in zip(steady[2:], clean[2:])]))
+            print(f"| {method} | {level:g} | {row['still'][0]:.2f} | {row['still'][1]:.2f} | {row['panning'][0]:.2f} | "
+                  f"{row['panning'][1]:.2f} | {statistics.median(ms):.0f} |", flush=True)
 
 
 def browser_rates(data: Path, sizes: list[int], seconds: float, port: int) -> None:
@@ -131,12 +180,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 384, 512])
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--steadiness", type=float, nargs="+", default=[0.0, 0.3, 0.6, 0.9])
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--port", type=int, default=7872)
     args = parser.parse_args()
     if not have_test_data(args.data):
         return
     handler_ms(args.data, args.sizes, args.frames)
+    steadiness_effect(args.data, args.sizes[0], args.steadiness)
     if not args.no_browser:
         browser_rates(args.data, args.sizes, args.seconds, args.port)
 

@@ -23,8 +23,9 @@ def live(tiny_models):
     return app.follow_handler(app.make_live_handler(tiny_models), 2, 1, app.live_inputs_ready)
 
 
-def frame_args(method="StyleBank", bank="waves", style=None, alpha=1.0, preserve="none", size=64, user_banks=None):
-    return [FRAME, method, bank, style, alpha, preserve, size, user_banks or {}]
+def frame_args(method="StyleBank", bank="waves", style=None, alpha=1.0, preserve="none", size=64, steadiness=0.0,
+               user_banks=None, frame=FRAME):
+    return [frame, method, bank, style, alpha, preserve, size, steadiness, user_banks or {}]
 
 
 def test_each_method_stylises_a_frame_at_the_frame_size_and_says_how_long_it_took(live, tmp_path):
@@ -71,20 +72,42 @@ def test_a_frame_that_cannot_be_stylised_keeps_the_last_result_and_says_why(live
     assert live(None, *frame_args()[1:]) == (gr.skip(), gr.skip())  # no frame yet: nothing changes
 
 
-def test_frame_rate_averages_each_pages_intervals_and_starts_again_after_a_pause():
+def test_frame_rate_averages_a_pages_intervals_and_starts_again_after_a_pause():
     import app
 
-    rates = app.FrameRate(pages=2, smoothing=0.5, gap=2.0)
-    page, other = types.SimpleNamespace(session_hash="page"), types.SimpleNamespace(session_hash="other")
-    assert rates.tick(page, now=10.0) is None  # a first frame has no rate
-    assert rates.tick(page, now=10.1) == pytest.approx(10.0)
-    assert rates.tick(page, now=10.4) == pytest.approx(1 / 0.2)  # the mean of 0.1 s and 0.3 s
-    assert rates.tick(other, now=10.5) is None  # each page its own
-    assert rates.tick(page, now=13.0) is None  # a pause: the stream started again
-    assert rates.tick(page, now=13.25) == pytest.approx(4.0)
-    assert rates.tick(None) is None and rates.tick(types.SimpleNamespace(session_hash=None)) is None
-    rates.tick(types.SimpleNamespace(session_hash="third"), now=14.0)
-    assert rates.tick(other, now=14.1) is None  # the oldest page was forgotten (pages=2)
+    rate = app.FrameRate(smoothing=0.5, gap=2.0)
+    assert rate.tick(now=10.0) is None  # a first frame has no rate
+    assert rate.tick(now=10.1) == pytest.approx(10.0)
+    assert rate.tick(now=10.4) == pytest.approx(1 / 0.2)  # the mean of 0.1 s and 0.3 s
+    assert rate.tick(now=13.0) is None  # a pause: the stream started again
+    assert rate.tick(now=13.25) == pytest.approx(4.0)
+
+
+def test_page_memory_keeps_one_object_a_page_and_forgets_the_least_recent():
+    import app
+
+    memory = app.PageMemory(list, pages=2)
+    page, other, third = (types.SimpleNamespace(session_hash=h) for h in ("page", "other", "third"))
+    mine = memory(page)
+    assert memory(page) is mine and memory(other) is not mine
+    assert memory(None) is None and memory(types.SimpleNamespace(session_hash=None)) is None
+    memory(page)  # seen again: "other" is now the least recent
+    memory(third)
+    assert memory(page) is mine and memory(other) == []  # "other" was forgotten and starts afresh
+
+
+def test_steadiness_keeps_part_of_the_last_frame_where_the_camera_sees_no_motion(live):
+    """Two noisy frames of a still scene: with steadiness the second result is nearer the first."""
+    rng = np.random.default_rng(0)
+    frames = [np.clip(FRAME + rng.normal(0, 3, FRAME.shape), 0, 255).astype(np.uint8) for _ in range(2)]
+    change = {}
+    for steadiness in (0.0, 0.8):
+        page = types.SimpleNamespace(session_hash=f"page{steadiness}")
+        first, second = (np.asarray(live(*frame_args(steadiness=steadiness, frame=f), page)[0], np.float32)
+                         for f in frames)
+        change[steadiness] = np.abs(second - first).mean()
+    assert change[0.8] < 0.5 * change[0.0]
+    assert change[0.0] > 0  # the noise does reach the result
 
 
 def test_session_banks_load_once_and_again_when_their_file_changes(tiny_models, tmp_path, monkeypatch):

@@ -139,8 +139,8 @@ def test_the_live_tab_stylises_frames_on_the_gpu_with_a_session_bank(tiny_vgg, t
                             adain_decoder=lambda: decoder.to(device), stylebank=lambda: (ae, banks),
                             lpips_heads=lambda: None, train_contents=lambda size: [])
         live = app.make_live_handler(models)
-        results[device.type] = [live(frame, "StyleBank", "mine", None, 1.0, "none", 64, {"mine": str(path)})[0],
-                                live(frame, "AdaIN", None, str(style), 0.8, "luminance", 64, {})[0]]
+        results[device.type] = [live(frame, "StyleBank", "mine", None, 1.0, "none", 64, 0.0, {"mine": str(path)})[0],
+                                live(frame, "AdaIN", None, str(style), 0.8, "luminance", 64, 0.0, {})[0]]
     for on_cpu, on_gpu in zip(results["cpu"], results["cuda"]):
         assert on_gpu.size == on_cpu.size == (64, 48)
         assert mean_abs_difference(on_gpu, on_cpu) < 0.01
