@@ -964,7 +964,7 @@ LIVE_EVERY = 0.1
 LIVE_SIZE = 512 if DEVICE.type == "cuda" else 256
 """The Live tab's default frame size (long side): on 2 CPU cores StyleBank then keeps up with 10 frames a second
 (README, "Live camera, measured")."""
-LIVE_STEADINESS = 0.6
+LIVE_STEADINESS = 0.7
 """The Live tab's default steadiness (:class:`~styletransfer.temporal.TemporalSmoother`'s strength)."""
 LIVE_TURN_SECONDS = 10
 """Seconds of stylising a stream gets at a time (Gradio's time limit): it then goes back to the queue, behind any

@@ -1,7 +1,7 @@
 """The Live camera tab: what a frame costs the server, and the frames a page gets from Chromium's made-up camera.
 
     python benchmarks/bench_live.py [--data ../shared/data] [--sizes 256 384 512] [--frames 20] [--seconds 15]
-        [--steadiness 0 0.3 0.6 0.9] [--no-browser] [--port 7872]
+        [--steadiness 0 0.3 0.5 0.7 0.9] [--no-browser] [--port 7872]
 
 1. The tab's handler (``app.make_live_handler`` on the zoo's models) on camera-like frames (the test photos
    cropped to 4:3 and resized to 640x480, as the tab asks the camera for), StyleBank with the zoo's first bank
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 384, 512])
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--steadiness", type=float, nargs="+", default=[0.0, 0.3, 0.6, 0.9])
+    parser.add_argument("--steadiness", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 0.9])
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--port", type=int, default=7872)
     args = parser.parse_args()

@@ -24,18 +24,19 @@ _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 class TemporalSmoother:
     """Blends each stylised frame with the previous blended one where the input stands still.
 
-    Where a pixel's input luminance (averaged over a 5x5 window) changed by ``delta`` since the last frame, the
-    result keeps ``strength * max(0, 1 - delta / motion)`` of the previous output: a still scene settles to a
-    running average of its results, and anything that moves by more than ``motion`` shows the new result alone.
+    Where the input's luminance changed by ``delta`` since the last frame (the absolute change, averaged over the
+    5x5 pixels around), the result keeps ``strength * max(0, 1 - delta / motion)`` of the previous output: a still
+    scene settles to a running average of its results, and what moves shows the new result alone. (Averaging the
+    change rather than comparing averaged frames also sees a texture that shifts: a 5x5 mean hardly moves.)
 
     Args:
         strength: the share of the previous output kept where nothing moves, in [0, 1); 0 turns it off.
-        motion: the change of luminance (in [0, 1] units) from which a pixel counts as moving; the default, 4
-            levels of 255, is well above what camera noise leaves after the 5x5 average, and lagged less on a
-            panning scene than 6 or 12 levels for about the same steadiness on a still one.
+        motion: the mean change of luminance (in [0, 1] units) from which a pixel counts as moving; the default,
+            6 levels of 255, is about three times what camera noise of 3 levels gives (``benchmarks/bench_live.py``
+            and the README give the trade-off between flicker and lag measured around it).
     """
 
-    def __init__(self, strength: float = 0.6, motion: float = 4 / 255) -> None:
+    def __init__(self, strength: float = 0.7, motion: float = 6 / 255) -> None:
         if motion <= 0:
             raise ValueError(f"motion must be > 0, got {motion}")
         self.strength, self.motion = strength, motion
@@ -62,13 +63,13 @@ class TemporalSmoother:
         ``context`` names what made the result (method, style, settings...): a frame whose context or size differs
         from the last one's starts again rather than blending two different stylisations.
         """
-        luma = F.avg_pool2d((pil_to_tensor(frame.resize(result.size, Image.Resampling.BOX)) * _LUMA).sum(1, True),
-                            5, stride=1, padding=2, count_include_pad=False)
+        luma = (pil_to_tensor(frame.resize(result.size, Image.Resampling.BOX)) * _LUMA).sum(1, True)
         out = pil_to_tensor(result)
         last, self._last = self._last, None
         if last is not None and last[0] == context and last[2].shape == out.shape and self.strength > 0:
             _, last_luma, last_out = last
-            keep = self.strength * (1 - (luma - last_luma).abs() / self.motion).clamp(min=0)
+            change = F.avg_pool2d((luma - last_luma).abs(), 5, stride=1, padding=2, count_include_pad=False)
+            keep = self.strength * (1 - change / self.motion).clamp(min=0)
             out = torch.lerp(out, last_out, keep)
         self._last = (context, luma, out)
         return tensor_to_pil(out)

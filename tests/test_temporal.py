@@ -48,6 +48,17 @@ def test_what_moves_shows_the_new_result_alone():
     assert np.abs(out[40:, 50:] - 0.9 * 0 - 0.1 * 200).max() <= 1  # far from it, still: 90% of the last output
 
 
+def test_a_texture_that_shifts_counts_as_motion():
+    """Stripes of period 5 look the same in every 5x5 mean wherever they move: the change, averaged, sees them."""
+    stripes = np.zeros((48, 64, 3), np.uint8)
+    stripes[:, np.arange(64) % 5 < 2] = 255
+    shifted = np.roll(stripes, 2, axis=1)
+    smoother = TemporalSmoother(strength=0.9)
+    smoother(Image.fromarray(stripes), Image.fromarray(np.zeros_like(stripes)))
+    out = np.asarray(smoother(Image.fromarray(shifted), Image.fromarray(np.full_like(stripes, 200))), np.float32)
+    assert np.abs(out[4:-4, 4:-4] - 200).max() <= 1
+
+
 def test_another_context_or_size_starts_again():
     frame, other = noisy(SCENE), noisy(SCENE)
     first, second = flickering_result(frame), flickering_result(other)
