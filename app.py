@@ -1020,26 +1020,27 @@ def make_live_handler(models: Models) -> Callable:
         if preserve_color not in LIVE_COLOR_MODES:
             raise ValueError(f"choose one of the colour controls: {', '.join(LIVE_COLOR_MODES)}")
         t0 = time.perf_counter()
+        shot = fit_within(load_image(camera, name="camera"), int(size), name="camera")[0]  # the working frame
         if method == LIVE_METHODS[0]:
             if not bank:
                 raise ValueError("choose a style bank")
             autoencoder, banks = _all_banks(models, user_banks)
-            result = stylebank.stylize(camera, bank, autoencoder=autoencoder, banks=banks, size=int(size),
+            result = stylebank.stylize(shot, bank, autoencoder=autoencoder, banks=banks, size=None,
                                        preserve_color=preserve_color)
             image, precision = result.image, result.settings["precision"]
         elif method == LIVE_METHODS[1]:
             if style is None:
                 raise ImageInputError("upload a style image for AdaIN.")
             decoder = models.adain_decoder()
-            image = adain.stylize(camera, style_stats(str(style)), encoder=models.adain_encoder(), decoder=decoder,
-                                  alpha=float(alpha), preserve_color=preserve_color, size=int(size))
+            image = adain.stylize(shot, style_stats(str(style)), encoder=models.adain_encoder(), decoder=decoder,
+                                  alpha=float(alpha), preserve_color=preserve_color, size=None)
             precision = f"{decoder.inference_precision(DEVICE)} decoder"
         else:
             raise ValueError(f"choose one of the methods: {', '.join(LIVE_METHODS)}")
         smoother = smoothers(request)
         if smoother is not None:  # a page's stream: each frame keeps part of the last where nothing moves
             smoother.strength = float(steadiness or 0)
-            image = smoother(Image.fromarray(camera), image, context=(method, bank, style, alpha, preserve_color, size))
+            image = smoother(shot, image, context=(method, bank, style, alpha, preserve_color, size))
         ms = 1000 * (time.perf_counter() - t0)
         per_second = f", {fps:.1f} frames/s" if fps else ""
         return image, f"{method} at {image.width}x{image.height}: {ms:.0f} ms a frame{per_second} ({precision})."
