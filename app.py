@@ -1450,7 +1450,8 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
 def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -> gr.Dropdown:
     """The Live tab; returns its bank dropdown (filled when the page loads, and when the session's banks change)."""
     gr.Markdown("Your camera, stylised as it streams: press **Record** under the camera (and allow the browser to "
-                f"use it). Frames go to the server as fast as it stylises them, at most {1 / LIVE_EVERY:.0f} a "
+                "use it; browsers offer the camera only to https pages and to this machine's own address). Frames "
+                f"go to the server as fast as it stylises them, at most {1 / LIVE_EVERY:.0f} a "
                 f"second. When more pages stream than the server takes at once, they take turns of "
                 f"{LIVE_TURN_SECONDS} s of stylising.")
     with gr.Row():
