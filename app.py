@@ -377,6 +377,11 @@ def example_pairs(limit: int = 6) -> list[list[str]]:
     return pairs[:limit]
 
 
+def style_examples(examples: list[list[str]]) -> list[list[str]]:
+    """The example pairs' styles, each once, as examples of a tab with one style input."""
+    return [[style] for style in dict.fromkeys(s for _, s in examples)]
+
+
 def zoo_table() -> list[list[str]]:
     """The zoo catalogue as table rows; a StyleBank entry is followed by one row per bank."""
 
@@ -1437,7 +1442,7 @@ def _train_tab(models: Models, user_banks: gr.State, gallery: gr.Gallery, names:
             push = gr.Button("Push bank to the Hub")
             pushed = status_text("pushed")
     if examples:
-        gr.Examples([[style_image] for style_image in dict.fromkeys(s for _, s in examples)], inputs=[style])
+        gr.Examples(style_examples(examples), inputs=[style])
     event = run.click(make_train_handler(models), inputs=[style, name, steps, size, recipe, photos, user_banks],
                       outputs=[preview, status, bank_file, user_banks], api_name="train_bank", **LONG_GROUP)
     event.then(studio_handler(functools.partial(refresh_banks, models)), inputs=user_banks,
@@ -1467,8 +1472,7 @@ def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -
                 style = image_input("Style image (AdaIN)", height=200)
                 alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Content-style trade-off (alpha)")
                 if examples:
-                    gr.Examples([[style_image] for style_image in dict.fromkeys(s for _, s in examples)],
-                                inputs=[style])
+                    gr.Examples(style_examples(examples), inputs=[style])
             size = gr.Slider(128, 512, value=LIVE_SIZE, step=64, label="Frame size (long side, px; smaller is faster)")
             preserve = gr.Radio(list(LIVE_COLOR_MODES), value="none", label="Preserve the camera's colours")
             steadiness = gr.Slider(0, 0.9, value=LIVE_STEADINESS, step=0.1,

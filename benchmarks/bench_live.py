@@ -24,6 +24,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +52,20 @@ def style_image(data: Path) -> Path:
     return preferred if preferred.is_file() else sorted((data / "styles").glob("*.jpg"))[0]
 
 
-def handler_ms(data: Path, sizes: list[int], frames: int) -> None:
+def live_handler() -> tuple[Callable, str]:
+    """The Live tab's handler on the zoo's models (one for every part, so AdaIN encodes its style once) and the
+    zoo's first bank."""
     import app
     from styletransfer.allocator import keep_freed_memory
 
     keep_freed_memory()
     models = app.zoo_models()
-    handler = app.make_live_handler(models)
-    bank = next(iter(app.on_fresh_thread(models.stylebank)[1]))
+    return app.make_live_handler(models), next(iter(app.on_fresh_thread(models.stylebank)[1]))
+
+
+def handler_ms(data: Path, handler: Callable, bank: str, sizes: list[int], frames: int) -> None:
+    import app
+
     shots = camera_frames(data, frames)
     style = str(style_image(data))
     print(f"handler, {len(shots)} camera-like frames of {CAMERA[0]}x{CAMERA[1]}; StyleBank bank {bank}, AdaIN style "
@@ -83,15 +90,13 @@ def noisy(scene: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarr
     return np.clip(scene + rng.normal(0, sigma, scene.shape), 0, 255).astype(np.uint8)
 
 
-def steadiness_effect(data: Path, size: int, levels: list[float], sigma: float = 3.0, frames: int = 12) -> None:
+def steadiness_effect(data: Path, handler: Callable, bank: str, size: int, levels: list[float], sigma: float = 3.0,
+                      frames: int = 12) -> None:
     """Flicker of a still, noisy scene and the change a moving one gets, by steadiness (the handler with a page)."""
     import types
 
     import app
 
-    models = app.zoo_models()
-    handler = app.make_live_handler(models)
-    bank = next(iter(app.on_fresh_thread(models.stylebank)[1]))
     photo_path = sorted((data / "content").glob("*.jpg"))[0]
     photo = Image.open(photo_path).convert("RGB")
     still = np.asarray(ImageOps.fit(photo, CAMERA), np.float32)
@@ -186,8 +191,9 @@ def main() -> None:
     args = parser.parse_args()
     if not have_test_data(args.data):
         return
-    handler_ms(args.data, args.sizes, args.frames)
-    steadiness_effect(args.data, args.sizes[0], args.steadiness)
+    handler, bank = live_handler()
+    handler_ms(args.data, handler, bank, args.sizes, args.frames)
+    steadiness_effect(args.data, handler, bank, args.sizes[0], args.steadiness)
     if not args.no_browser:
         browser_rates(args.data, args.sizes, args.seconds, args.port)
 

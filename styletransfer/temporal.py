@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .color import luminance
 from .imageio import pil_to_tensor, tensor_to_pil
 
 __all__ = ["TemporalSmoother"]
-
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 class TemporalSmoother:
@@ -63,7 +62,9 @@ class TemporalSmoother:
         ``context`` names what made the result (method, style, settings...): a frame whose context or size differs
         from the last one's starts again rather than blending two different stylisations.
         """
-        luma = (pil_to_tensor(frame.resize(result.size, Image.Resampling.BOX)) * _LUMA).sum(1, True)
+        if frame.size != result.size:
+            frame = frame.resize(result.size, Image.Resampling.BOX)
+        luma = luminance(pil_to_tensor(frame))
         out = pil_to_tensor(result)
         last, self._last = self._last, None
         if last is not None and last[0] == context and last[2].shape == out.shape and self.strength > 0:
