@@ -230,6 +230,13 @@ def test_live_tab_stylises_the_camera_stream_with_a_bank_then_with_adain(page, u
     panel.get_by_text(re.compile(r"StyleBank at 256x192: \d+ ms a frame")).wait_for(timeout=60_000)
 
 
+def wait_for_background(painter) -> None:
+    """Wait until the image editor ``painter`` holds its background (the content or style image the app sends
+    after an upload): a stroke painted before it arrives is wiped by it. Its Pan button is enabled only then."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    expect(painter.get_by_role("button", name="Pan", exact=True).first).to_be_enabled(timeout=60_000)
+
+
 def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     """Spatial control as a user does it: paint style 1's region in red and style 2's in green on the
     content, and on style 1 the part to take its style from."""
@@ -246,6 +253,7 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     panel.get_by_label("painted regions").check()
     panel.get_by_role("button", name="Paint regions").click()
     painter = panel.locator(".block").filter(has_text="Regions")
+    wait_for_background(painter)
     painter.get_by_role("button", name="Brush", exact=True).click()  # scrolls the painter into view
     box = painter.locator("canvas").first.bounding_box()  # mouse positions are in the viewport
 
@@ -263,6 +271,7 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     page.wait_for_timeout(1000)
     style_painter = panel.locator(".block").filter(has_text="Style 1 region").last  # the innermost block
     style_painter.scroll_into_view_if_needed()  # mouse positions are in the viewport
+    wait_for_background(style_painter)
     box = style_painter.locator("canvas").first.bounding_box()
     style_painter.get_by_role("button", name="Brush", exact=True).click()
     stroke(0.3, 0.6)
