@@ -54,15 +54,20 @@ def uploads(tmp_path):
     return content, style
 
 
+def upload(panel, index: int, image: Path) -> None:
+    """Upload ``image`` into the ``index``-th file input of ``panel`` and wait until the page shows it (the
+    upload has reached the server and the component holds it; a loaded machine can take seconds)."""
+    panel.locator("input[type=file]").nth(index).set_input_files(str(image))
+    panel.locator(f"img[src$='/{image.name}']").first.wait_for(state="attached", timeout=60_000)
+
+
 def open_and_stylize(page, tab: str, marker: str, uploads):
     """Open ``tab``, upload content and style 1 into its panel, press Stylize; returns the panel."""
     content, style = uploads
     page.get_by_role("tab", name=tab).click()
     panel = page.get_by_role("tabpanel").filter(has_text=marker)
-    inputs = panel.locator("input[type=file]")
-    inputs.nth(1).set_input_files(str(style))  # style 1 first: a filled upload drops its file input
-    inputs.nth(0).set_input_files(str(content))
-    page.wait_for_timeout(500)
+    upload(panel, 1, style)  # style 1 first: a filled upload drops its file input
+    upload(panel, 0, content)
     panel.get_by_role("button", name="Stylize").click()
     return panel
 
@@ -183,8 +188,7 @@ def test_stylebank_gallery_click_fills_bank_one_and_stylizes(page, uploads):
     thumbnails.nth(1).click(timeout=30_000)  # the second thumbnail: "dots"
     page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'dots')",
                            timeout=30_000)
-    panel.locator("input[type=file]").first.set_input_files(str(content))
-    page.wait_for_timeout(500)
+    upload(panel, 0, content)
     panel.get_by_role("button", name="Stylize").click()
     panel.get_by_text("Done in").wait_for(timeout=60_000)
     assert_shows_result(panel, "Result")
@@ -245,11 +249,9 @@ def test_gatys_tab_paints_a_region_per_style(page, uploads, tmp_path):
     gradient_image(64, 64).rotate(180).save(style2)
     page.get_by_role("tab", name="Gatys").click()
     panel = page.get_by_role("tabpanel").filter(has_text="Optimises the pixels")
-    inputs = panel.locator("input[type=file]")
-    inputs.nth(2).set_input_files(str(style2))
-    inputs.nth(1).set_input_files(str(style))
-    inputs.nth(0).set_input_files(str(content))
-    page.wait_for_timeout(1000)
+    upload(panel, 2, style2)
+    upload(panel, 1, style)
+    upload(panel, 0, content)
     panel.get_by_label("painted regions").check()
     panel.get_by_role("button", name="Paint regions").click()
     painter = panel.locator(".block").filter(has_text="Regions")
