@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -38,9 +37,8 @@ from .color import COLOR_MODES
 from .imageio import ImageInputError, ImageSource, fit_within, load_image, pil_to_tensor, tensor_to_pil
 from .masks import MaskSource, prepare_masks
 from .ops import adain, calc_mean_std, masked_mean_std, normalized_weights
-from .quantized import (METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAdaINDecoder,
+from .quantized import (Int8Calibrated, Int8InferenceCopy, Int8UnavailableError, QuantizedAdaINDecoder,
                         int8_is_available, int8_is_fast, int8_min_psnr)
-from .serialization import SafetensorsMixin
 from .vgg import VGG16_BLOCK_DEPTHS, InferenceCopy, VGGEncoder, bf16_is_fast, check_precision, precision_uses_bf16
 
 __all__ = [
@@ -95,7 +93,7 @@ DECODER_PRECISIONS = ("auto", "int8", "bf16", "fp32")
 measured at least :func:`~styletransfer.quantized.int8_min_psnr`, else float32."""
 
 
-class AdaINDecoder(nn.Module, SafetensorsMixin):
+class AdaINDecoder(nn.Module, Int8Calibrated):
     """The decoder ``g``: features at ``relu4_1`` (1/8 resolution) -> RGB image in [0, 1].
 
     Args:
@@ -127,13 +125,6 @@ class AdaINDecoder(nn.Module, SafetensorsMixin):
                 layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
         self.layers = nn.Sequential(*layers)
         self._bf16, self._fp32 = InferenceCopy(torch.bfloat16), InferenceCopy(torch.float32)
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> AdaINDecoder:
-        """:meth:`SafetensorsMixin.from_pretrained`, plus the int8 calibration stored with the weights."""
-        model = super().from_pretrained(path, **kwargs)
-        model.int8_calibration = cls.extra_metadata(path).get(METADATA_KEY)
-        return model
 
     def uses_bf16(self, device: torch.device | str) -> bool:
         """Whether a forward pass on ``device`` will run in bf16."""

@@ -30,7 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -39,15 +39,16 @@ from .cpu import cpu_flags
 from .imageio import tensor_to_bytes
 from .reparam import ColumnUnfoldConv, ReflectPadConv, SubPixelConv, SubPixelGridConv, _conv_relu, _interleave, \
     _left_strip, _reflect_into_border, _subpixel_map, _top_strip, reparameterize
+from .serialization import SafetensorsMixin
 
 if TYPE_CHECKING:
     from .adain import AdaINDecoder
     from .stylebank import StyleBank, StyleBankAutoEncoder
 
 __all__ = ["ADAIN_QUANTILE", "AUTO_MIN_PSNR", "DECODER_ACTIVATIONS", "ENCODER_ACTIVATIONS", "METADATA_KEY",
-           "Calibration", "Int8InferenceCopy", "Int8UnavailableError", "QuantizedAdaINDecoder", "QuantizedAutoEncoder",
-           "QuantizedConv", "calibrate", "calibrate_adain_decoder", "decoder_ranges", "int8_fidelity",
-           "int8_is_available", "int8_is_fast", "int8_min_psnr"]
+           "Calibration", "Int8Calibrated", "Int8InferenceCopy", "Int8UnavailableError", "QuantizedAdaINDecoder",
+           "QuantizedAutoEncoder", "QuantizedConv", "calibrate", "calibrate_adain_decoder", "decoder_ranges",
+           "int8_fidelity", "int8_is_available", "int8_is_fast", "int8_min_psnr"]
 
 ENCODER_ACTIVATIONS = ("enc0", "enc1", "enc2")
 """The encoder's calibrated activations (its three outputs), a property of the auto-encoder."""
@@ -65,6 +66,23 @@ METADATA_KEY = "int8_calibration"
 
 _PREPACKED_BANKS = 8
 """Bank kernels (single or fused) kept prepacked by a :class:`QuantizedAutoEncoder`."""
+
+
+C = TypeVar("C", bound="Int8Calibrated")
+
+
+class Int8Calibrated(SafetensorsMixin):
+    """A model whose file may carry an int8 calibration record (under :data:`METADATA_KEY`): loading it sets
+    ``int8_calibration`` (None where the file has none)."""
+
+    int8_calibration: dict[str, Any] | None = None
+
+    @classmethod
+    def from_pretrained(cls: type[C], path: str | os.PathLike, **kwargs: Any) -> C:
+        """:meth:`SafetensorsMixin.from_pretrained`, plus the int8 calibration stored with the weights."""
+        model = super().from_pretrained(path, **kwargs)
+        model.int8_calibration = cls.extra_metadata(path).get(METADATA_KEY)
+        return model
 
 
 class Int8UnavailableError(ValueError):

@@ -53,9 +53,9 @@ from .masks import MaskSource, kmeans_masks, prepare_masks, region_map_image
 from .imageio import ImageInputError, ImageSource, bytes_to_pil, fit_within, load_image, pil_to_bytes, pil_to_tensor, \
     tensor_to_pil
 from .ops import gram_matrix, normalized_weights, seeded_generator, total_variation
-from .quantized import METADATA_KEY, Int8InferenceCopy, Int8UnavailableError, QuantizedAutoEncoder, \
-    calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast, int8_min_psnr
-from .serialization import ModelFileError, SafetensorsMixin, read_metadata
+from .quantized import METADATA_KEY, Int8Calibrated, Int8InferenceCopy, Int8UnavailableError, \
+    QuantizedAutoEncoder, calibrate, decoder_ranges, int8_fidelity, int8_is_available, int8_is_fast, int8_min_psnr
+from .serialization import ModelFileError, read_metadata
 from .vgg import InferenceCopy, VGGEncoder, bf16_is_fast, check_precision
 
 __all__ = [
@@ -141,7 +141,7 @@ def _up_norm_relu(cin: int, cout: int, mode: str, norm: str) -> nn.Sequential:
     return nn.Sequential(*up, _norm(cout, norm), nn.ReLU())
 
 
-class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
+class StyleBankAutoEncoder(nn.Module, Int8Calibrated):
     """The encoder ``E`` and decoder ``D`` shared by every style bank."""
 
     config_class = AutoEncoderConfig
@@ -164,13 +164,6 @@ class StyleBankAutoEncoder(nn.Module, SafetensorsMixin):
         self.int8_calibration: dict[str, Any] | None = None
         """The :func:`~styletransfer.quantized.calibrate` record read with the weights, if any."""
         self._int8 = Int8InferenceCopy(QuantizedAutoEncoder, "python -m training.calibrate_stylebank")
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> StyleBankAutoEncoder:
-        """:meth:`SafetensorsMixin.from_pretrained`, plus the int8 calibration stored with the weights."""
-        model = super().from_pretrained(path, **kwargs)
-        model.int8_calibration = cls.extra_metadata(path).get(METADATA_KEY)
-        return model
 
     def for_inference(self, device: torch.device, precision: str = "auto") -> StyleBankAutoEncoder:
         """The module to run without gradients on ``device`` (inputs must be in its dtype): a standing bf16
@@ -221,7 +214,7 @@ class BankConfig:
             raise ValueError(f"kernel_size must be a positive odd number, got {self.kernel_size}")
 
 
-class StyleBank(nn.Module, SafetensorsMixin):
+class StyleBank(nn.Module, Int8Calibrated):
     """The filter bank ``K_i`` of one style."""
 
     config_class = BankConfig
@@ -234,13 +227,6 @@ class StyleBank(nn.Module, SafetensorsMixin):
         self.conv = nn.Conv2d(config.channels, config.channels, k)
         self.int8_calibration: dict[str, Any] | None = None
         """The decoder ranges for int8 inference (:func:`~styletransfer.quantized.calibrate`), if measured."""
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> StyleBank:
-        """:meth:`SafetensorsMixin.from_pretrained`, plus the int8 calibration stored with the weights."""
-        bank = super().from_pretrained(path, **kwargs)
-        bank.int8_calibration = cls.extra_metadata(path).get(METADATA_KEY)
-        return bank
 
     @property
     def name(self) -> str:
