@@ -8,7 +8,8 @@
 1. seconds per L-BFGS step at 256 and 512 px, float32 and bf16, and bf16 after
    ``allocator.keep_freed_memory()`` (median over 8 steps after 2; ``--no-step-timing`` leaves
    them out); the FLOPs of one step and the least time the default and the fast schedule need at
-   the convolution rate measured in the runs' precision, and
+   the convolution rate measured in the runs' precision, a step's time at 128, 256 and 512 px in that
+   precision against that least time, and
    their actual wall time and loss with ``--precision``, and the fast schedule's under
    ``time_limit=30`` (the steps it took), with the time-left estimates their progress reports gave against
    the time they then had left (``--quick`` stops here);
@@ -118,7 +119,7 @@ def main() -> None:
     parser.add_argument("--upscales", nargs="+", choices=UPSCALES, default=list(UPSCALES))
     parser.add_argument("--skip-step-cost", action="store_true", help="skip section 1")
     parser.add_argument("--no-step-timing", action="store_true",
-                        help="section 1 without the float32/bf16 step timings "
+                        help="section 1 without the float32/bf16/heap comparison of step times "
                              "(bf16 crawls on CPUs without native bf16)")
     parser.add_argument("--quick", action="store_true",
                         help="only section 1 (seconds per step, compute floor, the default and fast schedules' time)")
@@ -167,6 +168,10 @@ def main() -> None:
         print(f"   one step: {step_flops[256] / 1e9:.0f} GFLOP at 256px, {step_flops[512] / 1e9:.0f} at 512px; "
               f"a large {run_precision} 3x3 convolution runs at {rate / 1e9:.0f} GFLOP/s here, so one 512px step "
               f"needs at least {step_flops[512] / rate:.3f} s", flush=True)
+        paces = {size: step_seconds(runner, c0, s0, size) for size in step_flops}
+        print(f"   {run_precision} steps as the schedules run them: " + ", ".join(
+            f"{size}px {paces[size]:.3f} s ({paces[size] * rate / step_flops[size]:.2f}x its convolution floor)"
+            for size in step_flops), flush=True)
         runs = (("default", default_schedule(512, args.steps), None), ("fast", fast_schedule(512), None),
                 ("fast_30s", fast_schedule(512), 30.0))
         for name, (sizes_, steps_), limit in runs:
