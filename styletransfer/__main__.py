@@ -59,7 +59,8 @@ def _add_region_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_color_options(p: argparse.ArgumentParser, help_text: str) -> None:
-    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none", help=help_text)
+    p.add_argument("--preserve-color", "--color", dest="preserve_color", choices=COLOR_MODES, default="none",
+                   help=help_text + " (--color: the gatys spelling)")
     p.add_argument("--color-method", choices=MATCH_METHODS, default="cholesky",
                    help="histogram matching solution")
 
@@ -165,8 +166,9 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="end the run within about this time: each size gets a share in proportion to its planned "
                         "steps x pixels and takes the steps that fit")
-    p.add_argument("--color", choices=COLOR_MODES, default=_DEFAULTS.color,
-                   help="colour control: luminance-only transfer, or histogram matching")
+    p.add_argument("--color", "--preserve-color", dest="color", choices=COLOR_MODES, default=_DEFAULTS.color,
+                   help="colour control: luminance-only transfer, or histogram matching (--preserve-color: the "
+                        "adain and stylebank spelling)")
     p.add_argument("--color-space", choices=COLOR_SPACES, default=_DEFAULTS.color_space,
                    help="of luminance-only transfer")
     p.add_argument("--color-method", choices=MATCH_METHODS, default=_DEFAULTS.color_method,

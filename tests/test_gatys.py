@@ -536,7 +536,7 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     gradient_image(40, 40).rotate(45).save(tmp_path / "s.png")
     out = tmp_path / "out.png"
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--size", "32",
-                 "--steps", "2", "--vgg", str(weights), "--fp32", "--color", "luminance"])
+                 "--steps", "2", "--vgg", str(weights), "--fp32", "--preserve-color", "luminance"])  # adain's spelling
     assert code == 0 and out.is_file()
     assert re.search(r"wrote .*out.png in [\d.]+ s; loss \S+ \(content \d+%, style \d+%\)", capsys.readouterr().err)
     record = read_settings(out)

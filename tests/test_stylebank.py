@@ -349,7 +349,8 @@ def test_cli_stylebank_linear_and_region_fusion(tmp_path, autoencoder):
     assert cli(["stylebank", *common, "--style", "a", "b", "--regions", "2",
                 "--regions-out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").is_file()
-    assert cli(["stylebank", *common, "--style", "a", "--preserve-color", "histogram", "--color-method", "eigen"]) == 0
+    # --color: the gatys subcommand's spelling of --preserve-color
+    assert cli(["stylebank", *common, "--style", "a", "--color", "histogram", "--color-method", "eigen"]) == 0
     assert {k: read_settings(out)["settings"][k] for k in ("preserve_color", "color_method")} == {
         "preserve_color": "histogram", "color_method": "eigen"}
     assert cli(["stylebank", *common, "--style", "nope"]) == 2
