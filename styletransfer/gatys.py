@@ -62,6 +62,15 @@ LBFGS_HISTORY = 50
 FIRST_STEP_EXPONENT = 1.0
 """L-BFGS at a finer size starts with the last size's inverse Hessian scale times (pixel ratio) ** this:
 the loss is a mean over positions, so its curvature per pixel falls in proportion to the pixel count."""
+OVERSHOOT = 2.0
+"""L-BFGS steps without a line search; a step whose loss exceeds this many times the best of its size so far has
+overshot. The size then goes on from its best point with a step ``SHRINK`` times as long as the one that
+overshot, moving no pixel by more than ``MAX_RESTART_MOVE`` (pixels in [0, 1]; good steps move
+them by 0.01-0.2). The case met: towards candy, torch's tiny first step (``grad / |grad|_1``) from a photo gave
+no curvature pair (its ``y.s`` not above torch's 1e-10), so the second step was ``-grad`` itself, which
+saturated every pixel; without the restart most such runs at 128 px never got below their start."""
+SHRINK = 0.1
+MAX_RESTART_MOVE = 0.1
 COLOR_DIRECTIONS = ("style_to_content", "content_to_style")
 UPSCALES = ("detail", "bicubic")
 GUIDANCES = ("simple", "inside")
@@ -633,6 +642,7 @@ def stylize(
             step_seconds *= growth
         x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS flattens grads
         best, best_loss, best_terms = x.detach().clone(), math.inf, {}
+        best_grad = torch.zeros_like(x)  # the gradient at best: an overshoot's restart moves along it
         opt = _optimizer(x, c)
         seeded = curvature is not None
         if seeded:
@@ -640,7 +650,7 @@ def stylize(
         last: dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
-            nonlocal best, best_loss, best_terms
+            nonlocal best, best_loss, best_terms, best_grad
             opt.zero_grad(set_to_none=True)
             # Evaluate the image as it will be saved: L-BFGS steps leave [0, 1] freely, and clamping
             # only at the end raised the 512 px loss of a 100-step run by 9% (a 300-step one by 20%).
@@ -651,7 +661,7 @@ def stylize(
             last.update({k: v.detach() for k, v in losses.items()})
             loss = float(last["total"])
             if loss < best_loss:
-                best_loss, best, best_terms = loss, x.detach().clone(), dict(last)
+                best_loss, best, best_terms, best_grad = loss, x.detach().clone(), dict(last), x.grad.detach().clone()
             return losses["total"]
 
         first_step_end = 0.0
@@ -662,6 +672,8 @@ def stylize(
             tic = time.perf_counter()
             if tic + step_seconds > deadlines[scale_index]:
                 break  # this size's share of the time limit is spent
+            move = _lbfgs_move_scale(opt)  # of the move this step's evaluation judges
+            best_before = best_loss
             opt.step(closure)
             done += 1
             entry = {"step": done, "scale": scale_index, **{k: float(v) for k, v in last.items()}}
@@ -680,12 +692,11 @@ def stylize(
                 progress(StepInfo(done, total_steps, scale_index, tuple(target.shape[-2:]), entry,
                                   tensor_to_pil(finish(x)) if show else None, now - start, left))
             step_seconds = time.perf_counter() - tic  # with the progress callback and its preview
-            if seeded and i == 1 and entry["total"] > record[-2]["total"]:
-                # The carried scale overshot: start this size again from its start point (the best one),
-                # with torch's own cautious first step.
-                with torch.no_grad():
-                    x.copy_(best)
+            overshot = entry["total"] > OVERSHOOT * best_before or (
+                seeded and i == 1 and entry["total"] > best_before)  # the scale carried from the last size
+            if overshot and move is not None:
                 opt = _optimizer(x, c)
+                _restart_lbfgs(opt, x, best, best_grad, min(move * SHRINK, MAX_RESTART_MOVE / _max_abs(best_grad)))
         taken.append(sum(e["scale"] == scale_index for e in record))
         if taken[-1] and not stopped:
             # The last step's move is not evaluated by any step: measure it (a forward pass) so it can count.
@@ -761,13 +772,44 @@ def _lbfgs_curvature(opt: torch.optim.Optimizer) -> float | None:
     return float(state["H_diag"]) if state.get("old_dirs") else None
 
 
+def _set_lbfgs_state(opt: torch.optim.LBFGS, x: torch.Tensor, h_diag: float, d: torch.Tensor, t: float,
+                     prev_grad: torch.Tensor) -> None:
+    """Set a fresh L-BFGS state (the keys of ``torch.optim.LBFGS``'s), with no curvature pair and ``h_diag`` as
+    the inverse Hessian scale, as after a move ``t * d`` from a point whose gradient was ``prev_grad``: its next
+    step pairs that move with the gradient it finds (a zero-length move gives no pair)."""
+    opt.state[x].update(func_evals=0, n_iter=1, d=d, t=t, old_dirs=[], old_stps=[], ro=[], H_diag=h_diag,
+                        prev_flat_grad=prev_grad, prev_loss=None)
+
+
 def _start_lbfgs_scaled(opt: torch.optim.LBFGS, x: torch.Tensor, h_diag: float) -> None:
     """Make a fresh L-BFGS's first step ``-h_diag * grad`` instead of torch's tiny ``-grad / |grad|_1``
-    (a wasted step at every size): its state is set as after one zero-length step, with no curvature pair
-    and ``h_diag`` as the inverse Hessian scale (the keys of ``torch.optim.LBFGS``'s state)."""
-    n = x.numel()
-    opt.state[x].update(func_evals=0, n_iter=1, d=x.new_zeros(n), t=0.0, old_dirs=[], old_stps=[], ro=[],
-                        H_diag=h_diag, prev_flat_grad=x.new_zeros(n), prev_loss=None)
+    (a wasted step at every size): its state is set as after one zero-length step."""
+    _set_lbfgs_state(opt, x, h_diag, x.new_zeros(x.numel()), 0.0, x.new_zeros(x.numel()))
+
+
+def _restart_lbfgs(opt: torch.optim.LBFGS, x: torch.Tensor, point: torch.Tensor, grad: torch.Tensor,
+                   h_diag: float) -> None:
+    """Move ``x`` to ``point - h_diag * grad`` (``grad``: the gradient at ``point``, already evaluated, so no
+    evaluation is repeated) and set a fresh L-BFGS as after that move."""
+    with torch.no_grad():
+        x.copy_(point - h_diag * grad)
+    flat = grad.reshape(-1).clone()
+    _set_lbfgs_state(opt, x, h_diag, -flat, h_diag, flat)
+
+
+def _max_abs(t: torch.Tensor) -> float:
+    return float(t.abs().max()) or math.inf
+
+
+def _lbfgs_move_scale(opt: torch.optim.Optimizer) -> float | None:
+    """How far L-BFGS's last move went per unit of gradient, ``|t d| / |g|`` with ``g`` the gradient where it
+    started (None for another optimiser, or before a move from a point with a gradient)."""
+    if not isinstance(opt, torch.optim.LBFGS):
+        return None
+    state = next(iter(opt.state.values()), {})
+    if state.get("d") is None or not (norm := float(state["prev_flat_grad"].norm())):
+        return None
+    return float(state["t"]) * float(state["d"].norm()) / norm
 
 
 def _pixels(t: torch.Tensor) -> int:

@@ -389,6 +389,16 @@ def test_a_finer_size_does_not_waste_its_first_step(tiny_vgg, content, style):
     assert fine[1] < 0.95 * fine[0]  # torch's own first step (grad / |grad|_1) hardly moves the image
 
 
+def test_a_step_that_overshoots_is_taken_back(tiny_vgg, content):
+    """L-BFGS steps without a line search. Towards a white style one step here multiplies the best loss; the run
+    goes back to its best point and on with a shorter step along the gradient there, which evaluates lower (the
+    step after the overshoot used to be worse than the best still, and real runs stayed saturated for dozens)."""
+    white = np.full((40, 40, 3), 255, np.uint8)
+    totals = [e["total"] for e in stylize(content, white, encoder=tiny_vgg, **{**FAST, "num_steps": 6}).losses]
+    overshoot = next(i for i in range(1, len(totals)) if totals[i] > gatys.OVERSHOOT * min(totals[:i]))
+    assert totals[overshoot + 1] < min(totals[:overshoot])
+
+
 def _tinted_texture(channel: int, seed: int) -> Image.Image:
     g = torch.Generator().manual_seed(seed)
     a = torch.rand(40, 40, 3, generator=g) * 0.25
