@@ -696,7 +696,7 @@ def stylize(
                 seeded and i == 1 and entry["total"] > best_before)  # the scale carried from the last size
             if overshot and move is not None:
                 opt = _optimizer(x, c)
-                _restart_lbfgs(opt, x, best, best_grad, min(move * SHRINK, MAX_RESTART_MOVE / _max_abs(best_grad)))
+                _restart_lbfgs(opt, x, best, best_grad, move * SHRINK)
         taken.append(sum(e["scale"] == scale_index for e in record))
         if taken[-1] and not stopped:
             # The last step's move is not evaluated by any step: measure it (a forward pass) so it can count.
@@ -789,16 +789,14 @@ def _start_lbfgs_scaled(opt: torch.optim.LBFGS, x: torch.Tensor, h_diag: float) 
 
 def _restart_lbfgs(opt: torch.optim.LBFGS, x: torch.Tensor, point: torch.Tensor, grad: torch.Tensor,
                    h_diag: float) -> None:
-    """Move ``x`` to ``point - h_diag * grad`` (``grad``: the gradient at ``point``, already evaluated, so no
-    evaluation is repeated) and set a fresh L-BFGS as after that move."""
+    """Move ``x`` to ``point - h * grad``, with ``h`` the lesser of ``h_diag`` and the scale that moves no pixel
+    by more than ``MAX_RESTART_MOVE`` (``grad``: the gradient at ``point``, already evaluated, so no evaluation
+    is repeated), and set a fresh L-BFGS as after that move."""
+    h = min(h_diag, MAX_RESTART_MOVE / float(grad.abs().max().clamp_min(1e-12)))
     with torch.no_grad():
-        x.copy_(point - h_diag * grad)
+        x.copy_(point - h * grad)
     flat = grad.reshape(-1).clone()
-    _set_lbfgs_state(opt, x, h_diag, -flat, h_diag, flat)
-
-
-def _max_abs(t: torch.Tensor) -> float:
-    return float(t.abs().max()) or math.inf
+    _set_lbfgs_state(opt, x, h, -flat, h, flat)
 
 
 def _lbfgs_move_scale(opt: torch.optim.Optimizer) -> float | None:
