@@ -144,6 +144,8 @@ def _open(source: Any, name: str, max_pixels: int) -> Image.Image:
         path = Path(source)
         if not path.is_file():
             raise ImageInputError(f"{name}: no file at '{path}'.")
+        if not path.stat().st_size:
+            raise ImageInputError(f"{name}: the file '{path}' is empty (0 bytes).")
         fp = path
     else:
         raise ImageInputError(

@@ -105,6 +105,12 @@ def test_bad_sources_give_clear_errors(source, message):
         load_image(source, name="content image")
 
 
+def test_an_empty_file_is_named_as_empty(tmp_path):
+    (tmp_path / "empty.jpg").touch()
+    with pytest.raises(ImageInputError, match=r"content image: the file .*empty\.jpg' is empty \(0 bytes\)"):
+        load_image(tmp_path / "empty.jpg", name="content image")
+
+
 def test_corrupt_file_is_refused():
     data = _encode(gradient_image(64, 64))
     with pytest.raises(ImageInputError, match="damaged"):
