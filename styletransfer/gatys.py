@@ -178,8 +178,8 @@ def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     8 at full size).
 
     The coarse steps build the picture cheaply and the last ones only sharpen it, so strokes come
-    out larger and the 512 px loss stays well above a full run's. A 512 px result took 7.0 s on a
-    2-core CPU with AMX-BF16 and 48-55 s in float32 on an AVX2-only one (``benchmarks/bench_gatys.py
+    out larger and the 512 px loss stays well above a full run's. A 512 px result took 6-8 s on a
+    2-core CPU with AMX-BF16 and 37-46 s in float32 on an AVX2-only one (``benchmarks/bench_gatys.py
     --quick``); ``time_limit`` caps it where the CPU is slower.
     """
     coarser = tuple(s for s in (size // 4, size // 2) if s >= 64)
