@@ -16,6 +16,7 @@ disk, a folder removed meanwhile) is saved in the temp folder instead, never los
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -81,6 +82,18 @@ def _schedule(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return parse_schedule(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _seconds(text: str) -> float:
+    """A ``--time-limit``: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (leave the option out for no "
+                                         "limit)")
+    return value
 
 
 def _style_weight(text: str) -> float | tuple[float, ...]:
@@ -162,8 +175,8 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
                         "bicubic only resamples")
     plan.add_argument("--fast", action="store_true",
                       help="quick coarse-to-fine schedule: 100/30/8 steps at 1/4, 1/2 and full size (7 s at 512 px on "
-                           "a 2-core CPU with AMX-BF16, about 50 s on one without native bf16); overrides --steps")
-    p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                           "a 2-core CPU with AMX-BF16, about 40 s on one without native bf16); overrides --steps")
+    p.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
                    help="end the run within about this time: each size gets a share in proportion to its planned "
                         "steps x pixels and takes the steps that fit")
     p.add_argument("--color", "--preserve-color", dest="color", choices=COLOR_MODES, default=_DEFAULTS.color,
