@@ -1011,7 +1011,7 @@ def live_inputs_ready(args: Sequence) -> bool:
 def make_live_handler(models: Models) -> Callable:
     """The Live tab's handler, called for each camera frame: (stylised frame, status). An AdaIN style is encoded
     once (its statistics are kept by file), so each frame costs one pass through the networks."""
-    rates, smoothers = PageMemory(FrameRate), PageMemory(TemporalSmoother)
+    pages = PageMemory(lambda: (FrameRate(), TemporalSmoother()))  # each page's frame rate and smoother
 
     @functools.lru_cache(maxsize=8)
     def style_stats(path: str) -> adain.StyleStats:
@@ -1020,7 +1020,7 @@ def make_live_handler(models: Models) -> Callable:
     @studio_handler
     def frame(camera, method=None, bank=None, style=None, alpha=None, preserve_color=None, size=None,
               steadiness=None, user_banks=None, request: gr.Request = None):
-        rate = rates(request)
+        rate, smoother = pages(request) or (None, None)
         fps = rate.tick() if rate else None
         if preserve_color not in LIVE_COLOR_MODES:
             raise ValueError(f"choose one of the colour controls: {', '.join(LIVE_COLOR_MODES)}")
@@ -1042,7 +1042,6 @@ def make_live_handler(models: Models) -> Callable:
             precision = f"{decoder.inference_precision(DEVICE)} decoder"
         else:
             raise ValueError(f"choose one of the methods: {', '.join(LIVE_METHODS)}")
-        smoother = smoothers(request)
         if smoother is not None:  # a page's stream: each frame keeps part of the last where nothing moves
             smoother.strength = float(steadiness or 0)
             image = smoother(shot, image, context=(method, bank, style, alpha, preserve_color, size))
