@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import styletransfer  # noqa: F401  (before torch: it sets how long OpenMP threads spin, see styletransfer/cpu.py)
+
 import gradio as gr
 import numpy as np
 import pandas as pd

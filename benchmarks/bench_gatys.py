@@ -38,10 +38,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import styletransfer  # noqa: E402, F401  (before torch: it sets how long OpenMP threads spin)
+import torch  # noqa: E402
 
 from benchmarks.common import child_json, conv_rate, flops, median_step_seconds, peak_rss_mb  # noqa: E402
 from styletransfer.allocator import keep_freed_memory  # noqa: E402

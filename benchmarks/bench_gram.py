@@ -20,10 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import styletransfer  # noqa: E402, F401  (before torch: it sets how long OpenMP threads spin)
+import torch  # noqa: E402
 
 from benchmarks.common import median_step_seconds  # noqa: E402
 from styletransfer import gatys, ops, stylebank  # noqa: E402

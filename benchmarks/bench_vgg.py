@@ -16,9 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import styletransfer  # noqa: E402, F401  (before torch: it sets how long OpenMP threads spin)
+import torch  # noqa: E402
 
 from styletransfer.imageio import load_image, pil_to_tensor  # noqa: E402
 from zoo.registry import load_vgg16  # noqa: E402

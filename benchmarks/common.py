@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import styletransfer  # noqa: F401  (before torch: it sets how long OpenMP threads spin)
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -86,6 +87,13 @@ def child_json(args: list[str]) -> dict:
 @register_flop_formula(torch.ops.mkldnn._convolution_pointwise)
 def _fused_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
     """oneDNN's fused convolution + ReLU (``styletransfer.reparam``) counts as the convolution it is."""
+    return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
+
+
+@register_flop_formula(torch.ops.aten._nnpack_spatial_convolution)
+def _nnpack_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """NNPACK's Winograd convolution (``styletransfer.winograd``) counts as the direct convolution it computes, so
+    a step through it can run below the 'convolution floor' taken at oneDNN's direct rate."""
     return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
 
 

@@ -4,12 +4,17 @@ The library knows nothing of Gradio or the Hub: models and weights are passed in
 ``zoo`` package resolves and downloads weights; ``app.py`` is the web demo.
 """
 
-from . import adain, color, gatys, masks, metrics, stylebank
-from .imageio import (ImageInputError, fit_within, load_image, pil_to_tensor, read_settings, save_image,
-                      tensor_to_pil)
-from .serialization import ModelFileError
-from .vgg import VGGConfig, VGGEncoder, bf16_is_fast
-from .vgg_normalize import apply_filter_scales, mean_filter_activations
+from .cpu import shorten_openmp_spin
+
+shorten_openmp_spin()  # before torch loads (the first import below): it reads the setting once
+
+from . import adain, color, gatys, masks, metrics, stylebank  # noqa: E402
+from .imageio import (  # noqa: E402
+    ImageInputError, fit_within, load_image, pil_to_tensor, read_settings, save_image, tensor_to_pil,
+)
+from .serialization import ModelFileError  # noqa: E402
+from .vgg import VGGConfig, VGGEncoder, bf16_is_fast  # noqa: E402
+from .vgg_normalize import apply_filter_scales, mean_filter_activations  # noqa: E402
 
 __all__ = [
     "adain",

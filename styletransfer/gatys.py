@@ -179,8 +179,9 @@ def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
     The coarse steps build the picture cheaply and the last ones only sharpen it, so strokes come
     out larger and the 512 px loss stays well above a full run's. A 512 px result took 6-8 s on a
-    2-core CPU with AMX-BF16 and 37-46 s in float32 on an AVX2-only one (``benchmarks/bench_gatys.py
-    --quick``); ``time_limit`` caps it where the CPU is slower.
+    2-core CPU with AMX-BF16 and 31-34 s in float32 on an AVX2-only one, its VGG passes at 256 and 512 px
+    through NNPACK (43-45 s without; ``benchmarks/bench_gatys.py --quick``); ``time_limit`` caps it where
+    the CPU is slower.
     """
     coarser = tuple(s for s in (size // 4, size // 2) if s >= 64)
     return coarser + (size,), ((100,), (100, 8), (100, 30, 8))[len(coarser)]

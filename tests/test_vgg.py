@@ -116,6 +116,7 @@ def test_fused_convolution_and_relu_give_the_unfused_features_and_input_gradient
     the map between them is asked for; the features and the gradient reaching the image are those of
     the separate modules (to rounding: oneDNN may pick other kernels for the fused call), and a
     requested convolution map is still the one before its ReLU."""
+    monkeypatch.setenv("STYLETRANSFER_NNPACK", "0")  # oneDNN's fused call (NNPACK's: test_winograd.py)
     tiny_vgg.precision = precision
     layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_2"]
     x = torch.rand(1, 3, 40, 48)
@@ -236,10 +237,13 @@ def test_apply_filter_scales_rejects_bad_input(tiny_vgg):
 
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("bf16", 0.03), ("fp32", 1e-5)])
-def test_inference_copy_matches_the_layers_and_follows_weight_changes(tiny_vgg, precision, tolerance):
+def test_inference_copy_matches_the_layers_and_follows_weight_changes(tiny_vgg, monkeypatch, precision, tolerance):
     """The frozen network runs a standing copy: bf16, or float32 on the CPU (channels-last, so faster where
-    bf16 is not); it gives what the modules themselves give, and is rebuilt when a weight changes."""
+    bf16 is not, unless NNPACK runs its convolutions); it gives what the modules themselves give, and is
+    rebuilt when a weight changes."""
     import copy
+
+    monkeypatch.setenv("STYLETRANSFER_NNPACK", "0")
 
     encoder = copy.deepcopy(tiny_vgg)
     encoder.precision = precision

@@ -1,5 +1,7 @@
 """The model zoo: catalogue, weights resolution chain, Hub transport and loaders."""
 
+import styletransfer  # noqa: F401  (before torch: it sets how long OpenMP threads spin, see styletransfer/cpu.py)
+
 from .hub import HubError
 from .manifest import MODELS, ModelSpec
 from .registry import (get_spec, list_models, load_adain_decoder, load_lpips_heads, load_normalized_vgg, load_stylebank,
