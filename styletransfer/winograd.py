@@ -1,17 +1,17 @@
 """Frozen 3x3 convolutions (+ ReLU) through NNPACK's Winograd kernels, with a backward pass to the input.
 
-On a CPU without AVX-512, oneDNN runs a float32 3x3 convolution as a direct (GEMM-like) kernel at
-AVX2 width; NNPACK's Winograd transform F(6x6, 3x3) needs about a fifth of the multiplications.
-Each VGG layer's convolution and its input gradient (a convolution with the kernels flipped and
-their channels swapped, again 3x3) ran 1.1-2.3x faster through it on the AVX2-only EPYC (see
-``benchmarks/speed.md``), with outputs within 1e-5 (relative) of oneDNN's. NNPACK takes NCHW maps,
-so a caller that routes through it keeps them contiguous rather than channels-last.
+On a CPU without AVX-512, oneDNN runs a float32 3x3 convolution as a direct kernel at AVX2 width;
+NNPACK's Winograd transform F(6x6, 3x3) needs about a fifth of the multiplications. Each VGG layer's
+convolution and its input gradient (a convolution with the kernels flipped and their channels
+swapped, again 3x3) ran 1.1-2.3x faster through it on the AVX2-only EPYC (``benchmarks/speed.md``),
+with outputs within 1.1e-5 (relative) of oneDNN's. NNPACK takes NCHW maps, so a caller that routes
+through it keeps them contiguous rather than channels-last.
 
 Where it runs (:func:`nnpack_pays`): float32 images of at least 256 x 192 px (on smaller ones NNPACK's
-per-call kernel transforms cost more than its Winograd saves: a Gatys step at 128 x 96 px took twice as long) on a CPU
-with AVX2 and without AVX-512 (:func:`~styletransfer.cpu.winograd_cpu`), where the torch build
-has NNPACK. ``STYLETRANSFER_NNPACK=0`` turns it off; ``=1`` turns it on at every size, on any CPU
-(to compare the two, and for the tests).
+per-call kernel transforms cost more than its Winograd saves: a Gatys step at 128 x 96 px took about
+twice as long) on a CPU with AVX2 and without AVX-512 (:func:`~styletransfer.cpu.winograd_cpu`), where
+the torch build has NNPACK. ``STYLETRANSFER_NNPACK=0`` turns it off; ``=1`` turns it on at every size,
+on any CPU (to compare the two, and for the tests).
 """
 
 from __future__ import annotations
