@@ -43,7 +43,7 @@ from torch import nn
 from .cpu import cpu_flags
 
 __all__ = ["ColumnUnfoldConv", "ReflectPadConv", "SubPixelConv", "SubPixelGridConv", "SpaceToDepthConv",
-           "conv_relu", "reparameterize"]
+           "conv_relu", "frozen_stride1_conv", "reparameterize"]
 
 _TAPS = {0: ((0, (0,)), (1, (1, 2))), 1: ((0, (0, 1)), (1, (2,)))}
 """For output phase ``a``, which taps of the 3x3 kernel fall on each of the two small-map rows it
@@ -261,10 +261,17 @@ def conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     through the frozen VGG to a Gatys image): the separate ReLU pass over every map is gone (a Gatys step
     at 512 px 9% faster in bf16 on an AMX CPU), with the same features and gradient (to the bit with the real
     VGG-16 there; oneDNN may round otherwise on other shapes)."""
-    if conv.weight.requires_grad or conv.stride != (1, 1) or isinstance(conv.padding, str) or conv.groups != 1 \
-            or conv.dilation != (1, 1) or conv.padding_mode != "zeros" or conv.padding[0] != conv.padding[1]:
+    if not frozen_stride1_conv(conv):
         raise ValueError("conv_relu takes a frozen stride-1 convolution with equal zero padding")
     return _ConvReLU.apply(x, conv.weight, conv.bias, conv.padding[0])
+
+
+def frozen_stride1_conv(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` is a frozen, ungrouped, undilated stride-1 convolution with equal zero padding on both axes
+    (what :func:`conv_relu` and :func:`~styletransfer.winograd.nnpack_conv_relu` compute)."""
+    return not (conv.weight.requires_grad or conv.stride != (1, 1) or isinstance(conv.padding, str)
+                or conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros"
+                or conv.padding[0] != conv.padding[1])
 
 
 class ColumnUnfoldConv(nn.Module):
