@@ -50,6 +50,8 @@ def nnpack_conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     NCHW-contiguous and differentiable with respect to ``x``."""
     if conv.kernel_size != (3, 3) or not frozen_stride1_conv(conv):
         raise ValueError("nnpack_conv_relu takes a frozen stride-1 3x3 convolution with equal zero padding")
+    if not _nnpack_ready():  # also what makes NNPACK's first call work
+        raise RuntimeError("this torch build has no usable NNPACK")
     return _NNPackConvReLU.apply(x, conv.weight, conv.bias, conv.padding[0])
 
 

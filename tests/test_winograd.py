@@ -43,6 +43,18 @@ def test_nnpack_conv_relu_matches_conv2d_and_its_input_gradient(shape, padding):
     torch.testing.assert_close(got_x.grad.double(), ref_x.grad, rtol=1e-4, atol=1e-4)
 
 
+@needs_nnpack
+def test_nnpack_conv_relu_works_as_a_process_first_call():
+    """NNPACK's convolutions fail until it is initialised; nnpack_conv_relu does that itself (this process's NNPACK
+    is initialised already, so a fresh one checks it)."""
+    code = ("import torch\nfrom styletransfer.winograd import nnpack_conv_relu\n"
+            "conv = torch.nn.Conv2d(4, 4, 3, padding=1).requires_grad_(False)\n"
+            "print(tuple(nnpack_conv_relu(torch.rand(1, 4, 8, 8), conv).shape))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 4, 8, 8)"
+
+
 def test_nnpack_conv_relu_refuses_what_it_cannot_compute():
     with pytest.raises(ValueError, match="frozen stride-1 3x3"):
         winograd.nnpack_conv_relu(torch.rand(1, 4, 8, 8), torch.nn.Conv2d(4, 4, 3, padding=1))  # trainable
