@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import styletransfer  # noqa: E402, F401  (before torch: it sets how long OpenMP threads spin)

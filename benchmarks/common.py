@@ -84,17 +84,15 @@ def child_json(args: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@register_flop_formula(torch.ops.mkldnn._convolution_pointwise)
-def _fused_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    """oneDNN's fused convolution + ReLU (``styletransfer.reparam``) counts as the convolution it is."""
+def _conv_call_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """oneDNN's fused convolution + ReLU (``styletransfer.reparam``) and NNPACK's Winograd convolution
+    (``styletransfer.winograd``) count as the direct convolution they compute, so a step through NNPACK can run
+    below the 'convolution floor' taken at oneDNN's direct rate."""
     return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
 
 
-@register_flop_formula(torch.ops.aten._nnpack_spatial_convolution)
-def _nnpack_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    """NNPACK's Winograd convolution (``styletransfer.winograd``) counts as the direct convolution it computes, so
-    a step through it can run below the 'convolution floor' taken at oneDNN's direct rate."""
-    return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
+for _op in (torch.ops.mkldnn._convolution_pointwise, torch.ops.aten._nnpack_spatial_convolution):
+    register_flop_formula(_op)(_conv_call_flops)  # each registration wraps the plain function once
 
 
 def flops(fn: Callable[[], object]) -> int:
