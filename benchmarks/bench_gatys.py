@@ -12,7 +12,8 @@
    precision against that least time, and
    their actual wall time and loss with ``--precision``, and the fast schedule's under
    ``time_limit=30`` (the steps it took), with the time-left estimates their progress reports gave against
-   the time they then had left (``--quick`` stops here);
+   the time they then had left (after the step timings, so from a process that has measured every size, as
+   the app's later runs; ``--quick`` stops here);
 2. for each test pair: a direct 512 px run of ``--steps`` L-BFGS steps (its image is also taken
    every 50 steps, to give its loss against time) and each coarse-to-fine schedule of
    ``--schedules`` (default: the library's default schedule) with each ``--upscales`` mode (how

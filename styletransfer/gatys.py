@@ -50,6 +50,7 @@ from .color import COLOR_MODES
 from .imageio import ImageInputError, ImageSource, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from .masks import MaskSource, prepare_masks
 from .ops import gram_matrix, seeded_generator, total_variation
+from .progress import StepPace, step_pace
 from .vgg import POOLINGS, VGGEncoder, receptive_field
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
@@ -122,10 +123,11 @@ class StepInfo:
     seconds: float = 0.0
     """Since the run started."""
     seconds_left: float = 0.0
-    """An estimate of the time to the end: the planned steps left (pixels times steps, at every size to come)
-    at the pace this size has kept since its first step, at most what ``time_limit`` leaves. Where a finer
-    size's steps cost less per pixel than a coarser one's it runs high while a coarse size runs (measured in
-    ``benchmarks/gatys.md``)."""
+    """An estimate of the time to the end, at most what ``time_limit`` leaves: the steps left at this size at
+    the pace it has kept since its first step, and those of every size to come at the pace this process
+    measured at the size nearest to it (:mod:`~styletransfer.progress`), or where it has measured none, at this
+    size's pace scaled by the pixel ratio. A process's first run thus runs high while a coarse size runs where
+    a finer size's steps cost less per pixel (measured in ``benchmarks/gatys.md``)."""
 
 
 @dataclass
@@ -614,6 +616,9 @@ def stylize(
     total_steps, done, stopped = sum(steps), 0, False
     targets = [_resize_long(opt_content, size) for size in sizes]
     regions = _content_regions(masks, content_img, targets[-1].shape[-2:])
+    # What a step costs at each size, as measured in this process's earlier steps with this encoder.
+    pace = step_pace(encoder, str(device), encoder.uses_bf16(device), c["optimizer"], c["pooling"],
+                     tuple(sorted({*c["content_layers"], *c["style_layers"]})), masks is not None)
     work = _work(targets, steps)
     deadlines = _deadlines(start, c["time_limit"], work)
     taken: list[int] = []
@@ -640,7 +645,7 @@ def stylize(
             x = (1 - ratio) * base + ratio * noise
         else:
             x = upscale_result(x, target, targets[scale_index - 1], c["upscale"])
-            step_seconds *= growth
+            step_seconds = pace.predict(_pixels(target), (_pixels(targets[scale_index - 1]), step_seconds))
         x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # L-BFGS flattens grads
         best, best_loss, best_terms = x.detach().clone(), math.inf, {}
         best_grad = torch.zeros_like(x)  # the gradient at best: an overshoot's restart moves along it
@@ -679,14 +684,15 @@ def stylize(
             done += 1
             entry = {"step": done, "scale": scale_index, **{k: float(v) for k, v in last.items()}}
             record.append(entry)
+            now = time.perf_counter()
+            # The pace of this size's steps: after its first (which pays one-off set-up) once there are more.
+            if i == 0:
+                first_step_end, seconds_a_step = now, now - tic
+            else:
+                seconds_a_step = (now - first_step_end) / i
             if progress is not None:
-                now = time.perf_counter()
-                # The pace of this size's steps: after its first (which pays one-off set-up) once there are more.
-                if i == 0:
-                    first_step_end, pace = now, now - tic
-                else:
-                    pace = (now - first_step_end) / i
-                left = pace / _pixels(target) * ((n_steps - i - 1) * _pixels(target) + sum(work[scale_index + 1:]))
+                left = seconds_a_step * (n_steps - i - 1) + _seconds_of(
+                    pace, targets[scale_index + 1:], steps[scale_index + 1:], (_pixels(target), seconds_a_step))
                 if c["time_limit"] is not None:
                     left = min(left, max(0.0, start + c["time_limit"] - now))
                 show = done % preview_every == 0 or done == total_steps
@@ -699,6 +705,8 @@ def stylize(
                 opt = _optimizer(x, c)
                 _restart_lbfgs(opt, x, best, best_grad, move * SHRINK)
         taken.append(sum(e["scale"] == scale_index for e in record))
+        if taken[-1] > 1:  # a steady pace, past the first step's set-up
+            pace.record(_pixels(target), seconds_a_step)
         if taken[-1] and not stopped:
             # The last step's move is not evaluated by any step: measure it (a forward pass) so it can count.
             with torch.no_grad():
@@ -815,8 +823,19 @@ def _pixels(t: torch.Tensor) -> int:
     return t.shape[-2] * t.shape[-1]
 
 
+def _seconds_of(pace: StepPace, targets: Sequence[torch.Tensor], steps: Sequence[int],
+                now: tuple[int, float]) -> float:
+    """The seconds ``steps`` steps at each of ``targets``' sizes should take, given the pace ``now``
+    (pixels, seconds a step) of the size running."""
+    return sum(n * pace.predict(_pixels(t), now) for n, t in zip(steps, targets))
+
+
 def _work(targets: list[torch.Tensor], steps: Sequence[int]) -> list[int]:
-    """The planned work of each size, steps x pixels (what a step costs grows about as its pixel count)."""
+    """The planned work of each size, steps x pixels (what a step costs grows about as its pixel count).
+
+    Not the seconds :mod:`~styletransfer.progress` foresees: coarse steps cost more per pixel, so a time limit
+    shared by seconds gives the coarse sizes more steps and the output size fewer, and ends higher in loss
+    (``benchmarks/gatys.md``)."""
     return [n * _pixels(t) for n, t in zip(steps, targets)]
 
 

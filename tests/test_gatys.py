@@ -2,6 +2,7 @@ import functools
 import re
 import threading
 import types
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +10,19 @@ import pytest
 import torch
 from PIL import Image
 
-from styletransfer import color, gatys
+from styletransfer import color, gatys, progress
 from styletransfer.gatys import GatysConfig, default_schedule, fast_schedule, measure_losses, stylize, upscale_result
 from styletransfer.imageio import ImageInputError, pil_to_tensor
 from styletransfer.ops import gram_matrix
 from tests.conftest import gradient_image
 
 FAST = dict(size=32, num_steps=3, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu2_2",))
+
+
+@pytest.fixture(autouse=True)
+def fresh_step_paces(monkeypatch):
+    """Each test starts with no step timings remembered from earlier ones (some run on a fake clock)."""
+    monkeypatch.setattr(progress, "_PACES", weakref.WeakKeyDictionary())
 
 
 @pytest.fixture
@@ -204,6 +211,34 @@ def test_progress_estimates_the_time_left_from_the_pace_of_each_size(tiny_vgg, c
     # With a time limit no estimate goes past it: the first (10.3 s of steps left, at 2.4 s) stops there.
     assert limited[0].seconds + limited[0].seconds_left == pytest.approx(11)
     assert all(r.seconds + r.seconds_left <= 11 + 1e-9 for r in limited)
+
+
+def test_a_later_run_foresees_each_size_from_the_steps_measured_there(tiny_vgg, content, style, monkeypatch):
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(gatys, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def step_costs_a_fixed_part_and_its_pixels(module, inputs, output):  # so a coarse pixel costs more
+        if torch.is_grad_enabled():  # a step's pass (not the targets' or a size's closing measure)
+            clock.now += 1.0 + inputs[0].shape[-2] * inputs[0].shape[-1] / 1000
+
+    hook = tiny_vgg.register_forward_hook(step_costs_a_fixed_part_and_its_pixels)
+    reports = []
+    run = functools.partial(stylize, content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64),
+                            scale_steps=(20, 15))
+    try:
+        first = run(time_limit=45)
+        run(progress=reports.append)
+        clock.now = 0.0
+        later = run(time_limit=45)
+    finally:
+        hook.remove()
+    cost = {(21, 32): 1.672, (43, 64): 3.752}  # seconds a step: 33.4 s planned at 32 px, 56.3 s at 64 px
+    # A time limit is still shared by pixels (2688 : 8256 a step; not by the seconds measured, which would
+    # give each size half its steps): the 32 px size gets 30% of its steps and the 64 px one 60%.
+    assert first.settings["steps_taken"] == later.settings["steps_taken"] == (6, 9) and later.seconds <= 45
+    # With both sizes measured every estimate of the time left is exact.
+    expected = [sum(cost[r.size] for r in reports[k + 1:]) for k in range(35)]
+    assert [r.seconds_left for r in reports] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
