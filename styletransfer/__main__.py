@@ -174,8 +174,8 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
                    help="how a coarse result starts the next size: detail adds the content's finer detail, "
                         "bicubic only resamples")
     plan.add_argument("--fast", action="store_true",
-                      help="quick coarse-to-fine schedule: 100/30/8 steps at 1/4, 1/2 and full size (7 s at 512 px on "
-                           "a 2-core CPU with AMX-BF16, 30-45 s on one without native bf16); overrides --steps")
+                      help="quick coarse-to-fine schedule: 50/20/12 steps at 1/4, 1/2 and full size (21-35 s at 512 px "
+                           "on a 2-core CPU without native bf16); overrides --steps")
     p.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
                    help="end the run within about this time: each size gets a share in proportion to its planned "
                         "steps x pixels and takes the steps that fit")

@@ -150,7 +150,7 @@ class GatysResult:
         return not self.stopped and self.settings["steps_taken"] != self.settings["scale_steps"]
 
     def steps_taken_text(self) -> str:
-        """The steps each size took against the plan, e.g. ``"55+19+4 of 100+30+8 steps"``."""
+        """The steps each size took against the plan, e.g. ``"40+20+12 of 50+20+12 steps"``."""
         taken, planned = self.settings["steps_taken"], self.settings["scale_steps"]
         return f"{'+'.join(map(str, taken))} of {'+'.join(map(str, planned))} steps"
 
@@ -175,18 +175,19 @@ def default_schedule(size: int, num_steps: int) -> tuple[tuple[int, ...], tuple[
 
 
 def fast_schedule(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """A quick coarse-to-fine schedule for ``scales`` / ``scale_steps``: 100 steps at a quarter of
-    ``size``, 30 at half, 8 at full size (sizes below 64 px are left out: 100 at the coarsest,
-    8 at full size).
+    """A quick coarse-to-fine schedule for ``scales`` / ``scale_steps``: 50 steps at a quarter of
+    ``size``, 20 at half, 12 at full size (sizes below 64 px are left out: 50 at half size and 12 at
+    full size, or 100 at full size alone).
 
-    The coarse steps build the picture cheaply and the last ones only sharpen it, so strokes come
-    out larger and the 512 px loss stays well above a full run's. A 512 px result took 6-8 s on a
-    2-core CPU with AMX-BF16 and 31-34 s in float32 on an AVX2-only one, its VGG passes at 256 and 512 px
-    through NNPACK (43-45 s without; ``benchmarks/bench_gatys.py --quick``); ``time_limit`` caps it where
-    the CPU is slower.
+    The coarsest steps set the large strokes cheaply, but past about 50 there they hardly lower the
+    final loss, while each full-size step lowers it markedly; so strokes come out larger than in a full
+    run, and the 512 px loss stays well above it. The former 100/30/8 split drew the same strokes and
+    ended 12-18% higher in 512 px loss on five pairs; at 512 px it took 27.3-30.1 s against 23.3-24.0 s for
+    this one in float32 on an AVX2-only 2-core CPU (``benchmarks/gatys.md``), and 6-8 s on one with
+    AMX-BF16 (this split not measured there); ``time_limit`` caps it where the CPU is slower.
     """
     coarser = tuple(s for s in (size // 4, size // 2) if s >= 64)
-    return coarser + (size,), ((100,), (100, 8), (100, 30, 8))[len(coarser)]
+    return coarser + (size,), ((100,), (50, 12), (50, 20, 12))[len(coarser)]
 
 
 def parse_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:

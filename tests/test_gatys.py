@@ -61,8 +61,8 @@ def test_coarse_to_fine_returns_requested_size_and_runs_each_scale(tiny_vgg, con
     assert default_schedule(512, 300) == ((256, 512), (50, 85))
     assert default_schedule(1024, 300) == ((256, 512, 1024), (50, 85, 85))
     assert default_schedule(300, 30) == ((300,), (30,))
-    assert fast_schedule(512) == ((128, 256, 512), (100, 30, 8))
-    assert fast_schedule(200) == ((100, 200), (100, 8)) and fast_schedule(100) == ((100,), (100,))
+    assert fast_schedule(512) == ((128, 256, 512), (50, 20, 12))
+    assert fast_schedule(200) == ((100, 200), (50, 12)) and fast_schedule(100) == ((100,), (100,))
     auto = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 40}, coarse_to_fine=True)
     assert auto.image.size == (40, 27) and auto.settings["scales"] == (40,)
 
