@@ -565,7 +565,8 @@ def stylize(
             ``upscale`` (how a scale's result starts the next: ``"detail"`` adds the content's
             finer detail, ``"bicubic"`` only resamples; see :func:`upscale_result`), ``time_limit``
             (seconds for the whole run; the schedule's steps become the most each size may take, each
-            size getting a share of the time in proportion to its planned steps x pixels, and a step
+            size getting a share of the time in proportion to its planned steps x pixels, or to their
+            cost where this process has measured steps at these sizes and the plan fits, and a step
             starts only when it is expected to end in time: the run ends within a step of the limit),
             ``color`` (``"none"``, ``"luminance"``, ``"histogram"``), ``color_space`` (``"yiq"``,
             ``"ycbcr"``), ``color_method`` (``"cholesky"``, ``"eigen"``), ``color_direction``
@@ -620,7 +621,7 @@ def stylize(
     # What a step costs at each size, as measured in this process's earlier steps with this encoder.
     pace = step_pace(encoder, str(device), encoder.uses_bf16(device), c["optimizer"], c["pooling"],
                      tuple(sorted({*c["content_layers"], *c["style_layers"]})), masks is not None)
-    work = _work(targets, steps)
+    work = _work(targets, steps, pace, c["time_limit"])
     deadlines = _deadlines(start, c["time_limit"], work)
     taken: list[int] = []
     x: torch.Tensor | None = None
@@ -831,18 +832,26 @@ def _seconds_of(pace: StepPace, targets: Sequence[torch.Tensor], steps: Sequence
     return sum(n * pace.predict(_pixels(t), now) for n, t in zip(steps, targets))
 
 
-def _work(targets: list[torch.Tensor], steps: Sequence[int]) -> list[int]:
-    """The planned work of each size, steps x pixels (what a step costs grows about as its pixel count).
+def _work(targets: list[torch.Tensor], steps: Sequence[int], pace: StepPace, time_limit: float | None
+          ) -> list[float]:
+    """The planned work of each size, in the units ``time_limit`` is shared in: the seconds its steps cost at
+    the pace this process measured, where that says the whole plan fits (so no size is cut); else its steps x
+    pixels (what a step costs grows about as its pixel count).
 
-    Not the seconds :mod:`~styletransfer.progress` foresees: coarse steps cost more per pixel, so a time limit
-    shared by seconds gives the coarse sizes more steps and the output size fewer, and ends higher in loss
+    Not seconds where the plan does not fit: coarse steps cost more per pixel, so a time limit shared by seconds
+    gave the former fast schedule's coarse sizes more steps and its output size fewer, and ended higher in loss
     (``benchmarks/gatys.md``)."""
-    return [n * _pixels(t) for n, t in zip(steps, targets)]
+    known = [pace.remembered(_pixels(t)) for t in targets]
+    if time_limit is not None and None not in known:
+        seconds = [n * s for n, s in zip(steps, known)]
+        if sum(seconds) <= time_limit:
+            return seconds
+    return [float(n * _pixels(t)) for n, t in zip(steps, targets)]
 
 
-def _deadlines(start: float, time_limit: float | None, work: list[int]) -> list[float]:
+def _deadlines(start: float, time_limit: float | None, work: list[float]) -> list[float]:
     """When each size's steps must end: ``time_limit`` shared in proportion to the planned ``work``
-    (steps x pixels), cumulatively, so time that one size leaves unused passes to the next."""
+    (:func:`_work`), cumulatively, so time that one size leaves unused passes to the next."""
     if time_limit is None:
         return [math.inf] * len(work)
     return [start + time_limit * sum(work[: i + 1]) / sum(work) for i in range(len(work))]

@@ -226,16 +226,19 @@ def test_a_later_run_foresees_each_size_from_the_steps_measured_there(tiny_vgg, 
     run = functools.partial(stylize, content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64),
                             scale_steps=(20, 15))
     try:
-        first = run(time_limit=45)
+        first, first_short = run(time_limit=95), run(time_limit=45)
         run(progress=reports.append)
         clock.now = 0.0
-        later = run(time_limit=45)
+        later, later_short = run(time_limit=95), run(time_limit=45)
     finally:
         hook.remove()
     cost = {(21, 32): 1.672, (43, 64): 3.752}  # seconds a step: 33.4 s planned at 32 px, 56.3 s at 64 px
-    # A time limit is still shared by pixels (2688 : 8256 a step; not by the seconds measured, which would
-    # give each size half its steps): the 32 px size gets 30% of its steps and the 64 px one 60%.
-    assert first.settings["steps_taken"] == later.settings["steps_taken"] == (6, 9) and later.seconds <= 45
+    # The first run shares a time limit by pixels (672 : 2752 a step, so the 32 px size may run until 23.3 s),
+    # which cuts the 32 px size's steps though the whole plan (89.7 s) fits in 95 s; a later one knows it fits.
+    assert first.settings["steps_taken"] == (13, 15) and later.settings["steps_taken"] == (20, 15)
+    # Where the plan does not fit, the limit is still shared by pixels (by seconds each size would get half its
+    # steps): the 32 px size gets 30% of its steps and the 64 px one 60%.
+    assert first_short.settings["steps_taken"] == later_short.settings["steps_taken"] == (6, 9)
     # With both sizes measured every estimate of the time left is exact.
     expected = [sum(cost[r.size] for r in reports[k + 1:]) for k in range(35)]
     assert [r.seconds_left for r in reports] == pytest.approx(expected)
