@@ -226,7 +226,7 @@ def test_a_later_run_foresees_each_size_from_the_steps_measured_there(tiny_vgg, 
     run = functools.partial(stylize, content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64),
                             scale_steps=(20, 15))
     try:
-        first, first_short = run(time_limit=95), run(time_limit=45)
+        first, short = run(time_limit=95), run(time_limit=45)
         run(progress=reports.append)
         clock.now = 0.0
         later, later_short = run(time_limit=95), run(time_limit=45)
@@ -236,9 +236,9 @@ def test_a_later_run_foresees_each_size_from_the_steps_measured_there(tiny_vgg, 
     # The first run shares a time limit by pixels (672 : 2752 a step, so the 32 px size may run until 23.3 s),
     # which cuts the 32 px size's steps though the whole plan (89.7 s) fits in 95 s; a later one knows it fits.
     assert first.settings["steps_taken"] == (13, 15) and later.settings["steps_taken"] == (20, 15)
-    # Where the plan does not fit, the limit is still shared by pixels (by seconds each size would get half its
-    # steps): the 32 px size gets 30% of its steps and the 64 px one 60%.
-    assert first_short.settings["steps_taken"] == later_short.settings["steps_taken"] == (6, 9)
+    # Where the measured plan does not fit, the limit is still shared by pixels (by seconds each size would get
+    # half its steps): the 32 px size gets 30% of its steps and the 64 px one 60%.
+    assert short.settings["steps_taken"] == later_short.settings["steps_taken"] == (6, 9)
     # With both sizes measured every estimate of the time left is exact.
     expected = [sum(cost[r.size] for r in reports[k + 1:]) for k in range(35)]
     assert [r.seconds_left for r in reports] == pytest.approx(expected)
