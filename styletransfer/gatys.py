@@ -841,8 +841,7 @@ def _work(targets: list[torch.Tensor], steps: Sequence[int], pace: StepPace, tim
     Not seconds where the plan does not fit: coarse steps cost more per pixel, so a time limit shared by seconds
     gave the former fast schedule's coarse sizes more steps and its output size fewer, and ended higher in loss
     (``benchmarks/gatys.md``)."""
-    known = [pace.remembered(_pixels(t)) for t in targets]
-    if time_limit is not None and None not in known:
+    if time_limit is not None and None not in (known := [pace.remembered(_pixels(t)) for t in targets]):
         seconds = [n * s for n, s in zip(steps, known)]
         if sum(seconds) <= time_limit:
             return seconds

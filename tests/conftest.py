@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,14 @@ def tiny_vgg() -> VGGEncoder:
             torch.nn.init.kaiming_normal_(module.weight)
             torch.nn.init.uniform_(module.bias, 0.0, 0.1)
     return encoder
+
+
+def run_python(code: str) -> str:
+    """Run ``code`` in a fresh Python process at the repository root; fail the test with its stderr unless it
+    succeeds, else return its stdout."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def gradient_image(w: int = 64, h: int = 48, mode: str = "RGB") -> Image.Image:

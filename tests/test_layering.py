@@ -2,15 +2,13 @@
 
 import importlib
 import pkgutil
-import subprocess
-import sys
 
 import pytest
 
 import styletransfer
 import training
 import zoo
-from tests.conftest import REPO
+from tests.conftest import run_python
 
 
 def _modules(package) -> list[str]:
@@ -26,8 +24,7 @@ def test_library_imports_without_gradio_or_hub():
         f"for name in {names!r}:\n"
         "    __import__(name)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    run_python(code)
 
 
 def test_zoo_and_training_never_import_the_app():
@@ -35,8 +32,7 @@ def test_zoo_and_training_never_import_the_app():
     code = "import sys\nsys.modules['app'] = None\nsys.modules['gradio'] = None\n" + "".join(
         f"__import__({n!r})\n" for n in names
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    run_python(code)
 
 
 @pytest.mark.parametrize("name", _modules(styletransfer) + _modules(zoo) + _modules(training) + ["app"])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +9,7 @@ import torch.nn.functional as F
 
 from styletransfer import cpu, gatys, winograd
 from styletransfer import vgg as vgg_module
-from tests.conftest import REPO, gradient_image
+from tests.conftest import gradient_image, run_python
 
 needs_nnpack = pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this torch build has no NNPACK")
 
@@ -50,9 +47,7 @@ def test_nnpack_conv_relu_works_as_a_process_first_call():
     code = ("import torch\nfrom styletransfer.winograd import nnpack_conv_relu\n"
             "conv = torch.nn.Conv2d(4, 4, 3, padding=1).requires_grad_(False)\n"
             "print(tuple(nnpack_conv_relu(torch.rand(1, 4, 8, 8), conv).shape))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "(1, 4, 8, 8)"
+    assert run_python(code).strip() == "(1, 4, 8, 8)"
 
 
 def test_nnpack_conv_relu_refuses_what_it_cannot_compute():
@@ -152,6 +147,4 @@ def test_each_entry_point_sets_the_spin_before_torch_loads(module):
         f"__import__({module!r})\n"
         "print(seen[0])\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-1] == cpu.OPENMP_SPIN
+    assert run_python(code).split()[-1] == cpu.OPENMP_SPIN
