@@ -44,6 +44,12 @@ def run_python(code: str) -> str:
     return done.stdout
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """The (width, height) of the image file at ``path`` (closed again at once)."""
+    with Image.open(path) as img:
+        return img.size
+
+
 def gradient_image(w: int = 64, h: int = 48, mode: str = "RGB") -> Image.Image:
     """A deterministic colourful test image."""
     x = torch.linspace(0, 1, w).view(1, w).expand(h, w)

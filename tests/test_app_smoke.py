@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from styletransfer.imageio import read_settings
-from tests.conftest import gradient_image
+from tests.conftest import gradient_image, image_size
 
 
 @pytest.fixture
@@ -108,14 +108,14 @@ def test_the_api_requires_only_what_a_request_must_carry(client, images):
     content, style, _ = images
     image, status, png = client.predict(content=handle_file(str(content)), style1=handle_file(str(style)),
                                         api_name="/adain")
-    assert Image.open(image).size == (72, 56) and status.startswith("Done in")
+    assert image_size(image) == (72, 56) and status.startswith("Done in")
     assert read_settings(png)["settings"]["alpha"] == 1.0  # the slider's own value
 
 
 def test_adain_endpoint_returns_image_status_and_png_with_settings(client, images):
     content, style, _ = images
     image, status, png = client.predict(*adain_args(content, [style], alpha=0.7), api_name="/adain")
-    assert Image.open(image).size == (72, 56)
+    assert image_size(image) == (72, 56)
     assert re.match(r"Done in \d+\.\d\d s \((fp32|bf16) decoder\)", status)  # the tiny decoder has no int8 calibration
     record = read_settings(png)
     assert record["method"] == "adain" and record["settings"]["alpha"] == 0.7
@@ -144,7 +144,7 @@ def test_adain_auto_regions_with_two_styles(client, images):
     content, style, style2 = images
     image, status, _ = client.predict(*adain_args(content, [style, style2], spatial="auto regions (K-means)"),
                                       api_name="/adain")
-    assert Image.open(image).size == (72, 56)
+    assert image_size(image) == (72, 56)
     assert "K-means regions, largest first: style 1" in status
 
 
@@ -169,7 +169,7 @@ def test_large_upload_is_downscaled_with_a_note(client, images, tmp_path):
     big = tmp_path / "big.png"
     gradient_image(1300, 700).save(big)
     image, status, _ = client.predict(*adain_args(big, [style]), api_name="/adain")
-    assert max(Image.open(image).size) == 1024
+    assert max(image_size(image)) == 1024
     assert "Downscaled from 1300x700" in status
 
 
@@ -202,7 +202,7 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     content, style, style2 = images
     job = client.submit(*gatys_args(content, [style]), api_name="/gatys")
     image, status, png, curve = job.result()
-    assert max(Image.open(image).size) == 128
+    assert max(image_size(image)) == 128
     # while it runs, the status gives the step, the loss and an estimate of the time left
     assert any(re.fullmatch(r"Step 5/10 at 128x\d+: loss \S+ \(content \d+%, style \d+%\); "
                             r"(a few seconds|about \d+ s) left", update[1]) for update in job.outputs())
@@ -216,7 +216,7 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     assert all(10**log == pytest.approx(value, rel=1e-6) for _, _, log, value in curve["data"])
     assert {term for _, term, _, _ in curve["data"]} == {"total", "content", "style"}
     image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=1), api_name="/gatys")
-    assert max(Image.open(image).size) == 128
+    assert max(image_size(image)) == 128
     assert status.startswith("Done. 62 steps")  # fast: 50 at 64 px, 12 at 128 px
     assert read_settings(png)["method"] == "gatys"
     # refine the result: it is the start image
@@ -229,7 +229,7 @@ def test_gatys_endpoint_runs_to_the_end(client, images):
     # a time limit no step fits in: the content carried up to the size
     image, status, png, _ = client.predict(*gatys_args(content, [style], schedule=1, time_limit=1e-6),
                                            api_name="/gatys")
-    assert max(Image.open(image).size) == 128 and status.startswith("Time limit reached (0+0 of 50+12 steps)")
+    assert max(image_size(image)) == 128 and status.startswith("Time limit reached (0+0 of 50+12 steps)")
     assert "loss not measured (no step ran)" in status
     with pytest.raises(Exception, match="content_weight must be a finite number >= 0"):
         client.predict(*gatys_args(content, [style], content_weight=-1.0), api_name="/gatys")
@@ -273,7 +273,7 @@ def test_stop_buttons_keep_the_work_so_far_and_then_find_nothing_running(client,
     job = client.submit(*gatys_args(content, [style], schedule=3, schedule_text="64x100000"), api_name="/gatys")
     assert stop_when_running(job, f"gatys:{client.session_hash}", "/gatys_stop") == "Stopping after the current step..."
     image, status, png, _ = job.result(timeout=30)
-    assert status.startswith("Stopped early; kept the best image so far.") and Image.open(image).size == (64, 50)
+    assert status.startswith("Stopped early; kept the best image so far.") and image_size(image) == (64, 50)
     assert client.predict(api_name="/gatys_stop") == "Nothing is running."
 
     job = client.submit(handle_file(str(style)), "stopped", 2000, 64, next(iter(app.BANK_RECIPES)), None,
@@ -401,7 +401,8 @@ def test_gatys_start_and_style_scale_reach_the_library(client, images):
                                  api_name="/gatys") for seed in (1, 2)}
     settings = read_settings(runs[1][2])["settings"]
     assert settings["init"] == "noise" and settings["seed"] == 1 and settings["style_scale"] == 0.5
-    assert not np.array_equal(np.asarray(Image.open(runs[1][0])), np.asarray(Image.open(runs[2][0])))
+    with Image.open(runs[1][0]) as first, Image.open(runs[2][0]) as second:
+        assert not np.array_equal(np.asarray(first), np.asarray(second))
     with pytest.raises(Exception, match="init='noise' starts from noise alone"):
         client.predict(*gatys_args(content, [style], init="noise", start=style), api_name="/gatys")
 
@@ -447,7 +448,7 @@ def test_gatys_custom_schedule_noise_share_and_upscale_reach_the_library(client,
                                                        init="content+noise", noise_ratio=0.25, upscale="bicubic"),
                                            api_name="/gatys")
     settings = read_settings(png)["settings"]
-    assert max(Image.open(image).size) == 96 and status.startswith("Done. 7 steps")  # the size slider said 128
+    assert max(image_size(image)) == 96 and status.startswith("Done. 7 steps")  # the size slider said 128
     assert "The custom schedule's last size, 96 px, is the output's (not the size slider's 128 px)" in status
     assert settings["scales"] == [48, 96] and settings["scale_steps"] == [4, 3]
     assert settings["noise_ratio"] == 0.25 and settings["upscale"] == "bicubic" and settings["size"] == 96
@@ -565,7 +566,7 @@ def test_compare_endpoint_reports_time_and_losses_for_each_method(client, images
     content, style, _ = images
     adain_img, bank_img, gatys_img, table, status = client.predict(
         handle_file(str(content)), handle_file(str(style)), 10, 128, bank_mode, 10, api_name="/compare")
-    assert Image.open(adain_img).size == Image.open(bank_img).size == Image.open(gatys_img).size == (72, 56)
+    assert image_size(adain_img) == image_size(bank_img) == image_size(gatys_img) == (72, 56)
     rows = table["data"]
     bank_label = "StyleBank (nearest bank: " if bank_mode.startswith("nearest") else "StyleBank (new bank, 10 steps)"
     assert [r[0][: len(bank_label)] for r in rows] == ["AdaIN", bank_label, "Gatys (10 L-BFGS steps)"]
@@ -598,14 +599,14 @@ def stylebank_args(content, names, mode="linear fusion", k=2, preserve_color="no
 def test_stylebank_linear_and_kmeans_fusion(client, images):
     content, _, _ = images
     image, region_map, status, png = client.predict(*stylebank_args(content, ["waves", "dots"]), api_name="/stylebank")
-    assert Image.open(image).size == (72, 56) and region_map is None
+    assert image_size(image) == (72, 56) and region_map is None
     assert read_settings(png)["settings"]["weights"] == {"waves": 0.5, "dots": 0.5}
     _, _, _, png = client.predict(*stylebank_args(content, ["waves"], preserve_color="luminance"),
                                   api_name="/stylebank")
     assert read_settings(png)["settings"]["preserve_color"] == "luminance"
     image, region_map, status, _ = client.predict(*stylebank_args(content, ["waves", "dots"], "K-means regions", 3),
                                                   api_name="/stylebank")
-    assert Image.open(region_map).size == (72, 56)
+    assert image_size(region_map) == (72, 56)
     with pytest.raises(Exception, match="choose at least one style bank"):
         client.predict(*stylebank_args(content, []), api_name="/stylebank")
 
@@ -623,9 +624,9 @@ def test_train_a_bank_then_use_it_and_refuse_a_foreign_one(client, images, tmp_p
     preview, status, bank_file = client.predict(handle_file(str(style)), "fresh", 10, 64, first, None,
                                                 api_name="/train_bank")
     assert "bank 'fresh' is ready" in status
-    assert Image.open(preview).size == (64, 64)
+    assert image_size(preview) == (64, 64)
     image, _, _, _ = client.predict(*stylebank_args(content, ["fresh"]), api_name="/stylebank")
-    assert Image.open(image).size == (72, 56)
+    assert image_size(image) == (72, 56)
     assert StyleBank.extra_metadata(bank_file)["init"] == "auto"
     _, status, bank_file = client.predict(handle_file(str(style)), "paper", 10, 64, paper, None, api_name="/train_bank")
     assert "bank 'paper' is ready" in status and StyleBank.extra_metadata(bank_file)["init"] == "random"
@@ -657,7 +658,7 @@ def test_train_on_uploaded_photos_resized_to_the_crop(client, images, tmp_path):
     preview, status, bank_file = client.predict(handle_file(str(style)), "mine", 10, 96, next(iter(BANK_RECIPES)),
                                                 photos, api_name="/train_bank")
     assert "bank 'mine' is ready" in status
-    assert Image.open(preview).size == (96, 96)  # the first photo, 72x56, was resized to a 96 px short side
+    assert image_size(preview) == (96, 96)  # the first photo, 72x56, was resized to a 96 px short side
     text, broken = tmp_path / "notes.txt", tmp_path / "broken.png"
     text.write_text("not a photo")
     broken.write_bytes(b"\x89PNG not really")
@@ -806,7 +807,7 @@ def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_re
     assert follow(None, *args[1:]) == (unchanged,) * 3
     assert follow(*args[:2], None, *args[3:]) == (unchanged,) * 3
     image, status, png = follow(*args)
-    assert Image.open(image).size == (72, 56) and status.startswith("Done in")
+    assert image_size(image) == (72, 56) and status.startswith("Done in")
     assert read_settings(png)["settings"]["alpha"] == 0.4
     painted_without_paint = args[:11] + ["painted regions"] + args[12:]
     image, status, png = follow(*painted_without_paint)
@@ -819,7 +820,7 @@ def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_re
     assert follow(*args) == (unchanged,) * 4
     args[3] = "dots"
     image, region_map, status, _ = follow(*args)
-    assert Image.open(image).size == (72, 56) and region_map is None and status.startswith("Done in")
+    assert image_size(image) == (72, 56) and region_map is None and status.startswith("Done in")
 
 
 def test_a_run_that_ends_after_a_newer_one_of_the_same_page_leaves_the_outputs_to_it(

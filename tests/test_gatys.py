@@ -14,7 +14,7 @@ from styletransfer import color, gatys, progress
 from styletransfer.gatys import GatysConfig, default_schedule, fast_schedule, measure_losses, stylize, upscale_result
 from styletransfer.imageio import ImageInputError, pil_to_tensor
 from styletransfer.ops import gram_matrix
-from tests.conftest import gradient_image
+from tests.conftest import gradient_image, image_size
 
 FAST = dict(size=32, num_steps=3, style_layers=("relu1_1", "relu2_1", "relu3_1"), content_layers=("relu2_2",))
 
@@ -628,7 +628,7 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--vgg", str(weights), "--fp32"])
     settings = read_settings(out)["settings"]
     assert code == 0 and settings["scales"] == [16, 40] and settings["scale_steps"] == [2, 1]
-    assert max(Image.open(out).size) == 40  # the schedule's last size is the output's
+    assert max(image_size(out)) == 40  # the schedule's last size is the output's
     assert read_settings(out)["settings"]["size"] == 40  # and the record says so
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--schedule", "16x2+40x1",
                  "--size", "64", "--vgg", str(weights), "--fp32"])

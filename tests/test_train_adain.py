@@ -2,12 +2,11 @@ import json
 
 import pytest
 import torch
-from PIL import Image
 
 from styletransfer.adain import STYLE_LAYERS, AdaINDecoder, DecoderConfig
 from styletransfer.ops import calc_mean_std
 from training import train_adain
-from tests.conftest import gradient_image
+from tests.conftest import gradient_image, image_size
 
 
 def test_tiny_decoder_loss_falls(tiny_vgg):
@@ -39,7 +38,7 @@ def test_training_script_checkpoints_resumes_and_exports(tmp_path, tiny_vgg, mon
               "--style-crops", "2", "--checkpoint-every", "2", "--widths", "8", "8", "8", "8"]
     pair = [str(tmp_path / "data" / "content" / "0.png"), str(tmp_path / "data" / "styles" / "1.png")]
     assert train_adain.main(common + ["--steps", "2", "--preview", *pair]) == 0
-    assert Image.open(tmp_path / "run" / "preview_000002.jpg").size == (256, 256)  # one pair, 256 px
+    assert image_size(tmp_path / "run" / "preview_000002.jpg") == (256, 256)  # one pair, 256 px
     first = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
     out = tmp_path / "exported.safetensors"
     assert train_adain.main(common + ["--steps", "4", "--export", str(out)]) == 0
