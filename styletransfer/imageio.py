@@ -155,8 +155,12 @@ def _open(source: Any, name: str, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(fp)
-            _check_pixels(img.size, name, max_pixels)
-            img.load()
+            try:
+                _check_pixels(img.size, name, max_pixels)
+                img.load()
+            except BaseException:
+                img.close()  # the file it opened, now rather than at garbage collection
+                raise
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

@@ -1,5 +1,7 @@
+import gc
 import io
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -122,6 +124,17 @@ def test_decompression_bomb_is_refused_before_decoding():
         load_image(_png_header_only(30000, 30000))
     with pytest.raises(ImageInputError, match="larger than the 0 MP"):
         load_image(gradient_image(64, 64), max_pixels=1000)
+
+
+def test_a_refused_file_is_closed_at_once(tmp_path):
+    """An image refused for its size leaves no file open behind it (an app serves many uploads)."""
+    gradient_image(64, 64).save(tmp_path / "big.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(ImageInputError, match="larger than"):
+            load_image(tmp_path / "big.png", max_pixels=1000)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_tiny_images_are_refused():
