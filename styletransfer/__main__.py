@@ -8,9 +8,10 @@ This is an application entry point, not library code: it resolves the VGG-16 wei
 the zoo's chain (imported inside ``main`` only, so ``import styletransfer`` never pulls in the
 zoo or huggingface_hub) unless ``--vgg`` names a file. Ctrl-C stops the optimisation and
 still writes the best image so far; in a batch it ends the batch after the current image. The output
-(PNG, JPEG or WebP, by its name) carries the method and settings in its metadata; an output that
-cannot be written is refused before any work, and a result that cannot be saved where asked (a full
-disk, a folder removed meanwhile) is saved in the temp folder instead, never lost.
+(PNG, JPEG or WebP, by its name) carries the method and settings in its metadata (``gatys
+--settings-from`` redoes a recorded run); an output that cannot be written, or that would overwrite an
+input, is refused before any work, and a result that cannot be saved where asked (a full disk, a folder
+removed meanwhile) is saved in the temp folder instead, never lost.
 """
 
 from __future__ import annotations
@@ -30,14 +31,19 @@ from . import adain, stylebank
 from .allocator import keep_freed_memory
 from .color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
 from .gatys import (COLOR_DIRECTIONS, GUIDANCES, INITS, OPTIMIZERS, UPSCALES, GatysConfig, StepInfo,
-                    fast_schedule, loss_text, parse_schedule, stylize)
-from .imageio import OUTPUT_SUFFIXES, ImageInputError, list_images, output_format, save_image
+                    fast_schedule, loss_text, parse_schedule, recorded_controls, stylize)
+from .imageio import OUTPUT_SUFFIXES, ImageInputError, list_images, output_format, read_settings, save_image
 from .masks import auto_regions
 from .outputs import check_output, save_or_keep
 from .progress import time_left_text
 from .vgg import POOLINGS, VGGEncoder
 
 _DEFAULTS = GatysConfig()
+_PLAN_OPTIONS = frozenset({"size", "num_steps", "coarse_to_fine", "schedule", "scales", "scale_steps", "fast"})
+"""The gatys options that plan the sizes and steps: one given replaces a recorded plan as a whole."""
+_PLAN_CONTROLS = ("size", "num_steps", "coarse_to_fine", "scales", "scale_steps")
+_FLAGS = {"num_steps": "--steps", "masks": "--mask", "style_masks": "--style-mask"}
+"""Option names that are not their destination's name with dashes."""
 _Runner = Callable[[Path, Path], str]
 """Stylises one content image into one output file and says what it wrote."""
 
@@ -119,7 +125,7 @@ class _DefaultsShown(argparse.HelpFormatter):
         return f"{text} (default: {shown.replace('%', '%%')})".strip()
 
 
-def _gatys_parser(sub: argparse._SubParsersAction) -> None:
+def _gatys_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("gatys", help="optimisation-based style transfer (Gatys et al.)",
                        formatter_class=_DefaultsShown)
     _add_content_and_output(p)
@@ -190,12 +196,18 @@ def _gatys_parser(sub: argparse._SubParsersAction) -> None:
                    help="histogram matching: the style's colours to the content's, or the reverse")
     p.add_argument("--fp32", action="store_true", help="run VGG in float32 (default: bf16 where it pays)")
     p.add_argument("--vgg", type=Path, help="VGG-16 weights file (default: the zoo's resolution chain)")
+    p.add_argument("--settings-from", type=Path, metavar="RESULT",
+                   help="redo the run a result records (an image this tool or the studio wrote): its controls, "
+                        "sizes and the steps each size took, without its time limit, so the same machine gives "
+                        "the same image; each option given here replaces what it records, and a plan option "
+                        "(--size, --steps, --coarse-to-fine, --schedule, --scales, --scale-steps, --fast) the "
+                        "recorded plan as a whole. Name the images again: content, styles, and any masks or "
+                        "start image the run had")
+    return p
 
 
-def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
-    import zoo  # application layer only; see the module docstring
-
-    encoder = zoo.load_vgg16("fp32" if args.fp32 else "auto", str(args.vgg) if args.vgg else None)
+def _gatys_controls(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~styletransfer.gatys.stylize` the options ask for."""
     controls = {
         name: getattr(args, name)
         for name in GatysConfig.__dataclass_fields__
@@ -209,9 +221,84 @@ def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
     if args.schedule:
         sizes, steps = args.schedule
         controls["scales"], controls["scale_steps"] = sizes, steps
+    controls["style_weights"] = args.style_weights
+    return controls
+
+
+def _given_options(parser: argparse.ArgumentParser, sub: argparse.ArgumentParser, argv: list[str] | None,
+                   args: argparse.Namespace) -> set[str]:
+    """The destinations of the options ``argv`` gives the subcommand parser ``sub`` (``args``: what ``parser``
+    made of it), found by parsing it again with every default of ``sub`` unset."""
+    unset = object()
+    defaults = {dest: sub.get_default(dest) for dest in vars(args) if dest != "method"}
+    sub.set_defaults(**dict.fromkeys(defaults, unset))
+    try:
+        again = parser.parse_args(argv)
+    finally:
+        sub.set_defaults(**defaults)
+    return {dest for dest in defaults if getattr(again, dest) is not unset}
+
+
+def _replayed_controls(args: argparse.Namespace, given: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--settings-from``: the controls that redo the recorded run (:func:`~styletransfer.gatys.recorded_controls`),
+    each option ``given`` replacing its recorded value and a plan option the recorded plan, and the recorded
+    settings. The run's auto regions and float32 carry over into ``args``; masks, style masks, a start image
+    and the number of blended styles must be given again."""
+    source = args.settings_from.name
+    if not args.settings_from.is_file():
+        raise FileNotFoundError(f"--settings-from {args.settings_from}: there is no such file")
+    record = read_settings(args.settings_from)
+    if record.get("method") != "gatys":
+        raise ValueError(f"--settings-from {source}: that image was made by {record.get('method')}, not gatys")
+    settings = record["settings"]
+    controls = recorded_controls(settings)
+    own = _gatys_controls(args)
+    if given & _PLAN_OPTIONS:
+        for key in _PLAN_CONTROLS:
+            controls.pop(key, None)
+        controls.update({key: own[key] for key in _PLAN_CONTROLS if key in own})
+    controls.update({key: value for key, value in own.items() if key in given})
+    masks = settings.get("masks")
+    if masks == "auto regions" and not args.masks:
+        args.auto_regions = True
+    elif masks and not (args.masks or args.auto_regions):
+        which = ", ".join(masks) if isinstance(masks, list) else f"{masks} of them"
+        raise ValueError(f"--settings-from {source}: that run had a region mask per style ({which}); name them "
+                         "with --mask, or use --auto-regions")
+    if any(settings.get("style_masks") or ()) and args.style_masks is None:
+        which = ", ".join(m if isinstance(m, str) else f"style {i + 1}"
+                          for i, m in enumerate(settings["style_masks"]) if m)
+        raise ValueError(f"--settings-from {source}: that run took each style from a region ({which}); name the "
+                         "masks with --style-mask ('none' for a whole style image)")
+    if settings.get("init_image") and args.init_image is None:
+        which = f" ({settings['init_image']})" if isinstance(settings["init_image"], str) else ""
+        raise ValueError(f"--settings-from {source}: that run started from an image{which}; name it with "
+                         "--init-image")
+    weights = controls["style_weights"]
+    if weights is not None and len(weights) != len(args.styles):
+        raise ValueError(f"--settings-from {source}: that run blended {len(weights)} styles "
+                         f"({', '.join(settings.get('styles') or ())}); name as many style images, or give "
+                         "--style-weights")
+    args.fp32 = args.fp32 or settings.get("precision") == "fp32"
+    replaced = sorted(_FLAGS.get(dest, "--" + dest.replace("_", "-")) for dest in given
+                      if dest not in ("content", "styles", "output", "format", "settings_from", "vgg"))
+    print(f"settings from {source}" + (f", but {' '.join(replaced)} as given here" if replaced else ""),
+          file=sys.stderr)
+    return controls, settings
+
+
+def _gatys_runner(args: argparse.Namespace, stop: threading.Event, given: set[str]) -> _Runner:
+    import zoo  # application layer only; see the module docstring
+
+    controls, recorded = _replayed_controls(args, given) if args.settings_from else (_gatys_controls(args), {})
+    encoder = zoo.load_vgg16("fp32" if args.fp32 else "auto", str(args.vgg) if args.vgg else None)
+    if recorded.get("precision") == "bf16" and not encoder.uses_bf16(next(encoder.parameters()).device):
+        print(f"note: {args.settings_from.name} was made with bf16 VGG passes, which this machine does not run "
+              "fast: float32 here, so the image will differ a little", file=sys.stderr)
+    term_weights = controls.get("style_weight", _DEFAULTS.style_weight), controls.get("tv_weight", _DEFAULTS.tv_weight)
 
     def progress(info: StepInfo) -> None:
-        loss = loss_text(info.losses, controls["style_weight"], controls["tv_weight"])  # argparse gives defaults
+        loss = loss_text(info.losses, *term_weights)
         print(f"\rstep {info.step}/{info.total} at {info.size[1]}x{info.size[0]}: loss {loss}, "
               f"{time_left_text(info.seconds_left)}   ", end="", file=sys.stderr, flush=True)
 
@@ -219,10 +306,9 @@ def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
         None if m.lower() == "none" else Path(m) for m in args.style_masks]
 
     def run(content: Path, output: Path) -> str:
-        masks, masks_record = _region_masks(args, content, encoder, args.seed)
-        result = stylize(content, args.styles, encoder=encoder, style_weights=args.style_weights,
-                         init_image=args.init_image, masks=masks, style_masks=style_masks, progress=progress,
-                         cancel=stop, **controls)
+        masks, masks_record = _region_masks(args, content, encoder, controls.get("seed", _DEFAULTS.seed))
+        result = stylize(content, args.styles, encoder=encoder, init_image=args.init_image, masks=masks,
+                         style_masks=style_masks, progress=progress, cancel=stop, **controls)
         settings = {**result.settings, "content": content.name, "styles": [s.name for s in args.styles]}
         if args.init_image:
             settings["init_image"] = args.init_image.name
@@ -237,7 +323,7 @@ def _gatys_runner(args: argparse.Namespace, stop: threading.Event) -> _Runner:
         print(file=sys.stderr)  # ends the progress line
         loss = ""
         if result.final_losses:
-            loss = f"; loss {loss_text(result.final_losses, controls['style_weight'], controls['tv_weight'])}"
+            loss = f"; loss {loss_text(result.final_losses, *term_weights)}"
         return f"wrote {output} in {result.seconds:.1f} s{note}{loss}"
 
     return run
@@ -415,6 +501,21 @@ def _region_map_outputs(args: argparse.Namespace) -> dict[Path, Path]:
     return dict(_outputs(args.content, args.regions_out, "--regions-out"))  # maps stay lossless PNGs
 
 
+def _check_outputs_spare_inputs(args: argparse.Namespace, pairs: list[tuple[Path, Path]],
+                                region_maps: dict[Path, Path]) -> None:
+    """Refuse, before any work, an output that would overwrite an input: a content or style image, a mask, a
+    start image or a result whose settings are redone."""
+    inputs = {content.resolve(): "the content" for content, _ in pairs}
+    for dest, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if dest not in ("output", "regions_out") and isinstance(item, (str, Path)) and Path(item).is_file():
+                inputs.setdefault(Path(item).resolve(), "a style image" if dest == "styles" else
+                                  f"given to {_FLAGS.get(dest, '--' + dest.replace('_', '-'))}")
+    for target in [output for _, output in pairs] + list(region_maps.values()):
+        if (what := inputs.get(target.resolve())) is not None:
+            raise ValueError(f"{target} is an input ({what}): write the result to another file")
+
+
 def _check_batch(args: argparse.Namespace) -> None:
     """Refuse the options that name a file for one content image when the content is a folder."""
     if not args.content.is_dir():
@@ -456,17 +557,19 @@ def _write(image: Any, path: Path, *, method: str, settings: dict[str, Any]) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m styletransfer", description="Neural style transfer.")
     sub = parser.add_subparsers(dest="method", required=True)
-    _gatys_parser(sub)
+    gatys_parser = _gatys_parser(sub)
     _adain_parser(sub)
     _stylebank_parser(sub)
     args = parser.parse_args(argv)
+    given = _given_options(parser, gatys_parser, argv, args) if getattr(args, "settings_from", None) else set()
     keep_freed_memory()
     stop = threading.Event()  # Gatys stops within an image; the others between images
     try:
         _check_batch(args)
         pairs = _result_outputs(args)
         region_maps = _region_map_outputs(args)
-        run = {"gatys": lambda: _gatys_runner(args, stop), "adain": lambda: _adain_runner(args),
+        _check_outputs_spare_inputs(args, pairs, region_maps)
+        run = {"gatys": lambda: _gatys_runner(args, stop, given), "adain": lambda: _adain_runner(args),
                "stylebank": lambda: _stylebank_runner(args, region_maps)}[args.method]()
         _make_folders([output for _, output in pairs] + list(region_maps.values()))
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C keeps the work so far

@@ -54,7 +54,7 @@ from .progress import StepPace, step_pace
 from .vgg import POOLINGS, VGGEncoder, receptive_field
 
 __all__ = ["GatysConfig", "StepInfo", "GatysResult", "stylize", "measure_losses", "default_schedule", "fast_schedule",
-           "parse_schedule", "upscale_result", "weighted_terms", "loss_text"]
+           "parse_schedule", "recorded_controls", "upscale_result", "weighted_terms", "loss_text"]
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "content+noise")
@@ -266,10 +266,10 @@ def _check_inputs(encoder: VGGEncoder, n_styles: int, c: dict[str, Any]) -> None
         raise ValueError("give at least one style image")
     if c["scales"] is not None:
         _check_sizes(c["scales"], "scales")
-        if c["scale_steps"] is not None and (
-            len(c["scale_steps"]) != len(c["scales"]) or any(s < 1 for s in c["scale_steps"])
-        ):
-            raise ValueError(f"scale_steps must give >= 1 step for each of the {len(c['scales'])} scales")
+        if c["scale_steps"] is not None and (len(c["scale_steps"]) != len(c["scales"])
+                                             or min(c["scale_steps"]) < 0 or sum(c["scale_steps"]) < 1):
+            raise ValueError(f"scale_steps must give >= 0 steps for each of the {len(c['scales'])} scales, "
+                             f">= 1 in all, got {list(c['scale_steps'])}")
 
 
 def _check_masks(masks: Sequence[MaskSource] | None, style_masks: Sequence[MaskSource | None] | None, n_styles: int,
@@ -561,7 +561,8 @@ def stylize(
             (``"lbfgs"``/``"adam"``), ``num_steps``, ``lr``, ``init`` (``"content"``, ``"noise"``,
             ``"content+noise"``), ``noise_ratio``, ``seed``, ``style_scale`` (style size relative to
             the output), ``coarse_to_fine`` / ``scales`` / ``scale_steps`` (explicit schedule: sizes
-            growing, the last the output's, so ``size`` may be left out),
+            growing, the last the output's, so ``size`` may be left out; a size given no steps only carries
+            its start to the next),
             ``upscale`` (how a scale's result starts the next: ``"detail"`` adds the content's
             finer detail, ``"bicubic"`` only resamples; see :func:`upscale_result`), ``time_limit``
             (seconds for the whole run; the schedule's steps become the most each size may take, each
@@ -728,8 +729,37 @@ def stylize(
     c["style_weights"] = None if masks is not None else _weights_record(mix)
     c["steps_taken"], c["init_image"], c["masks"] = tuple(taken), start_img is not None, len(masks or ())
     c["style_masks"] = None if style_masks is None else [m is not None for m in style_masks]
+    c["precision"], c["stopped"] = "bf16" if encoder.uses_bf16(device) else "fp32", stopped
     return GatysResult(image, record, time.perf_counter() - start, c, stopped,
                        {k: float(v) for k, v in best_terms.items()})
+
+
+def recorded_controls(settings: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`stylize` (``style_weights`` among them) that redo the run ``settings``
+    records (a :class:`GatysResult`'s, or ``read_settings(path)["settings"]`` of a saved result): the same
+    controls and sizes, each size taking the steps it took, without a time limit, so the same machine gives the
+    same image (a size the time limit left no step takes none). A run stopped by hand is redone in full, its
+    planned steps. A control the record lacks (one older than it) keeps its default. The images (content,
+    styles, masks, a start image) are not in the record: ``settings`` says only whether there were any.
+
+    Raises:
+        ValueError: ``settings`` is no record of this method's (it names no sizes and steps).
+    """
+    if not {"scales", "scale_steps"} <= settings.keys():
+        raise ValueError("these settings are not a Gatys run's: they name no sizes and steps (scales, scale_steps)")
+    controls = {name: settings[name] for name in GatysConfig.__dataclass_fields__ if name in settings}
+    for name in ("content_layers", "style_layers", "style_layer_weights", "scales", "scale_steps"):
+        if controls.get(name) is not None:
+            controls[name] = tuple(controls[name])
+    taken = tuple(settings.get("steps_taken") or ())
+    stopped = settings.get("stopped", settings.get("time_limit") is None)  # records before "stopped": no limit
+    if not stopped and len(taken) == len(controls["scales"]) and sum(taken):
+        controls["scale_steps"] = taken
+    controls["time_limit"] = None
+    weights = settings.get("style_weights")
+    controls["style_weights"] = None if weights is None else [
+        tuple(w) if isinstance(w, list) else w for w in weights]
+    return controls
 
 
 def weighted_terms(losses: dict[str, float], style_weight: float, tv_weight: float = 0.0) -> dict[str, float]:

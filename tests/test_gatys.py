@@ -12,7 +12,7 @@ from PIL import Image
 
 from styletransfer import color, gatys, progress
 from styletransfer.gatys import GatysConfig, default_schedule, fast_schedule, measure_losses, stylize, upscale_result
-from styletransfer.imageio import ImageInputError, pil_to_tensor
+from styletransfer.imageio import ImageInputError, pil_to_tensor, read_settings, save_image
 from styletransfer.ops import gram_matrix
 from tests.conftest import gradient_image, image_size
 
@@ -186,6 +186,41 @@ def test_time_limit_shares_the_time_between_scales_by_their_work(tiny_vgg, conte
                    progress=one_second_per_step).settings["steps_taken"] == (10, 10)
 
 
+def test_recorded_controls_redo_a_time_limited_run_step_for_step(tiny_vgg, content, style, monkeypatch, tmp_path):
+    """A record, saved and read back, gives the controls that redo its run: the steps each size took (here cut by
+    the time limit), no time limit, the same weights per style layer; so the same image."""
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(gatys, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+    tick = lambda info: setattr(clock, "now", clock.now + 1.0)  # noqa: E731
+    first = stylize(content, [style, content], encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64),
+                    scale_steps=(10, 10), time_limit=10, init="content+noise", seed=4, pooling="avg",
+                    style_weights=[(1, 0, 0), (0, 1, 1)], progress=tick)
+    assert first.settings["steps_taken"] == (1, 9) and first.settings["precision"] == "fp32"
+    save_image(first.image, tmp_path / "first.png", method="gatys", settings=first.settings)
+    controls = gatys.recorded_controls(read_settings(tmp_path / "first.png")["settings"])
+    assert controls["scales"] == (32, 64) and controls["scale_steps"] == (1, 9) and controls["time_limit"] is None
+    assert controls["style_weights"] == [(1.0, 0.0, 0.0), (0.0, 1.0, 1.0)] and controls["pooling"] == "avg"
+    again = stylize(content, [style, content], encoder=tiny_vgg, **controls)
+    assert again.settings["steps_taken"] == (1, 9) and not again.hit_time_limit
+    assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
+    # A size the time limit left no step takes none again: it only carries its start to the next size.
+    assert gatys.recorded_controls({**first.settings, "steps_taken": (0, 9)})["scale_steps"] == (0, 9)
+    skipped = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(0, 2))
+    assert skipped.settings["steps_taken"] == (0, 2) and len(skipped.losses) == 2 and skipped.image.size == (64, 43)
+
+
+def test_recorded_controls_redo_a_stopped_run_in_full_and_default_what_they_lack(tiny_vgg, content, style):
+    stop = threading.Event()
+    stopped = stylize(content, style, encoder=tiny_vgg, **{**FAST, "size": 64}, scales=(32, 64), scale_steps=(5, 5),
+                      progress=lambda info: info.step == 2 and stop.set(), cancel=stop)
+    assert stopped.settings["steps_taken"] == (2,) and stopped.settings["stopped"] is True
+    assert gatys.recorded_controls(stopped.settings)["scale_steps"] == (5, 5)
+    older = {k: v for k, v in stopped.settings.items() if k not in ("pooling", "guidance")}  # before those existed
+    assert "pooling" not in gatys.recorded_controls(older)
+    with pytest.raises(ValueError, match="not a Gatys run's"):
+        gatys.recorded_controls({"alpha": 1.0, "style_weights": None})  # an AdaIN record
+
+
 def test_progress_estimates_the_time_left_from_the_pace_of_each_size(tiny_vgg, content, style, monkeypatch):
     clock = types.SimpleNamespace(now=0.0)
     monkeypatch.setattr(gatys, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
@@ -259,6 +294,8 @@ def test_a_later_run_foresees_each_size_from_the_steps_measured_there(tiny_vgg, 
         ({"size": 8}, "size must be in"),
         ({"style_layer_weights": (1.0,)}, "style_layer_weights has 1 entries"),
         ({"scales": (32, 64), "scale_steps": (1,)}, "scale_steps must give"),
+        ({"scales": (32, 64), "scale_steps": (2, -1)}, "scale_steps must give >= 0 steps"),
+        ({"scales": (32, 64), "scale_steps": (0, 0)}, r">= 1 in all, got \[0, 0\]"),
         ({"scales": (64, 32)}, r"scales must grow, smallest first, within \[16, 4096\] px, got \[64, 32\]"),
         ({"scales": (32, 32, 64)}, "scales must grow"),
         ({"scales": ()}, "scales must grow"),
@@ -567,19 +604,26 @@ def test_bad_masks_give_clear_errors(tiny_vgg, content, style):
         stylize(content, [style, style], encoder=tiny_vgg, style_masks=[None, torch.ones(10, 10)], **FAST)
 
 
-def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, capsys):
+@pytest.fixture
+def vgg_file(tmp_path) -> Path:
+    """A VGG-16 weights file for the command line: random values, but the first filter torchvision's, which the
+    zoo checks."""
     from safetensors.torch import save_file
 
-    from styletransfer.__main__ import main
-    from styletransfer.imageio import read_settings
     from styletransfer.vgg import VGGEncoder
 
-    # The CLI loads VGG-16 shapes; random values, but the first filter must be torchvision's for the zoo's check.
     weights = tmp_path / "vgg.safetensors"
     torch.manual_seed(0)
     state = VGGEncoder().state_dict()
     state["features.0.weight"][0, 0, 0] = torch.tensor([-0.5537, 0.1427, 0.5290])
     save_file(state, str(weights))
+    return weights
+
+
+def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, capsys, vgg_file):
+    from styletransfer.__main__ import main
+
+    weights = vgg_file
     content.save(tmp_path / "c.png")
     gradient_image(40, 40).rotate(45).save(tmp_path / "s.png")
     out = tmp_path / "out.png"
@@ -651,6 +695,77 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(out), "--vgg", str(weights),
                  "--steps", "0"])
     assert code == 2 and "num_steps must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_redoes_a_recorded_run_with_the_options_given_replacing_its_own(tmp_path, content, capsys, vgg_file,
+                                                                           monkeypatch):
+    from styletransfer.__main__ import main
+    from styletransfer.vgg import VGGEncoder
+
+    content.save(tmp_path / "c.png")
+    gradient_image(40, 40).rotate(45).save(tmp_path / "s.png")
+    images = [str(tmp_path / "c.png"), str(tmp_path / "s.png")]
+    run = lambda out, *options: main(["gatys", *images, "-o", str(tmp_path / out), "--vgg", str(vgg_file), *options])  # noqa: E731,E501
+    assert run("a.png", "--size", "32", "--steps", "3", "--seed", "2", "--init", "content+noise", "--pooling", "avg",
+               "--style-weight", "1e5", "--fp32") == 0
+    capsys.readouterr()
+    assert run("b.png", "--settings-from", str(tmp_path / "a.png")) == 0
+    assert "settings from a.png\n" in capsys.readouterr().err
+    first, again = read_settings(tmp_path / "a.png")["settings"], read_settings(tmp_path / "b.png")["settings"]
+    assert again["seed"] == 2 and again["pooling"] == "avg" and again["precision"] == "fp32"  # float32 carried over
+    assert {k: v for k, v in again.items() if first[k] != v} == {}
+    with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "b.png") as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    # An option given replaces its recorded value; a plan option the recorded plan as a whole.
+    assert run("d.png", "--settings-from", str(tmp_path / "a.png"), "--size", "40", "--steps", "2", "--seed", "5") == 0
+    assert "settings from a.png, but --seed --size --steps as given here" in capsys.readouterr().err
+    changed = read_settings(tmp_path / "d.png")["settings"]
+    assert changed["scales"] == [40] and changed["scale_steps"] == [2] and changed["seed"] == 5
+    assert changed["pooling"] == "avg" and changed["style_weight"] == 1e5 and image_size(tmp_path / "d.png")[0] == 40
+    # A record of bf16 passes redone where they do not run says the image will differ.
+    with Image.open(tmp_path / "a.png") as a:
+        save_image(a.copy(), tmp_path / "bf16.png", method="gatys", settings={**first, "precision": "bf16"})
+    monkeypatch.setattr(VGGEncoder, "uses_bf16", lambda self, device: False)
+    assert run("e.png", "--settings-from", str(tmp_path / "bf16.png")) == 0
+    assert "bf16.png was made with bf16 VGG passes" in capsys.readouterr().err
+    # What the record cannot give back is asked for, before any work.
+    left = np.zeros((32, 48), np.uint8)
+    left[:, :24] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    Image.fromarray(255 - left).save(tmp_path / "right.png")
+    two = [*images, str(tmp_path / "c.png")]
+    assert main(["gatys", *two, "-o", str(tmp_path / "m.png"), "--size", "32", "--steps", "1", "--vgg", str(vgg_file),
+                 "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png")]) == 0
+    assert run("x.png", "--settings-from", str(tmp_path / "m.png")) == 2
+    assert "m.png: that run had a region mask per style (left.png, right.png); name them with --mask" in \
+        capsys.readouterr().err
+    assert main(["gatys", *two, "-o", str(tmp_path / "w.png"), "--size", "32", "--steps", "1", "--vgg", str(vgg_file),
+                 "--style-weights", "3", "1"]) == 0
+    assert run("x.png", "--settings-from", str(tmp_path / "w.png")) == 2
+    assert "that run blended 2 styles (s.png, c.png); name as many style images" in capsys.readouterr().err
+    assert run("w2.png", "--settings-from", str(tmp_path / "w.png"), "--style-weights", "1") == 0
+    assert main(["gatys", *two, "-o", str(tmp_path / "r.png"), "--size", "32", "--steps", "1", "--vgg", str(vgg_file),
+                 "--auto-regions", "--seed", "3"]) == 0
+    assert main(["gatys", *two, "-o", str(tmp_path / "r2.png"), "--vgg", str(vgg_file),
+                 "--settings-from", str(tmp_path / "r.png")]) == 0
+    assert read_settings(tmp_path / "r2.png")["settings"]["masks"] == "auto regions"
+    for recorded, message in (({"masks": 2, "style_weights": None}, "region mask per style (2 of them)"),
+                              ({"style_masks": [True]}, "took each style from a region (style 1); name the masks"),
+                              ({"init_image": "start.png"}, "started from an image (start.png); name it with --init")):
+        save_image(content, tmp_path / "made.png", method="gatys", settings={**first, **recorded})
+        assert run("x.png", "--settings-from", str(tmp_path / "made.png")) == 2 and message in capsys.readouterr().err
+    save_image(content, tmp_path / "adain.png", method="adain", settings={"alpha": 1.0})
+    for source, message in ((tmp_path / "adain.png", "that image was made by adain, not gatys"),
+                            (tmp_path / "c.png", "carries no style-transfer settings"),
+                            (tmp_path / "gone.png", "gone.png: there is no such file")):
+        assert run("x.png", "--settings-from", str(source)) == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+    # Nor does a result overwrite an input, with any method (checked before any model loads).
+    assert run("a.png", "--settings-from", str(tmp_path / "a.png")) == 2
+    assert "a.png is an input (given to --settings-from): write the result to another file" in capsys.readouterr().err
+    assert main(["adain", *images, "-o", images[1]]) == 2 and "is an input (a style image)" in capsys.readouterr().err
+    assert main(["stylebank", images[0], "--style", "x", "-o", images[0]]) == 2
+    assert "c.png is an input (the content)" in capsys.readouterr().err
 
 
 def test_output_at_the_input_size_works_with_lbfgs(tiny_vgg):
