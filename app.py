@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import inspect
 import math
+import numbers
 import os
 import queue
 import tempfile
@@ -53,7 +55,8 @@ from styletransfer import adain, gatys, stylebank
 from styletransfer.adain import AdaINDecoder
 from styletransfer.allocator import keep_freed_memory
 from styletransfer.color import COLOR_MODES, COLOR_SPACES, MATCH_METHODS
-from styletransfer.imageio import ImageInputError, fit_within, list_images, load_image, pil_to_tensor, save_image
+from styletransfer.imageio import (ImageInputError, fit_within, list_images, load_image, pil_to_tensor, read_settings,
+                                   save_image)
 from styletransfer.masks import auto_regions
 from styletransfer.lpips import LPIPSHeads
 from styletransfer.metrics import content_style_losses, lpips_content_distance, nearest_style
@@ -63,7 +66,7 @@ from styletransfer.serialization import ModelFileError
 from styletransfer.stylebank import (BankStep, StyleBank, StyleBankAutoEncoder, learn_bank, load_bank, load_banks,
                                      save_bank)
 from styletransfer.temporal import TemporalSmoother
-from styletransfer.vgg import LAYER_NAMES, VGGEncoder, bf16_is_fast
+from styletransfer.vgg import LAYER_NAMES, VGGEncoder, bf16_is_fast, precision_uses_bf16
 from training.learn_bank import contents_from_images, load_contents
 
 T = TypeVar("T")
@@ -103,6 +106,10 @@ GATYS_COMBINES = (
 (Gatys et al. 2017, styles 1 and 2 only), the fine style layers (up to the split, relu2_1 by default) from one
 style and the coarser ones from the other."""
 GATYS_LAYERS = tuple(name for name in LAYER_NAMES if name.startswith("relu"))
+GATYS_STYLE_WEIGHTS = (1.0, 0.5, 0.5, 0.5)
+"""The Gatys tab's style weight sliders at the start."""
+GATYS_SPLIT = "relu2_1"
+"""Scale control's default split: the fine texture is the style layers up to this one."""
 """The VGG layers the Gatys tab offers as content and style layers."""
 GATYS_OPTIMIZERS = [("L-BFGS (the paper's; the lowest loss)", "lbfgs"),
                     ("Adam (ended 1-3% higher in a 256 px check)", "adam")]
@@ -573,7 +580,7 @@ def _styles_and_weights(items: Sequence[tuple[Any, float]],
 
 
 def combined_style_weights(combine: str, weights: list[float], slots: Sequence[int], style_layers: Sequence[str],
-                           split: str = "relu2_1") -> list:
+                           split: str = GATYS_SPLIT) -> list:
     """``style_weights`` for a :data:`GATYS_COMBINES` choice: the sliders' weights, or per-layer weights over
     ``style_layers`` that give the layers up to ``split`` (the fine texture) to style 1 or 2 and the deeper ones
     (the coarse structure) to the other. ``slots``: the given styles' numbers on the page."""
@@ -718,10 +725,100 @@ def make_gatys_handler(models: Models) -> Callable:
             ending = "Done. "
         status = (f"{ending}{len(result.losses)} steps in {result.seconds:.1f} s; "
                   f"loss {loss}. {note_text}")
-        yield result.image, status.strip(), write_png(result.image, "gatys", result.settings), loss_curve(
+        settings = {**result.settings, **({"masks": "auto regions"} if masks and spatial == SPATIAL_MODES[2] else {})}
+        yield result.image, status.strip(), write_png(result.image, "gatys", settings), loss_curve(
             result.losses, *term_weights)
 
     return run
+
+
+GATYS_SETTINGS = ("content_weight", "style_weight", "tv_weight", "size", "schedule", "schedule_text", "style_scale",
+                  "init", "noise_ratio", "upscale", "color", "color_method", "color_direction", "color_space", "seed",
+                  "time_limit", "optimizer", "pooling", "lr", "content_layers", "style_layers", "style_layer_weights",
+                  "weight1", "weight2", "weight3", "weight4", "combine", "split", "spatial", "inside")
+"""The Gatys tab's controls a result's settings set (:func:`gatys_controls_from`), by the handler's names."""
+
+
+def _scale_control(rows: list, style_layers: Sequence[str]) -> tuple[str, str] | None:
+    """The Gatys tab's combine choice and split that give per-layer ``rows`` of two styles (see
+    :func:`combined_style_weights`), or None where they are no such split."""
+    if len(rows) != 2:
+        return None
+    for combine, fine in ((GATYS_COMBINES[1], rows[0]), (GATYS_COMBINES[2], rows[1])):
+        n = sum(1 for w in fine if w > 0)
+        if 0 < n < len(style_layers) and list(fine) == [1.0] * n + [0.0] * (len(fine) - n) \
+                and style_layers[n - 1] in GATYS_LAYERS[:-1]:
+            return combine, style_layers[n - 1]
+    return None
+
+
+def gatys_controls_from(path: str | None) -> tuple[dict[str, Any], str]:
+    """The Gatys tab's control values that redo the run a result records (:func:`gatys.recorded_controls`: the
+    steps each size took, as a custom schedule, without a time limit), by the names of :data:`GATYS_SETTINGS`
+    (each one: what the record does not set, as at the start), and a status saying what to upload and what
+    the record cannot set."""
+    if not path:
+        raise ValueError("choose a result (PNG, JPEG or WebP) that this studio or the command line wrote")
+    name = Path(path).name
+    try:
+        record = read_settings(path)
+    except (OSError, ValueError) as e:  # not an image, or no settings of ours
+        raise ImageInputError(f"{name} carries no style-transfer settings to read ({e})") from None
+    if record.get("method") != "gatys":
+        raise ValueError(f"{name} was made by {record.get('method')}, not Gatys: its settings do not apply here")
+    settings = record["settings"]
+    c = {**dataclasses.asdict(gatys.GatysConfig()), **gatys.recorded_controls(settings)}
+    notes: list[str] = []
+    plan = ", ".join(f"{size}x{steps}" for size, steps in zip(c["scales"], c["scale_steps"]))
+    if c["scales"][-1] > MAX_SIDE:
+        notes.append(f"Its output size, {c['scales'][-1]} px, is above this server's {MAX_SIDE} px: lower the "
+                     "custom schedule's last size.")
+    if settings.get("stopped"):
+        notes.append("That run was stopped early: these are its planned steps.")
+    layers = {kind: [n for n in c[kind] if n in GATYS_LAYERS] for kind in ("content_layers", "style_layers")}
+    if layers["content_layers"] != list(c["content_layers"]) or layers["style_layers"] != list(c["style_layers"]):
+        notes.append("It used layers other than ReLUs, which this tab does not offer: only its ReLU layers are "
+                     "ticked.")
+    values: dict[str, Any] = {
+        **{k: c[k] for k in ("content_weight", "style_weight", "tv_weight", "init", "noise_ratio", "upscale", "color",
+                             "color_method", "color_direction", "color_space", "seed", "optimizer", "pooling")},
+        **layers, "size": min(max(c["scales"][-1], 128), MAX_SIDE), "schedule": GATYS_SCHEDULES[3],
+        "schedule_text": plan, "style_scale": min(max(c["style_scale"], 0.25), 2.0), "time_limit": 0,
+        "lr": c["lr"] or 0, "inside": c["guidance"] == "inside", "combine": GATYS_COMBINES[0], "split": GATYS_SPLIT,
+        "style_layer_weights": ", ".join(f"{w:g}" for w in c["style_layer_weights"] or ()),
+        **{f"weight{i}": w for i, w in enumerate(GATYS_STYLE_WEIGHTS, start=1)},
+    }
+    if values["style_scale"] != c["style_scale"]:
+        notes.append(f"Its style scale, {c['style_scale']:g}, is outside this tab's 0.25-2: set to "
+                     f"{values['style_scale']:g}.")
+    weights = c["style_weights"]
+    if weights is not None and all(isinstance(w, numbers.Real) for w in weights):
+        values.update({f"weight{i}": float(w) for i, w in enumerate(weights[:MAX_STYLES], start=1)})
+    elif weights is not None:
+        if (scale := _scale_control([list(map(float, w)) for w in weights], c["style_layers"])) is None:
+            notes.append("Its per-layer style weights are no split between two styles, which is all this tab "
+                         "offers: the styles are blended instead.")
+        else:
+            values["combine"], values["split"] = scale
+    masks = settings.get("masks")
+    values["spatial"] = (SPATIAL_MODES[2] if masks == "auto regions" else SPATIAL_MODES[1] if masks
+                         else SPATIAL_MODES[0])
+    if values["spatial"] == SPATIAL_MODES[1]:
+        notes.append("Paint its regions again (under Paint regions).")
+    if any(settings.get("style_masks") or ()):
+        notes.append("Paint the parts of its style images again (under Style regions).")
+    if settings.get("init_image"):
+        notes.append("Upload its start image again (under Controls).")
+    if settings.get("precision") in ("bf16", "fp32") \
+            and (settings["precision"] == "bf16") != precision_uses_bf16("auto", DEVICE):
+        notes.append(f"It ran {settings['precision']} VGG passes and this server runs "
+                     f"{'bf16' if settings['precision'] == 'fp32' else 'float32'} ones: the image will differ a "
+                     "little.")
+    images = ", ".join(filter(None, [settings.get("content"), *(settings.get("styles") or ())]))
+    status = (f"Controls set from {name}: custom schedule {plan} (the steps that run took, without a time limit), "
+              f"seed {c['seed']}. Upload its content and style image(s){f' ({images})' if images else ''} and "
+              f"press **Stylize**. {' '.join(notes)}")
+    return values, status.strip()
 
 
 def use_result_as_start(result: Image.Image | None) -> tuple[Image.Image | None, str]:
@@ -1222,7 +1319,7 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
     with gr.Row():
         with gr.Column():
             content = image_input("Content")
-            styles, weights = style_inputs((1.0, 0.5, 0.5, 0.5))
+            styles, weights = style_inputs(GATYS_STYLE_WEIGHTS)
             combine = gr.Radio(list(GATYS_COMBINES), value=GATYS_COMBINES[0],
                                label="Several styles: how to combine them (scale control: styles 1 and 2)")
             spatial = gr.Radio(list(SPATIAL_MODES), value="off",
@@ -1242,6 +1339,9 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                                                                               color_mode="fixed"))
                                     for i in range(row, min(row + 2, MAX_STYLES))]
             with gr.Accordion("Controls", open=False):
+                settings_file = gr.File(label="Settings from a result (a PNG, JPEG or WebP this studio or the "
+                                              "command line wrote): sets the controls to redo its run",
+                                        file_types=[".png", ".jpg", ".jpeg", ".webp"], height=120)
                 content_weight = gr.Number(defaults.content_weight, label="Content weight (alpha)")
                 style_weight = gr.Number(defaults.style_weight, label="Style weight (beta)")
                 tv_weight = gr.Number(defaults.tv_weight, label="Total-variation weight")
@@ -1289,7 +1389,7 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                 style_layer_weights = gr.Textbox("", label="Style layer weights (optional): one number per ticked "
                                                            "style layer, shallowest first, comma-separated, e.g. "
                                                            "1, 1, 1, 2, 2; empty: equal")
-                split = gr.Dropdown(list(GATYS_LAYERS[:-1]), value="relu2_1",
+                split = gr.Dropdown(list(GATYS_LAYERS[:-1]), value=GATYS_SPLIT,
                                     label="Scale control: the fine texture is the style layers up to this one")
             run = gr.Button("Stylize", variant="primary")
         with gr.Column():
@@ -1324,6 +1424,21 @@ def _gatys_tab(models: Models, examples: list[list[str]]) -> None:
                 queue=False)
     stop.click(stop_handler("gatys", "Nothing is running."), outputs=status, api_name="gatys_stop", queue=False)
     refine.click(use_result_as_start, inputs=out, outputs=[start, status], api_name=False, queue=False)
+    controls = dict(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, size=size,
+                    schedule=schedule, schedule_text=schedule_text, style_scale=style_scale, init=init,
+                    noise_ratio=noise_ratio, upscale=upscale, color=color, color_method=color_method,
+                    color_direction=color_direction, color_space=color_space, seed=seed, time_limit=time_limit,
+                    optimizer=optimizer, pooling=pooling, lr=lr, content_layers=content_layers,
+                    style_layers=style_layers, style_layer_weights=style_layer_weights,
+                    **{f"weight{i}": w for i, w in enumerate(weights, start=1)}, combine=combine, split=split,
+                    spatial=spatial, inside=inside)
+
+    def load_settings(path: str | None) -> list:
+        values, message = gatys_controls_from(path)
+        return [values[name] for name in GATYS_SETTINGS] + [message]
+
+    settings_file.upload(studio_handler(load_settings), inputs=settings_file,
+                         outputs=[controls[name] for name in GATYS_SETTINGS] + [status], api_name="gatys_settings")
 
 
 def _adain_tab(models: Models, examples: list[list[str]]) -> None:

@@ -195,7 +195,7 @@ def parse_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
     each size, smallest first, separated by ``,``, ``;`` or ``+``; the last size is the output's.
 
     Raises:
-        ValueError: a malformed entry, sizes that do not grow within [16, MAX_SIZE], or a size without steps.
+        ValueError: a malformed entry, sizes that do not grow within [16, MAX_SIZE], or no step in all.
     """
     example = "e.g. 128x100, 256x30, 512x8"
     items = [item.strip().lower() for item in re.split(r"[,;+]", text or "") if item.strip()]
@@ -206,8 +206,9 @@ def parse_schedule(text: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
     except ValueError:
         raise ValueError(f"write each size as <long side>x<steps>, {example}; got {text!r}") from None
     _check_sizes(sizes, "the sizes")
-    if min(steps) < 1:
-        raise ValueError(f"every size needs at least one step, got {list(steps)}")
+    if min(steps) < 0 or sum(steps) < 1:
+        raise ValueError(f"a schedule needs at least one step in all (a size given 0 only carries its start to the "
+                         f"next), got {list(steps)}")
     return sizes, steps
 
 

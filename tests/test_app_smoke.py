@@ -173,16 +173,17 @@ def test_large_upload_is_downscaled_with_a_note(client, images, tmp_path):
     assert "Downscaled from 1300x700" in status
 
 
-def gatys_args(content, styles, schedule: int = 2, **kw):
+def gatys_args(content, styles, schedule: int | str = 2, **kw):
     """The /gatys endpoint's inputs: 10 steps at 128 px unless ``kw`` says otherwise; ``styles`` fill the style
-    slots in order (None leaves one empty)."""
+    slots in order (None leaves one empty); ``schedule``: a schedule's number or its label."""
     from gradio_client import handle_file
 
     from app import GATYS_COMBINES, GATYS_SCHEDULES, MAX_STYLES
 
     slots = [None if s is None else handle_file(str(s)) for s in styles] + [None] * (MAX_STYLES - len(styles))
     args = dict(content_weight=1.0, time_limit=0, start=None, spatial="off", editor=None, regions=(None,) * MAX_STYLES,
-                weights=(1.0, 0.5, 0.5, 0.5),
+                weights=(1.0, 0.5, 0.5, 0.5), style_weight=1e6, tv_weight=0.0, num_steps=10, size=128,
+                color_method="cholesky",
                 combine=GATYS_COMBINES[0], inside=False, seed=0, init="content", style_scale=1.0, color="none",
                 color_space="yiq", color_direction="style_to_content", optimizer="lbfgs", lr=0,
                 content_layers=["relu4_2"], style_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
@@ -190,8 +191,9 @@ def gatys_args(content, styles, schedule: int = 2, **kw):
                 pooling="max")
     args.update(kw)
     start = None if args["start"] is None else handle_file(str(args["start"]))
-    return [handle_file(str(content)), *slots, *args["weights"], args["content_weight"], 1e6, 0.0, 10, 128,
-            GATYS_SCHEDULES[schedule], args["color"], "cholesky", args["seed"], args["time_limit"], start,
+    return [handle_file(str(content)), *slots, *args["weights"], args["content_weight"], args["style_weight"],
+            args["tv_weight"], args["num_steps"], args["size"], GATYS_SCHEDULES[schedule] if isinstance(schedule, int)
+            else schedule, args["color"], args["color_method"], args["seed"], args["time_limit"], start,
             args["spatial"], args["editor"], *args["regions"], args["combine"], args["inside"], args["init"],
             args["style_scale"], args["color_space"], args["color_direction"], args["optimizer"], args["lr"],
             args["content_layers"], args["style_layers"], args["style_layer_weights"], args["split"],
@@ -460,12 +462,49 @@ def test_gatys_custom_schedule_noise_share_and_upscale_reach_the_library(client,
             client.predict(*gatys_args(content, [style], schedule=3, schedule_text=text), api_name="/gatys")
 
 
+def test_gatys_settings_from_a_result_set_the_controls_that_redo_its_run(client, images, tmp_path):
+    import numpy as np
+    from gradio_client import handle_file
+
+    import app
+
+    content, style, style2 = images
+    made = dict(schedule_text="48x4, 96x3", init="content+noise", seed=3, noise_ratio=0.3, pooling="avg",
+                weights=(0.75, 0.25, 0.5, 0.5), style_layer_weights="1, 1, 1, 2, 2", upscale="bicubic",
+                color="histogram", color_method="eigen", style_weight=3e5, lr=0.8)
+    image, _, png, _ = client.predict(*gatys_args(content, [style, style2], schedule=3, **made), api_name="/gatys")
+    *values, status = client.predict(handle_file(png), api_name="/gatys_settings")
+    got = dict(zip(app.GATYS_SETTINGS, values))
+    assert status.startswith("Controls set from gatys_result.png: custom schedule 48x4, 96x3 (the steps that run "
+                             "took, without a time limit), seed 3. Upload its content and style image(s)")
+    assert got["schedule"] == app.GATYS_SCHEDULES[3] and got["time_limit"] == 0 and got["pooling"] == "avg"
+    assert (got["weight1"], got["weight2"]) == (0.75, 0.25) and got["style_layer_weights"] == "1, 1, 1, 2, 2"
+    again, _, _, _ = client.predict(*gatys_args(
+        content, [style, style2], schedule=got.pop("schedule"),
+        weights=(got.pop("weight1"), got.pop("weight2"), 0.5, 0.5),
+        **{k: v for k, v in got.items() if not k.startswith("weight")}), api_name="/gatys")
+    with Image.open(image) as first, Image.open(again) as second:
+        assert np.array_equal(np.asarray(first), np.asarray(second))  # the same run, pixel for pixel
+    _, _, png, _ = client.predict(*gatys_args(content, [style, style2], combine=app.GATYS_COMBINES[2], split="relu3_1"),
+                                  api_name="/gatys")
+    *values, status = client.predict(handle_file(png), api_name="/gatys_settings")
+    got = dict(zip(app.GATYS_SETTINGS, values))
+    assert got["combine"] == app.GATYS_COMBINES[2] and got["split"] == "relu3_1"
+    _, _, png = client.predict(*adain_args(content, [style]), api_name="/adain")
+    with pytest.raises(Exception, match="was made by adain, not Gatys: its settings do not apply here"):
+        client.predict(handle_file(png), api_name="/gatys_settings")
+    (tmp_path / "notes.png").write_bytes(b"not an image")
+    with pytest.raises(Exception, match="notes.png carries no style-transfer settings"):
+        client.predict(handle_file(str(tmp_path / "notes.png")), api_name="/gatys_settings")
+
+
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
     content, style, style2 = images
     image, status, png, _ = client.predict(*gatys_args(content, [style, style2], spatial="auto regions (K-means)",
                                                        inside=True), api_name="/gatys")
     settings = read_settings(png)["settings"]
-    assert status.startswith("Done. 10 steps") and settings["masks"] == 2 and settings["style_weights"] is None
+    assert status.startswith("Done. 10 steps") and settings["masks"] == "auto regions"
+    assert settings["style_weights"] is None
     assert settings["guidance"] == "inside" and "does nothing" not in status
     shares = re.search(r"K-means regions, largest first: style 1 (\d+)%, style 2 (\d+)% of the image", status)
     assert shares and int(shares[1]) >= int(shares[2]) and 99 <= int(shares[1]) + int(shares[2]) <= 101
@@ -506,7 +545,7 @@ def test_gatys_takes_up_to_four_styles_each_with_its_own_slot_and_colour(client,
     assert status.startswith("Done. 10 steps") and settings["style_weights"] == pytest.approx([0.6, 0.2, 0.2])
     _, status, png, _ = client.predict(*gatys_args(content, given, spatial="auto regions (K-means)"),
                                        api_name="/gatys")
-    assert read_settings(png)["settings"]["masks"] == 3
+    assert read_settings(png)["settings"]["masks"] == "auto regions"  # one for each of the 3 styles
     assert re.search(r"largest first: style 1 \d+%, style 3 \d+%, style 4 \d+% of the image", status), status
     strokes = Image.new("RGBA", (72, 56))
     strokes.paste((230, 25, 75, 255), (0, 0, 24, 56))  # style 1's red

@@ -368,10 +368,11 @@ def test_parse_schedule_reads_sizes_and_steps_and_refuses_bad_ones():
     assert gatys.parse_schedule("128x100, 256X30;512x8") == ((128, 256, 512), (100, 30, 8))
     assert gatys.parse_schedule("256x50+512x85") == ((256, 512), (50, 85))
     assert gatys.parse_schedule(" 64x5 ") == ((64,), (5,))
+    assert gatys.parse_schedule("128x0+256x20") == ((128, 256), (0, 20))  # as a time limit may leave a run
     for text, message in (("", "at least one size x steps"), ("256x50, 256x10", "the sizes must grow"),
                           ("512x8, 256x30", "the sizes must grow"), ("8x3, 64x3", r"within \[16, 4096\]"),
                           ("256", "write each size as"), ("256x5x5", "write each size as"), ("axb", "write each size"),
-                          ("256x0", "every size needs at least one step")):
+                          ("256x0", "needs at least one step in all"), ("128x0+256x0", r"got \[0, 0\]")):
         with pytest.raises(ValueError, match=message):
             gatys.parse_schedule(text)
 
