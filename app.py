@@ -106,11 +106,11 @@ GATYS_COMBINES = (
 (Gatys et al. 2017, styles 1 and 2 only), the fine style layers (up to the split, relu2_1 by default) from one
 style and the coarser ones from the other."""
 GATYS_LAYERS = tuple(name for name in LAYER_NAMES if name.startswith("relu"))
+"""The VGG layers the Gatys tab offers as content and style layers."""
 GATYS_STYLE_WEIGHTS = (1.0, 0.5, 0.5, 0.5)
 """The Gatys tab's style weight sliders at the start."""
 GATYS_SPLIT = "relu2_1"
 """Scale control's default split: the fine texture is the style layers up to this one."""
-"""The VGG layers the Gatys tab offers as content and style layers."""
 GATYS_OPTIMIZERS = [("L-BFGS (the paper's; the lowest loss)", "lbfgs"),
                     ("Adam (ended 1-3% higher in a 256 px check)", "adam")]
 """The Gatys tab's optimisers: (what the page shows, the library's value)."""
@@ -741,7 +741,7 @@ GATYS_SETTINGS = ("content_weight", "style_weight", "tv_weight", "size", "schedu
 
 def _scale_control(rows: list, style_layers: Sequence[str]) -> tuple[str, str] | None:
     """The Gatys tab's combine choice and split that give per-layer ``rows`` of two styles (see
-    :func:`combined_style_weights`), or None where they are no such split."""
+    :func:`combined_style_weights`), or None where the rows are no such split."""
     if len(rows) != 2:
         return None
     for combine, fine in ((GATYS_COMBINES[1], rows[0]), (GATYS_COMBINES[2], rows[1])):

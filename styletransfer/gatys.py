@@ -578,9 +578,10 @@ def stylize(
         A :class:`GatysResult`: the image (long side ``size``, content's aspect ratio), the
         losses of every step (``content``, ``style``, ``tv``, ``total`` and each style layer's
         term ``style/<layer>``), wall time, the resolved settings (with ``steps_taken``, the steps
-        each scale took, ``init_image``, whether one was given, ``masks``, how many, and
-        ``style_masks``, which styles had one), whether it was stopped, and the losses of the returned
-        image (``final_losses``).
+        each scale took, ``init_image``, whether one was given, ``masks``, how many, ``style_masks``,
+        which styles had one, ``precision``, ``"bf16"`` or ``"fp32"`` VGG passes, and ``stopped``; see
+        :func:`recorded_controls`), whether it was stopped, and the losses of the returned image
+        (``final_losses``).
 
     Raises:
         ValueError / TypeError: a control out of range (the message names it and the value);
