@@ -1,5 +1,6 @@
 """The demo launches with tiny models and its API endpoints answer through gradio_client."""
 
+import dataclasses
 import os
 import re
 import threading
@@ -496,6 +497,36 @@ def test_gatys_settings_from_a_result_set_the_controls_that_redo_its_run(client,
     (tmp_path / "notes.png").write_bytes(b"not an image")
     with pytest.raises(Exception, match="notes.png carries no style-transfer settings"):
         client.predict(handle_file(str(tmp_path / "notes.png")), api_name="/gatys_settings")
+
+
+def test_gatys_settings_say_what_a_record_cannot_set(tmp_path):
+    import app
+    from styletransfer import gatys
+    from styletransfer.imageio import save_image
+
+    settings = {**dataclasses.asdict(gatys.GatysConfig()), "scales": [512, 2048], "scale_steps": [50, 20],
+                "steps_taken": [50, 3], "stopped": True, "size": 2048, "masks": 2, "style_weights": None,
+                "style_masks": [True, False], "init_image": True, "style_scale": 3.0,
+                "content_layers": ["conv4_2"], "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
+                "style_layer_weights": [1, 2, 3]}
+    save_image(gradient_image(32, 24), tmp_path / "r.png", method="gatys", settings=settings)
+    values, status = app.gatys_controls_from(str(tmp_path / "r.png"))
+    assert values["schedule_text"] == "512x50, 2048x20"  # stopped by hand: its planned steps
+    assert values["spatial"] == app.SPATIAL_MODES[1] and values["style_scale"] == 2.0
+    assert values["content_layers"] == [] and values["style_layer_weights"] == "1, 2, 3"
+    for note in (f"above this server's {app.MAX_SIDE} px", "stopped early: these are its planned steps",
+                 "layers other than ReLUs", "outside this tab's 0.25-2: set to 2", "Paint its regions again",
+                 "Paint the parts of its style images again", "Upload its start image again"):
+        assert note in status, note
+    rows = [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    save_image(gradient_image(32, 24), tmp_path / "s.png", method="gatys",
+               settings={**settings, "style_weights": rows, "masks": 0, "style_masks": None})
+    values, status = app.gatys_controls_from(str(tmp_path / "s.png"))
+    assert (values["combine"], values["split"]) == (app.GATYS_COMBINES[1], "relu2_1")
+    save_image(gradient_image(32, 24), tmp_path / "t.png", method="gatys",
+               settings={**settings, "style_weights": [[0.5, 1.0, 0.0], [0.5, 0.0, 1.0]], "masks": 0})
+    values, status = app.gatys_controls_from(str(tmp_path / "t.png"))
+    assert values["combine"] == app.GATYS_COMBINES[0] and "no split between two styles" in status
 
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
