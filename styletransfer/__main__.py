@@ -48,6 +48,11 @@ _Runner = Callable[[Path, Path], str]
 """Stylises one content image into one output file and says what it wrote."""
 
 
+def _flag(dest: str) -> str:
+    """The option that sets ``dest``, as a person types it."""
+    return _FLAGS.get(dest, "--" + dest.replace("_", "-"))
+
+
 def _add_content_and_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("content", type=Path, help="content image, or a folder of them (each stylised, models loaded once)")
     p.add_argument("-o", "--output", type=Path, required=True,
@@ -280,7 +285,7 @@ def _replayed_controls(args: argparse.Namespace, given: set[str]) -> tuple[dict[
                          f"({', '.join(settings.get('styles') or ())}); name as many style images, or give "
                          "--style-weights")
     args.fp32 = args.fp32 or settings.get("precision") == "fp32"
-    replaced = sorted(_FLAGS.get(dest, "--" + dest.replace("_", "-")) for dest in given
+    replaced = sorted(_flag(dest) for dest in given
                       if dest not in ("content", "styles", "output", "format", "settings_from", "vgg"))
     print(f"settings from {source}" + (f", but {' '.join(replaced)} as given here" if replaced else ""),
           file=sys.stderr)
@@ -509,8 +514,8 @@ def _check_outputs_spare_inputs(args: argparse.Namespace, pairs: list[tuple[Path
     for dest, value in vars(args).items():
         for item in value if isinstance(value, list) else [value]:
             if dest not in ("output", "regions_out") and isinstance(item, (str, Path)) and Path(item).is_file():
-                inputs.setdefault(Path(item).resolve(), "a style image" if dest == "styles" else
-                                  f"given to {_FLAGS.get(dest, '--' + dest.replace('_', '-'))}")
+                what = "a style image" if dest == "styles" else f"given to {_flag(dest)}"
+                inputs.setdefault(Path(item).resolve(), what)
     for target in [output for _, output in pairs] + list(region_maps.values()):
         if (what := inputs.get(target.resolve())) is not None:
             raise ValueError(f"{target} is an input ({what}): write the result to another file")
