@@ -159,6 +159,29 @@ def test_gatys_tab_shows_progress_while_running(page, uploads):
     page.screenshot(path=str(ARTIFACTS / "gatys_refine.png"), full_page=True)
 
 
+def test_gatys_settings_from_a_result_fill_the_controls_on_the_page(page, tmp_path):
+    """A result's record dropped on "Settings from a result" sets the page's controls: its steps as the custom
+    schedule (whose box shows), its seed, and a status saying what to upload."""
+    from styletransfer.gatys import GatysConfig
+    from styletransfer.imageio import save_image
+
+    settings = {**GatysConfig().__dict__, "scales": [48, 96], "scale_steps": [5, 5], "steps_taken": [5, 3],
+                "time_limit": 10.0, "stopped": False, "seed": 7, "styles": ["starry.jpg"], "content": "town.jpg"}
+    save_image(gradient_image(96, 72), tmp_path / "result.png", method="gatys", settings=settings)
+    page.get_by_role("tab", name="Gatys").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Optimises the pixels")
+    panel.get_by_role("button", name="Controls").click()
+    box = panel.locator(".block").filter(has_text="Settings from a result").last
+    box.locator("input[type=file]").set_input_files(str(tmp_path / "result.png"))
+    panel.get_by_text(re.compile(r"Controls set from result\.png: custom schedule 48x5, 96x3")).wait_for(timeout=30_000)
+    assert "Upload its content and style image(s) (town.jpg, starry.jpg)" in panel.inner_text()
+    custom = panel.get_by_label("Custom schedule: long side x steps at each size", exact=False)
+    assert custom.input_value() == "48x5, 96x3"
+    assert panel.get_by_label("Seed (noise start, K-means regions)").input_value() == "7"
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "gatys_settings_from.png"))
+
+
 def test_train_tab_shows_progress_and_finishes_a_bank(page, uploads):
     _, style = uploads
     page.get_by_role("tab", name="Train a style").click()
