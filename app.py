@@ -792,6 +792,9 @@ def gatys_controls_from(path: str | None) -> tuple[dict[str, Any], str]:
         notes.append(f"Its style scale, {c['style_scale']:g}, is outside this tab's 0.25-2: set to "
                      f"{values['style_scale']:g}.")
     weights = c["style_weights"]
+    if weights is not None and len(weights) > MAX_STYLES:
+        notes.append(f"It blended {len(weights)} styles and this tab takes {MAX_STYLES}: the first {MAX_STYLES} "
+                     "are set.")
     if weights is not None and all(isinstance(w, numbers.Real) for w in weights):
         values.update({f"weight{i}": float(w) for i, w in enumerate(weights[:MAX_STYLES], start=1)})
     elif weights is not None:

@@ -527,6 +527,11 @@ def test_gatys_settings_say_what_a_record_cannot_set(tmp_path):
                settings={**settings, "style_weights": [[0.5, 1.0, 0.0], [0.5, 0.0, 1.0]], "masks": 0})
     values, status = app.gatys_controls_from(str(tmp_path / "t.png"))
     assert values["combine"] == app.GATYS_COMBINES[0] and "no split between two styles" in status
+    save_image(gradient_image(32, 24), tmp_path / "u.png", method="gatys",
+               settings={**settings, "style_weights": [0.3, 0.2, 0.2, 0.2, 0.1], "masks": 0})
+    values, status = app.gatys_controls_from(str(tmp_path / "u.png"))
+    assert [values[f"weight{i}"] for i in range(1, 5)] == [0.3, 0.2, 0.2, 0.2]
+    assert "It blended 5 styles and this tab takes 4: the first 4 are set." in status
 
 
 def test_gatys_spatial_control_gives_each_style_a_region(client, images):
