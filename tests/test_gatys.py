@@ -653,7 +653,17 @@ def vgg_file(tmp_path) -> Path:
     return weights
 
 
-def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, capsys, vgg_file):
+@pytest.fixture
+def half_masks(tmp_path) -> tuple[Path, Path]:
+    """``left.png`` and ``right.png`` in ``tmp_path``: the halves of the 48x32 content, white where they are."""
+    left = np.zeros((32, 48), np.uint8)
+    left[:, :24] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    Image.fromarray(255 - left).save(tmp_path / "right.png")
+    return tmp_path / "left.png", tmp_path / "right.png"
+
+
+def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, capsys, vgg_file, half_masks):
     from styletransfer.__main__ import main
 
     weights = vgg_file
@@ -675,15 +685,12 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "more.png"),
                  "--size", "32", "--steps", "1", "--init-image", str(out), "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_settings(tmp_path / "more.png")["settings"]["init_image"] == "out.png"
-    left = np.zeros((32, 48), np.uint8)
-    left[:, :24] = 255
-    Image.fromarray(left).save(tmp_path / "left.png")
-    Image.fromarray(255 - left).save(tmp_path / "right.png")
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png"),
                  "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_settings(out)["settings"]["masks"] == ["left.png", "right.png"]
-    Image.fromarray(left[:, :40]).resize((40, 40)).save(tmp_path / "style_part.png")
+    with Image.open(tmp_path / "left.png") as left:
+        left.crop((0, 0, 40, 32)).resize((40, 40)).save(tmp_path / "style_part.png")
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--style-mask", str(tmp_path / "style_part.png"), "none",
                  "--vgg", str(weights), "--fp32"])
@@ -731,7 +738,7 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
 
 
 def test_cli_redoes_a_recorded_run_with_the_options_given_replacing_its_own(tmp_path, content, capsys, vgg_file,
-                                                                           monkeypatch):
+                                                                           monkeypatch, half_masks):
     from styletransfer.__main__ import main
     from styletransfer.vgg import VGGEncoder
 
@@ -762,10 +769,6 @@ def test_cli_redoes_a_recorded_run_with_the_options_given_replacing_its_own(tmp_
     assert run("e.png", "--settings-from", str(tmp_path / "bf16.png")) == 0
     assert "bf16.png was made with bf16 VGG passes" in capsys.readouterr().err
     # What the record cannot give back is asked for, before any work.
-    left = np.zeros((32, 48), np.uint8)
-    left[:, :24] = 255
-    Image.fromarray(left).save(tmp_path / "left.png")
-    Image.fromarray(255 - left).save(tmp_path / "right.png")
     two = [*images, str(tmp_path / "c.png")]
     assert main(["gatys", *two, "-o", str(tmp_path / "m.png"), "--size", "32", "--steps", "1", "--vgg", str(vgg_file),
                  "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png")]) == 0
