@@ -31,6 +31,8 @@ import math
 import numbers
 import os
 import queue
+import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -75,6 +77,8 @@ REPO = Path(__file__).resolve().parent
 MAX_SIDE = int(os.environ.get("STUDIO_MAX_SIDE", "1024"))
 MAX_UI_SEED = 2**32 - 1
 """The seed fields' range: whole numbers a browser holds exactly."""
+CACHE_SECONDS = 86400
+"""How long a file the studio hands out is kept, its own and Gradio's copy: a session's learned bank lives as long."""
 MAX_STYLES = 4
 REGION_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8")
 REGION_COLOR_NAMES = ("red", "green", "yellow", "blue")
@@ -356,10 +360,37 @@ def working_image(source: Any, name: str, notes: list[str]) -> Image.Image:
     return img
 
 
+class HandoffFolder:
+    """Where the studio writes the files it hands out (result PNGs, learned banks): one temp folder per process,
+    removed when it exits, with a subfolder per file so that a download keeps its name. Each new file first
+    prunes the subfolders older than ``keep_seconds``, as long as Gradio keeps its own copies (``CACHE_SECONDS``),
+    so a server that runs for weeks does not fill its disk."""
+
+    def __init__(self, prefix: str, keep_seconds: float) -> None:
+        self.prefix, self.keep_seconds = prefix, keep_seconds
+        self._folder: tempfile.TemporaryDirectory | None = None
+        self._lock = threading.Lock()
+
+    def new_path(self, name: str) -> Path:
+        """A path named ``name`` in a subfolder of its own (made anew if the process folder has gone)."""
+        with self._lock:
+            if self._folder is None or not Path(self._folder.name).is_dir():
+                self._folder = tempfile.TemporaryDirectory(prefix=self.prefix, ignore_cleanup_errors=True)
+            root = Path(self._folder.name)
+            cutoff = time.time() - self.keep_seconds
+            for sub in root.iterdir():
+                with contextlib.suppress(OSError):
+                    if sub.stat().st_mtime < cutoff:
+                        shutil.rmtree(sub)
+            return Path(tempfile.mkdtemp(dir=root)) / name
+
+
+HANDOFF = HandoffFolder("studio-", CACHE_SECONDS)
+
+
 def write_png(img: Image.Image, method: str, settings: dict[str, Any]) -> str:
     """Save the result as a PNG carrying its settings, for download."""
-    folder = Path(tempfile.mkdtemp(prefix="studio-"))
-    return str(save_image(img, folder / f"{method}_result.png", method=method, settings=settings))
+    return str(save_image(img, HANDOFF.new_path(f"{method}_result.png"), method=method, settings=settings))
 
 
 # Classic pairs from the papers, with paintings in the public domain (Van Gogh, Munch, Hokusai, Turner,
@@ -1020,7 +1051,7 @@ def make_train_handler(models: Models) -> Callable:
                            f"{time_left_text(info.seconds_left)}) {noted}", None,
                            user_banks)
             bank = job.result("Training failed")
-        path = Path(tempfile.mkdtemp(prefix="bank-")) / f"{name}.safetensors"
+        path = HANDOFF.new_path(f"{name}.safetensors")
         save_bank(bank, path, thumbnail=style_img,
                   metadata={"trained": "incrementally in the studio", "steps": int(num_steps), "size": int(size),
                             **BANK_RECIPES[recipe], "start": start, "stopped_early": stop.is_set()})
@@ -1669,7 +1700,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     models = models or zoo_models()
     examples = example_pairs()  # read once for every tab
     # Every output is a file in Gradio's cache (a live stream writes one a frame): those a day old go, hourly.
-    with gr.Blocks(title="Style transfer studio", delete_cache=(3600, 86400)) as demo:
+    with gr.Blocks(title="Style transfer studio", delete_cache=(3600, CACHE_SECONDS)) as demo:
         gr.Markdown("# Style transfer studio\nGatys optimisation, AdaIN and StyleBank on one VGG-16 core.")
         notice = status_text("device")
         user_banks = gr.State({})
@@ -1703,7 +1734,14 @@ def main() -> None:
     for name, load in (("VGG-16 weights", models.vgg), ("AdaIN decoder", models.adain_decoder)):
         # Not on the main thread, which would keep an OpenMP team for good (see on_fresh_thread).
         print(f"{name}: {on_fresh_thread(load).weights_source}", flush=True)
+    signal.signal(signal.SIGTERM, stop_as_on_ctrl_c)
     build_demo(models).queue(max_size=int(os.environ.get("STUDIO_QUEUE_SIZE", "32"))).launch(css=STUDIO_CSS)
+
+
+def stop_as_on_ctrl_c(signum: int, frame: Any) -> None:
+    """A SIGTERM (how a host stops a container) ends the server as Ctrl-C does: Gradio closes it, and the process
+    exits normally, removing its temp folders (``HANDOFF``); by default the signal would kill it on the spot."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

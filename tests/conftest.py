@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,15 @@ from styletransfer.vgg import VGGConfig, VGGEncoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_WIDTHS = (4, 8, 8, 8, 8)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Gradio's cache (uploads, outputs, the examples' copies) goes into a folder of this session's, removed at its
+    end, unless ``GRADIO_TEMP_DIR`` is set: set here, before any test module imports Gradio, which reads it then."""
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        folder = tempfile.mkdtemp(prefix="styletransfer-tests-")
+        os.environ["GRADIO_TEMP_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def shared_data_dir() -> Path:

@@ -3,6 +3,11 @@
 import dataclasses
 import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import types
@@ -19,10 +24,12 @@ from tests.conftest import gradient_image, image_size
 @pytest.fixture
 def client(tmp_path, monkeypatch, tiny_models):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # gradio_client leaves a folder there a download
     from gradio_client import Client
 
     import app
 
+    monkeypatch.setattr(app, "HANDOFF", app.HandoffFolder("studio-", app.CACHE_SECONDS))  # inside that temp folder
     demo = app.build_demo(tiny_models)
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
@@ -866,7 +873,7 @@ def test_results_that_other_events_read_are_not_upload_boxes(tiny_models):
 
 
 def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_result_when_it_fails(
-        tiny_models, images, monkeypatch, tmp_path):
+        tiny_models, images):
     """The quick tabs' results follow their controls (``app.follow_controls``): a change before the content and a
     style are there changes nothing, a change with them re-stylises, and one that fails keeps the last result and
     says why in the status, with no pop-up."""
@@ -874,7 +881,6 @@ def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_re
 
     import app
 
-    monkeypatch.setattr(app.tempfile, "tempdir", str(tmp_path))
     content, style, _ = images
     unchanged = gr.skip()
     follow = app.follow_handler(app.make_adain_handler(tiny_models), 3, 1, app.adain_inputs_ready)
@@ -899,14 +905,13 @@ def test_a_changed_control_restylizes_once_the_inputs_are_there_and_keeps_the_re
 
 
 def test_a_run_that_ends_after_a_newer_one_of_the_same_page_leaves_the_outputs_to_it(
-        tiny_models, images, monkeypatch, tmp_path):
+        tiny_models, images, monkeypatch):
     """A Stylize press and a run following the controls can run at once; the older must not replace the
     newer one's result by ending last. Another page's runs do not count."""
     import gradio as gr
 
     import app
 
-    monkeypatch.setattr(app.tempfile, "tempdir", str(tmp_path))
     content, style, _ = images
     release, entered = threading.Event(), threading.Event()
     stylize = app.adain.stylize
@@ -932,3 +937,45 @@ def test_a_run_that_ends_after_a_newer_one_of_the_same_page_leaves_the_outputs_t
     thread.join(30)
     assert older["out"] == (gr.skip(),) * 3  # nothing of the older run reaches the page
     assert handler(*args, request=page)[1].startswith("Done in")  # the page's newest again: shown
+
+
+def test_the_files_handed_out_live_in_one_folder_that_drops_what_gradio_no_longer_keeps(tmp_path, monkeypatch):
+    """Result PNGs and learned banks go into one folder per process, a subfolder each (a download keeps its
+    name); each new file prunes what is older than the keeping time, and a folder removed meanwhile is made anew."""
+    import app
+
+    monkeypatch.setattr(app.tempfile, "tempdir", str(tmp_path))
+    folder = app.HandoffFolder("studio-", keep_seconds=3600)
+    first, second = folder.new_path("gatys_result.png"), folder.new_path("gatys_result.png")
+    assert first.name == second.name == "gatys_result.png" and first != second
+    assert first.parent.parent == second.parent.parent and first.parent.parent.parent == tmp_path
+    first.write_bytes(b"old"), second.write_bytes(b"young")
+    day_ago = time.time() - 86400
+    os.utime(first.parent, (day_ago, day_ago))
+    third = folder.new_path("mine.safetensors")
+    assert not first.parent.exists() and second.read_bytes() == b"young" and third.parent.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.parent.parent.name]  # nothing else written
+
+    shutil.rmtree(first.parent.parent)
+    again = folder.new_path("stylebank_result.png")
+    assert again.parent.is_dir() and again.parent.parent != first.parent.parent
+    monkeypatch.setattr(app, "HANDOFF", folder)
+    png = Path(app.write_png(Image.new("RGB", (8, 8)), "adain", {"alpha": 1.0}))
+    assert png.parent.parent == again.parent.parent and read_settings(png)["settings"] == {"alpha": 1.0}
+
+
+def test_a_sigterm_stops_the_studio_as_ctrl_c_does_and_its_temp_folder_goes(tmp_path):
+    """Hosts stop a container with SIGTERM: ``app.main`` turns it into Ctrl-C, which Gradio's serving loop catches,
+    so the process exits normally and removes the folder of the files it handed out."""
+    script = ("import signal, sys, time\nimport app\nsignal.signal(signal.SIGTERM, app.stop_as_on_ctrl_c)\n"
+              "print(app.HANDOFF.new_path('adain_result.png'), flush=True)\n"
+              "try:\n    while True:\n        time.sleep(0.1)\n"  # as gradio.Blocks.block_thread serves
+              "except KeyboardInterrupt:\n    print('closed', flush=True)\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    path = Path(proc.stdout.readline().strip())
+    assert path.parent.parent.parent == tmp_path and path.parent.is_dir()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.read().strip() == "closed" and proc.wait(timeout=30) == 0
+    assert not path.parent.parent.exists()

@@ -1,3 +1,4 @@
+import tempfile
 import threading
 from pathlib import Path
 
@@ -393,11 +394,14 @@ def test_cli_refuses_an_unwritable_output_first_and_never_loses_a_result(tmp_pat
         return real_save(image, path, **kw)
 
     monkeypatch.setattr(entry, "save_image", disk_full_once)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
     assert entry.main(["stylebank", *common, "-o", str(tmp_path / "out.png")]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err
     kept = Path(err.split("the result is saved as ")[1].strip())
-    assert kept.name == "out.png" and read_settings(kept)["method"] == "stylebank"
+    assert kept.name == "out.png" and kept.parent.parent == tmp_path / "temp"
+    assert read_settings(kept)["method"] == "stylebank"
 
 
 def test_cli_stylises_a_folder_into_a_folder_and_skips_what_it_cannot_read(tmp_path, autoencoder, capsys):
