@@ -4,9 +4,6 @@ import dataclasses
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -18,7 +15,7 @@ import pytest
 from PIL import Image
 
 from styletransfer.imageio import read_settings
-from tests.conftest import gradient_image, image_size
+from tests.conftest import gradient_image, image_size, run_python
 
 
 @pytest.fixture
@@ -967,15 +964,12 @@ def test_the_files_handed_out_live_in_one_folder_that_drops_what_gradio_no_longe
 def test_a_sigterm_stops_the_studio_as_ctrl_c_does_and_its_temp_folder_goes(tmp_path):
     """Hosts stop a container with SIGTERM: ``app.main`` turns it into Ctrl-C, which Gradio's serving loop catches,
     so the process exits normally and removes the folder of the files it handed out."""
-    script = ("import signal, sys, time\nimport app\nsignal.signal(signal.SIGTERM, app.stop_as_on_ctrl_c)\n"
-              "print(app.HANDOFF.new_path('adain_result.png'), flush=True)\n"
-              "try:\n    while True:\n        time.sleep(0.1)\n"  # as gradio.Blocks.block_thread serves
-              "except KeyboardInterrupt:\n    print('closed', flush=True)\n")
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent, env=env,
-                            stdout=subprocess.PIPE, text=True)
-    path = Path(proc.stdout.readline().strip())
-    assert path.parent.parent.parent == tmp_path and path.parent.is_dir()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.stdout.read().strip() == "closed" and proc.wait(timeout=30) == 0
-    assert not path.parent.parent.exists()
+    out = run_python(f"import os, signal, tempfile, time\ntempfile.tempdir = {str(tmp_path)!r}\nimport app\n"
+                     "signal.signal(signal.SIGTERM, app.stop_as_on_ctrl_c)\n"
+                     "path = app.HANDOFF.new_path('adain_result.png')\nprint(path, path.parent.is_dir())\n"
+                     "try:\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+                     "    for _ in range(300):\n        time.sleep(0.1)\n"  # as gradio.Blocks.block_thread serves
+                     "    print('still serving')\nexcept KeyboardInterrupt:\n    print('closed')\n")
+    path, made, closed = out.split()
+    assert Path(path).parent.parent.parent == tmp_path and made == "True" and closed == "closed"
+    assert not Path(path).parent.parent.exists()  # removed as the process exited
