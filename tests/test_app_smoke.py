@@ -946,7 +946,8 @@ def test_the_files_handed_out_live_in_one_folder_that_drops_what_gradio_no_longe
     first, second = folder.new_path("gatys_result.png"), folder.new_path("gatys_result.png")
     assert first.name == second.name == "gatys_result.png" and first != second
     assert first.parent.parent == second.parent.parent and first.parent.parent.parent == tmp_path
-    first.write_bytes(b"old"), second.write_bytes(b"young")
+    first.write_bytes(b"old")
+    second.write_bytes(b"young")
     day_ago = time.time() - 86400
     os.utime(first.parent, (day_ago, day_ago))
     third = folder.new_path("mine.safetensors")
