@@ -686,10 +686,10 @@ def test_cli_writes_png_with_settings_and_reports_bad_input(tmp_path, content, c
                  "--size", "32", "--steps", "1", "--init-image", str(out), "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_settings(tmp_path / "more.png")["settings"]["init_image"] == "out.png"
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
-                 "--size", "32", "--steps", "1", "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png"),
+                 "--size", "32", "--steps", "1", "--mask", *map(str, half_masks),
                  "--vgg", str(weights), "--fp32"])
     assert code == 0 and read_settings(out)["settings"]["masks"] == ["left.png", "right.png"]
-    with Image.open(tmp_path / "left.png") as left:
+    with Image.open(half_masks[0]) as left:
         left.crop((0, 0, 40, 32)).resize((40, 40)).save(tmp_path / "style_part.png")
     code = main(["gatys", str(tmp_path / "c.png"), str(tmp_path / "s.png"), str(tmp_path / "c.png"), "-o", str(out),
                  "--size", "32", "--steps", "1", "--style-mask", str(tmp_path / "style_part.png"), "none",
@@ -771,7 +771,7 @@ def test_cli_redoes_a_recorded_run_with_the_options_given_replacing_its_own(tmp_
     # What the record cannot give back is asked for, before any work.
     two = [*images, str(tmp_path / "c.png")]
     assert main(["gatys", *two, "-o", str(tmp_path / "m.png"), "--size", "32", "--steps", "1", "--vgg", str(vgg_file),
-                 "--mask", str(tmp_path / "left.png"), str(tmp_path / "right.png")]) == 0
+                 "--mask", *map(str, half_masks)]) == 0
     assert run("x.png", "--settings-from", str(tmp_path / "m.png")) == 2
     assert "m.png: that run had a region mask per style (left.png, right.png); name them with --mask" in \
         capsys.readouterr().err
