@@ -25,7 +25,7 @@ import copy
 import functools
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -78,9 +78,6 @@ class VGGConfig:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _layer_names() -> list[str]:

