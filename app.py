@@ -36,7 +36,8 @@ import signal
 import tempfile
 import threading
 import time
-from collections import OrderedDict
+import uuid
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1112,6 +1113,9 @@ STUDIO_CSS = "#live-result img { width: 100%; height: 100%; object-fit: contain;
 does (a frame of 256 px would otherwise show small)."""
 LIVE_GROUP: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": 2}
 """The live streams' own queue group: a stream holds its place for its turn, so quick requests never wait for it."""
+LIVE_FRAMES_KEPT = 32
+"""How many of a page's newest live frames stay on disk: at 10 frames a second the browser has 3 s to fetch each,
+and the frame on show when the stream stops stays there to download."""
 
 
 class FrameRate:
@@ -1136,15 +1140,49 @@ class FrameRate:
         return 1 / self._interval if self._interval else None
 
 
+class FrameFiles:
+    """One page's live frames as JPEG files in Gradio's cache folder, which Gradio serves as they are (a file
+    elsewhere it would copy there and keep a day, as it keeps every result: about 5.6 GB a day for a stream
+    that never stops). Only the newest ``keep`` stay; ``forget`` is told each path deleted, to drop it from the
+    output's record of its files, which would otherwise hold every path for the life of the process."""
+
+    def __init__(self, cache: Path, forget: Callable[[str], None], keep: int = LIVE_FRAMES_KEPT) -> None:
+        self._folder = cache.resolve() / "live" / uuid.uuid4().hex
+        self._forget, self._keep = forget, keep
+        self._paths: deque[Path] = deque()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def add(self, image: Image.Image) -> str:
+        """Write ``image`` as the page's newest frame and return its path, deleting frames beyond the newest
+        ``keep``."""
+        with self._lock:
+            self._count += 1
+            self._folder.mkdir(parents=True, exist_ok=True)
+            path = self._folder / f"frame-{self._count:06d}.jpeg"
+            image.convert("RGB").save(path, "JPEG")  # as Gradio writes a "jpeg" output: quality 75
+            self._paths.append(path)
+            while len(self._paths) > self._keep:
+                old = self._paths.popleft()
+                old.unlink(missing_ok=True)
+                self._forget(str(old))
+            return str(path)
+
+
 def live_inputs_ready(args: Sequence) -> bool:
     """Whether the Live handler's inputs hold a camera frame."""
     return args[0] is not None
 
 
-def make_live_handler(models: Models) -> Callable:
+def make_live_handler(models: Models, frame_files: Callable[[], FrameFiles] | None = None) -> Callable:
     """The Live tab's handler, called for each camera frame: (stylised frame, status). An AdaIN style is encoded
-    once (its statistics are kept by file), so each frame costs one pass through the networks."""
-    pages = PageMemory(lambda: (FrameRate(), TemporalSmoother()))  # each page's frame rate and smoother
+    once (its statistics are kept by file), so each frame costs one pass through the networks. With
+    ``frame_files`` each page's frames go to files of its own (see :class:`FrameFiles`) and the handler returns
+    their paths."""
+    def page_state() -> tuple[FrameRate, TemporalSmoother, FrameFiles | None]:
+        return FrameRate(), TemporalSmoother(), frame_files() if frame_files else None
+
+    pages = PageMemory(page_state)
 
     @functools.lru_cache(maxsize=8)
     def style_stats(path: str) -> adain.StyleStats:
@@ -1153,7 +1191,7 @@ def make_live_handler(models: Models) -> Callable:
     @studio_handler
     def frame(camera, method=None, bank=None, style=None, alpha=None, preserve_color=None, size=None,
               steadiness=None, user_banks=None, request: gr.Request = None):
-        rate, smoother = pages(request) or (None, None)
+        rate, smoother, files = pages(request) or (None, None, None)
         fps = rate.tick() if rate else None
         if preserve_color not in LIVE_COLOR_MODES:
             raise ValueError(f"choose one of the colour controls: {', '.join(LIVE_COLOR_MODES)}")
@@ -1180,7 +1218,8 @@ def make_live_handler(models: Models) -> Callable:
             image = smoother(shot, image, context=(method, bank, style, alpha, preserve_color, size))
         ms = 1000 * (time.perf_counter() - t0)
         per_second = f", {fps:.1f} frames/s" if fps else ""
-        return image, f"{method} at {image.width}x{image.height}: {ms:.0f} ms a frame{per_second} ({precision})."
+        status = f"{method} at {image.width}x{image.height}: {ms:.0f} ms a frame{per_second} ({precision})."
+        return (files.add(image) if files else image), status
 
     return frame
 
@@ -1633,7 +1672,9 @@ def _live_tab(models: Models, user_banks: gr.State, examples: list[list[str]]) -
                            elem_id="live-result")
             status = status_text()
     inputs, outputs = [camera, method, bank, style, alpha, preserve, size, steadiness, user_banks], [out, status]
-    camera.stream(follow_handler(make_live_handler(models), len(outputs), 1, live_inputs_ready), inputs=inputs,
+    frame_files = functools.partial(FrameFiles, Path(out.GRADIO_CACHE), out.temp_files.discard)
+    handler = make_live_handler(models, frame_files)
+    camera.stream(follow_handler(handler, len(outputs), 1, live_inputs_ready), inputs=inputs,
                   outputs=outputs, stream_every=LIVE_EVERY, time_limit=LIVE_TURN_SECONDS, show_progress="hidden",
                   api_name=False, **LIVE_GROUP)  # Gradio's clients cannot drive a stream: see the module docstring
     method.change(lambda m: (gr.update(visible=m == LIVE_METHODS[0]), gr.update(visible=m == LIVE_METHODS[1])),
@@ -1699,7 +1740,8 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     """The Blocks app: layout and wiring only."""
     models = models or zoo_models()
     examples = example_pairs()  # read once for every tab
-    # Every output is a file in Gradio's cache (a live stream writes one a frame): those a day old go, hourly.
+    # Every output is a file in Gradio's cache (but for a page's last live frames, see FrameFiles): those a day
+    # old go, hourly.
     with gr.Blocks(title="Style transfer studio", delete_cache=(3600, CACHE_SECONDS)) as demo:
         gr.Markdown("# Style transfer studio\nGatys optimisation, AdaIN and StyleBank on one VGG-16 core.")
         notice = status_text("device")

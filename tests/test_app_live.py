@@ -1,7 +1,9 @@
 """The Live camera tab: its per-frame handler, frame rate, and the session banks it reads each frame."""
 
+import io
 import os
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +72,26 @@ def test_a_frame_that_cannot_be_stylised_keeps_the_last_result_and_says_why(live
     image, status = live(*frame_args(preserve="histogram"))
     assert image == gr.skip() and "none, luminance" in status
     assert live(None, *frame_args()[1:]) == (gr.skip(), gr.skip())  # no frame yet: nothing changes
+
+
+def test_a_pages_frames_go_to_files_of_its_own_and_only_the_newest_stay(live, tiny_models, tmp_path):
+    import app
+
+    forgotten = []
+    handler = app.follow_handler(app.make_live_handler(tiny_models, lambda: app.FrameFiles(tmp_path, forgotten.append,
+                                                                                            keep=3)),
+                                 2, 1, app.live_inputs_ready)
+    page, other = types.SimpleNamespace(session_hash="page"), types.SimpleNamespace(session_hash="other")
+    shown = [handler(*frame_args(), page)[0] for _ in range(5)]
+    elsewhere = handler(*frame_args(), other)[0]
+    assert Path(shown[0]).parent != Path(elsewhere).parent and Path(shown[0]).is_relative_to(tmp_path.resolve())
+    assert [p for p in shown if Path(p).exists()] == shown[2:] and forgotten == shown[:2]  # oldest first
+    with Image.open(shown[-1]) as frame:
+        assert frame.format == "JPEG" and frame.size == (64, 48)
+        expected = io.BytesIO()
+        live(*frame_args(), page)[0].save(expected, "JPEG")  # the same frame, as an image, as JPEG
+        np.testing.assert_array_equal(np.asarray(frame), np.asarray(Image.open(expected)))
+    assert live(*frame_args())[0].size == (64, 48)  # without a page, an image as before
 
 
 def test_frame_rate_averages_a_pages_intervals_and_starts_again_after_a_pause():

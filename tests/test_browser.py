@@ -239,6 +239,7 @@ def test_live_tab_stylises_the_camera_stream_with_a_bank_then_with_adain(page, u
         "i.naturalHeight]; }", arg=output_block(panel, "Live result").element_handle(), timeout=30_000)
     assert shown.json_value() == [256, 192]
     page.screenshot(path=str(ARTIFACTS / "live_tab.png"), full_page=True)
+    assert_keeps_only_the_newest_frames(page, output_block(panel, "Live result"), tmp_path / "gradio")
     panel.get_by_label("AdaIN").check()
     panel.get_by_text("upload a style image for AdaIN").wait_for(timeout=30_000)
     panel.locator("input[type=file]").last.set_input_files(str(style))
@@ -255,6 +256,20 @@ def test_live_tab_stylises_the_camera_stream_with_a_bank_then_with_adain(page, u
     panel.get_by_label("Style bank (the zoo's, and those added or trained this session)").click()
     page.get_by_role("option", name="mine").click(timeout=30_000)
     panel.get_by_text(re.compile(r"StyleBank at 256x192: \d+ ms a frame")).wait_for(timeout=60_000)
+
+
+def assert_keeps_only_the_newest_frames(page, result, cache: Path) -> None:
+    """Once the page has shown more frames than the studio keeps, Gradio's cache holds no more than that of them:
+    each in the page's own folder, none copied elsewhere."""
+    import app
+
+    result.evaluate("b => { window.shownFrames = new Set(); const note = () => b.querySelectorAll('img')"
+                    ".forEach(i => i.src && window.shownFrames.add(i.src)); note(); new MutationObserver(note)"
+                    ".observe(b, {subtree: true, childList: true, attributes: true}); }")
+    page.wait_for_function(f"() => window.shownFrames.size > {app.LIVE_FRAMES_KEPT + 8}", timeout=90_000)
+    frames = [p for p in cache.rglob("*.jpeg")]
+    assert 0 < len(frames) <= app.LIVE_FRAMES_KEPT
+    assert len({p.parent for p in frames}) == 1 and frames[0].parent.parent.name == "live"
 
 
 def wait_for_background(painter) -> None:
