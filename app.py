@@ -293,11 +293,13 @@ def follow_controls(handler: Callable, controls: Sequence[gr.components.Componen
 
 class PageMemory(Generic[T]):
     """One object per page (by the request's session hash), made on the page's first use; beyond ``pages``
-    pages the least recently seen are forgotten. Thread-safe."""
+    pages the least recently seen are forgotten, and so are those not seen for ``idle_seconds`` (at the next
+    page's use). Thread-safe."""
 
-    def __init__(self, make: Callable[[], T], pages: int = 1024) -> None:
-        self._pages: OrderedDict[str, T] = OrderedDict()
-        self._make, self._limit = make, pages
+    def __init__(self, make: Callable[[], T], pages: int = 1024, idle_seconds: float = math.inf,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._pages: OrderedDict[str, tuple[T, float]] = OrderedDict()  # each page's object and when last seen
+        self._make, self._limit, self._idle, self._clock = make, pages, idle_seconds, clock
         self._lock = threading.Lock()
 
     def __call__(self, request: gr.Request | None) -> T | None:
@@ -305,13 +307,18 @@ class PageMemory(Generic[T]):
         if request is None or not request.session_hash:
             return None
         with self._lock:
-            value = self._pages.pop(request.session_hash, None)
-            if value is None:
+            now = self._clock()
+            value, seen = self._pages.pop(request.session_hash, (None, now))
+            if value is None or seen < now - self._idle:
                 value = self._make()
-            self._pages[request.session_hash] = value  # the most recent pages last; the oldest are forgotten
-            while len(self._pages) > self._limit:
+            self._pages[request.session_hash] = (value, now)  # the most recent pages last: the oldest go first
+            while len(self._pages) > self._limit or next(iter(self._pages.values()))[1] < now - self._idle:
                 self._pages.popitem(last=False)
         return value
+
+    def __len__(self) -> int:
+        """How many pages it remembers."""
+        return len(self._pages)
 
 
 class NewestRun:
@@ -1113,6 +1120,9 @@ STUDIO_CSS = "#live-result img { width: 100%; height: 100%; object-fit: contain;
 does (a frame of 256 px would otherwise show small)."""
 LIVE_GROUP: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": 2}
 """The live streams' own queue group: a stream holds its place for its turn, so quick requests never wait for it."""
+LIVE_PAGE_IDLE_SECONDS = 600
+"""How long the Live handler keeps a page's state (frame rate, the last frame for steadiness: 3 MB at 512 px)
+once its stream has stopped."""
 LIVE_FRAMES_KEPT = 32
 """How many of a page's newest live frames stay on disk: at 10 frames a second the browser has 3 s to fetch each,
 and the frame on show when the stream stops stays there to download."""
@@ -1182,7 +1192,7 @@ def make_live_handler(models: Models, frame_files: Callable[[], FrameFiles] | No
     def page_state() -> tuple[FrameRate, TemporalSmoother, FrameFiles | None]:
         return FrameRate(), TemporalSmoother(), frame_files() if frame_files else None
 
-    pages = PageMemory(page_state)
+    pages = PageMemory(page_state, idle_seconds=LIVE_PAGE_IDLE_SECONDS)
 
     @functools.lru_cache(maxsize=8)
     def style_stats(path: str) -> adain.StyleStats:

@@ -118,6 +118,23 @@ def test_page_memory_keeps_one_object_a_page_and_forgets_the_least_recent():
     assert memory(page) is mine and memory(other) == []  # "other" was forgotten and starts afresh
 
 
+def test_page_memory_forgets_the_pages_not_seen_for_a_while():
+    import app
+
+    now = [0.0]
+    memory = app.PageMemory(list, idle_seconds=10, clock=lambda: now[0])
+    page, other, third = (types.SimpleNamespace(session_hash=h) for h in ("page", "other", "third"))
+    mine = memory(page)
+    memory(other)
+    now[0] = 9.0
+    assert memory(page) is mine and len(memory) == 2
+    now[0] = 15.0
+    memory(third)  # "other", last seen at 0, is forgotten; "page", seen at 9, is not
+    assert len(memory) == 2 and memory(page) is mine
+    now[0] = 30.0
+    assert memory(page) is not mine and len(memory) == 1  # idle too long: a fresh object, and the others gone
+
+
 def test_steadiness_keeps_part_of_the_last_frame_where_the_camera_sees_no_motion(live):
     """Two noisy frames of a still scene: with steadiness the second result is nearer the first."""
     rng = np.random.default_rng(0)
