@@ -1157,6 +1157,8 @@ class FrameFiles:
     output's record of its files, which would otherwise hold every path for the life of the process."""
 
     def __init__(self, cache: Path, forget: Callable[[str], None], keep: int = LIVE_FRAMES_KEPT) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
         self._folder = cache.resolve() / "live" / uuid.uuid4().hex
         self._forget, self._keep = forget, keep
         self._paths: deque[Path] = deque()
@@ -1167,15 +1169,15 @@ class FrameFiles:
         """Write ``image`` as the page's newest frame and return its path, deleting frames beyond the newest
         ``keep``."""
         with self._lock:
+            while len(self._paths) >= self._keep:  # first, so that no more than ``keep`` are ever on disk
+                old = self._paths.popleft()
+                old.unlink(missing_ok=True)
+                self._forget(str(old))
             self._count += 1
             self._folder.mkdir(parents=True, exist_ok=True)
             path = self._folder / f"frame-{self._count:06d}.jpeg"
             image.convert("RGB").save(path, "JPEG")  # as Gradio writes a "jpeg" output: quality 75
             self._paths.append(path)
-            while len(self._paths) > self._keep:
-                old = self._paths.popleft()
-                old.unlink(missing_ok=True)
-                self._forget(str(old))
             return str(path)
 
 
