@@ -1152,7 +1152,7 @@ class FrameRate:
 
 class FrameFiles:
     """One page's live frames as JPEG files in Gradio's cache folder, which Gradio serves as they are (a file
-    elsewhere it would copy there and keep a day, as it keeps every result: about 5.6 GB a day for a stream
+    elsewhere it would copy there and keep a day, as it keeps every result: gigabytes a day for a stream
     that never stops). Only the newest ``keep`` stay; ``forget`` is told each path deleted, to drop it from the
     output's record of its files, which would otherwise hold every path for the life of the process."""
 
