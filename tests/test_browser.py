@@ -267,7 +267,7 @@ def assert_keeps_only_the_newest_frames(page, result, cache: Path) -> None:
                     ".forEach(i => i.src && window.shownFrames.add(i.src)); note(); new MutationObserver(note)"
                     ".observe(b, {subtree: true, childList: true, attributes: true}); }")
     page.wait_for_function(f"() => window.shownFrames.size > {app.LIVE_FRAMES_KEPT + 8}", timeout=90_000)
-    frames = [p for p in cache.rglob("*.jpeg")]
+    frames = list(cache.rglob("*.jpeg"))
     assert 0 < len(frames) <= app.LIVE_FRAMES_KEPT
     assert len({p.parent for p in frames}) == 1 and frames[0].parent.parent.name == "live"
 
